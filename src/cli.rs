@@ -1,0 +1,162 @@
+//! The command line, spelled exactly as runc spells it: engines (containerd's shim, dockerd,
+//! conmon) call scrun with runc's global flags before the subcommand and runc's flags after it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scrun",
+    about = "A small, fast and secure OCI container runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Directory holding the containers' state
+    #[arg(long, global = true, default_value = "/run/scrun")]
+    pub root: PathBuf,
+    /// Append errors (and, with --debug, every step) to this file
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Format of the --log file
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log every setup step with its duration
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd (cgroupsPath as slice:prefix:name)
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility: true, false or auto
+    #[arg(long = "rootless", id = "global_rootless", value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long)]
+    pub version: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a default config.json into the bundle
+    Spec(SpecArgs),
+    /// Create a container: set it up and leave its process waiting for `start`
+    Create(CreateArgs),
+    /// Let a created container's process run its program
+    Start(IdArg),
+    /// Create and start a container, in the foreground unless --detach
+    Run(RunArgs),
+    /// Print a container's state as JSON
+    State(IdArg),
+    /// Send a signal to a container's process
+    Kill(KillArgs),
+    /// Remove a container and everything scrun made for it
+    Delete(DeleteArgs),
+    /// List containers
+    #[command(alias = "ls")]
+    List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// Bundle directory (default: the current directory)
+    #[arg(short, long)]
+    pub bundle: Option<PathBuf>,
+    /// Write a spec for a rootless container
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateOpts {
+    /// Bundle directory (default: the current directory)
+    #[arg(short, long)]
+    pub bundle: Option<PathBuf>,
+    /// Write the container process's host pid here
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the terminal's master fd
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Pass this many extra fds (from 3 on) to the container process
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Do not use pivot_root (for a rootfs on a ramdisk)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Accepted for runc compatibility; scrun never creates a session keyring
+    #[arg(long)]
+    pub no_new_keyring: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub opts: CreateOpts,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub opts: CreateOpts,
+    /// Return once the container runs, leaving it in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// Container id, or a bundle directory (the id is then derived from its name)
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal every process of the container
+    #[arg(short, long)]
+    pub all: bool,
+    pub id: String,
+    /// Signal name or number
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Kill the container if it runs; succeed if it does not exist
+    #[arg(short, long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}

@@ -1,0 +1,50 @@
+use crate::cli::{GlobalOpts, KillArgs};
+use crate::state::{Status, Store};
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::Signal;
+use std::str::FromStr;
+
+pub fn kill(global: &GlobalOpts, args: &KillArgs) -> Result<()> {
+    let signal = parse_signal(&args.signal)?;
+    let store = Store::open(&global.root)?;
+    let container = store.load(&args.id)?;
+    if container.status() == Status::Stopped {
+        // containerd's shim reads this exact text as "already exited".
+        if args.all {
+            return Ok(());
+        }
+        bail!("container not running");
+    }
+    let pid = nix::unistd::Pid::from_raw(container.saved.pid);
+    // With its own pid namespace, killing the init ends every process of the container; a
+    // container in the caller's pid namespace has only its init known to scrun without cgroups.
+    nix::sys::signal::kill(pid, signal).with_context(|| format!("kill {pid} with {signal}"))
+}
+
+/// A signal by name (SIGTERM, TERM, term) or number, as runc accepts it.
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {text:?}"));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).map_err(|_| anyhow::anyhow!("unknown signal {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert!(parse_signal("SIGFOO").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! One function per subcommand.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;

@@ -1,0 +1,177 @@
+//! `run`: create and start; in the foreground, relay signals (and the terminal) to the
+//! container until its process exits, return its exit code, and delete it.
+
+use crate::cli::{GlobalOpts, RunArgs};
+use crate::launch::{self, Launched};
+use crate::state::Store;
+use crate::tty;
+use anyhow::{Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Signals a foreground `run` passes on to the container (SIGCHLD and SIGWINCH it handles).
+const FORWARDED: [Signal; 8] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGPIPE,
+    Signal::SIGALRM,
+];
+
+/// The exit code of `scrun run`: the container process's own, or 128+N for signal N.
+pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
+    let (id, bundle) = id_and_bundle(&args.id, args.opts.bundle.as_deref())?;
+    let store = Store::open(&global.root)?;
+    if args.detach {
+        launch::create(&store, &id, &bundle, &args.opts, false)?;
+        return super::start::start(global, &id).map(|()| 0);
+    }
+    let mut signals = SigSet::empty();
+    for s in FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {
+        signals.add(*s);
+    }
+    // Blocked before the clone, so none is lost; the init unblocks them for itself.
+    signals.thread_block().context("block signals")?;
+    let sigfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    let launched = launch::create(&store, &id, &bundle, &args.opts, true)?;
+    let code = super::start::start(global, &id).and_then(|()| relay(&launched, &sigfd));
+    if !args.keep {
+        if let Ok(container) = store.load(&id) {
+            super::delete::remove(container, true)?;
+        }
+    }
+    code
+}
+
+/// `scrun run DIR` when DIR holds a config.json: the bundle is DIR and the id its name.
+/// Otherwise the argument is the id and the bundle --bundle or the current directory (runc).
+fn id_and_bundle(arg: &str, bundle: Option<&Path>) -> Result<(String, PathBuf)> {
+    let dir = Path::new(arg);
+    if bundle.is_none() && dir.join("config.json").is_file() {
+        let name = std::path::absolute(dir)?
+            .canonicalize()?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_+-.".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        return Ok((id, dir.to_path_buf()));
+    }
+    Ok((
+        arg.to_string(),
+        bundle.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+    ))
+}
+
+fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
+    let _raw = launched.pty.as_ref().and_then(|m| {
+        tty::copy_window_size(m);
+        tty::RawMode::enter()
+    });
+    let mut stdin_open = launched.pty.is_some();
+    let mut master_open = launched.pty.is_some();
+    loop {
+        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        let master = launched.pty.as_ref().filter(|_| master_open);
+        if let Some(m) = master {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
+        let stdin = std::io::stdin();
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.context("poll")?,
+        };
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+        if let Some(m) = master {
+            if ready[1] && !copy(m.as_fd(), std::io::stdout().as_fd()) {
+                master_open = false;
+            }
+            if stdin_open && ready[2] && !copy(stdin.as_fd(), m.as_fd()) {
+                stdin_open = false;
+            }
+        }
+        if ready[0] {
+            if let Some(code) = on_signal(launched, sigfd)? {
+                if let Some(m) = launched.pty.as_ref().filter(|_| master_open) {
+                    drain(m);
+                }
+                return Ok(code);
+            }
+        }
+    }
+}
+
+/// Handle one pending signal; the exit code once the container process has exited.
+fn on_signal(launched: &Launched, sigfd: &SignalFd) -> Result<Option<i32>> {
+    let Some(info) = sigfd.read_signal().context("read signalfd")? else {
+        return Ok(None);
+    };
+    match Signal::try_from(info.ssi_signo as i32) {
+        Ok(Signal::SIGCHLD) => loop {
+            match waitpid(launched.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(Some(code)),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Some(128 + sig as i32)),
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(_) => continue,
+                Err(e) => return Err(e).context("wait for the container"),
+            }
+        },
+        Ok(Signal::SIGWINCH) => {
+            if let Some(m) = &launched.pty {
+                tty::copy_window_size(m);
+            }
+            Ok(None)
+        }
+        Ok(sig) => {
+            let _ = nix::sys::signal::kill(launched.pid, sig);
+            Ok(None)
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Copy what is available from one fd to another; false at end of input (EIO on a pty master
+/// whose slave is closed).
+fn copy(from: BorrowedFd, to: BorrowedFd) -> bool {
+    let mut buf = [0u8; 8192];
+    match nix::unistd::read(from, &mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => write_all(to, &buf[..n]),
+    }
+}
+
+fn write_all(to: BorrowedFd, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        match nix::unistd::write(to, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// What the container wrote just before exiting may still sit in the pty.
+fn drain(master: &OwnedFd) {
+    let _ = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+    while copy(master.as_fd(), std::io::stdout().as_fd()) {}
+}

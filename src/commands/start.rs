@@ -1,0 +1,27 @@
+use crate::cli::GlobalOpts;
+use crate::launch::short_path;
+use crate::state::{Status, Store, START_SOCKET};
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+
+pub fn start(global: &GlobalOpts, id: &str) -> Result<()> {
+    let store = Store::open(&global.root)?;
+    let container = store.load(id)?;
+    match container.status() {
+        Status::Created => {}
+        Status::Running => bail!("cannot start an already running container"),
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+    }
+    let dir = std::fs::File::open(&container.dir).with_context(|| format!("open {}", container.dir.display()))?;
+    let mut conn =
+        std::os::unix::net::UnixStream::connect(short_path(&dir)).context("connect to the container's init")?;
+    // Once connected the init no longer needs the socket; its absence marks the container running.
+    std::fs::remove_file(container.dir.join(START_SOCKET)).context("remove the start socket")?;
+    // The connection closes on a successful exec (close-on-exec); otherwise the init writes why.
+    let mut failure = String::new();
+    conn.read_to_string(&mut failure).context("read the exec result")?;
+    if !failure.is_empty() {
+        bail!(failure);
+    }
+    Ok(())
+}

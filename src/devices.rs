@@ -1,0 +1,140 @@
+//! /dev for a container whose /dev is a fresh tmpfs: the nodes and symlinks runc's libcontainer
+//! SPEC promises every container, plus linux.devices. /dev/pts and /dev/shm are ordinary entries
+//! of config.json's `mounts` (see rootfs/mounts.rs); /dev/console is bound to the pty in
+//! `crate::tty`.
+
+use crate::rootfs::resolve::open_parent_in_root;
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use serde::Serialize;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceNode {
+    pub path: PathBuf,
+    /// "c", "b" or "p", as in config.json.
+    pub kind: String,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl DeviceNode {
+    fn char(name: &str, major: u64, minor: u64) -> DeviceNode {
+        DeviceNode {
+            path: Path::new("/dev").join(name),
+            kind: "c".into(),
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    pub fn from_spec(d: &oci_spec::runtime::LinuxDevice) -> Result<DeviceNode> {
+        use oci_spec::runtime::LinuxDeviceType as T;
+        let kind = match d.typ() {
+            T::C | T::U => "c",
+            T::B => "b",
+            T::P => "p",
+            T::A => bail!("type \"a\" is for device cgroup rules, not a device node"),
+        };
+        if !d.path().starts_with("/dev/") {
+            bail!("path {} is not under /dev", d.path().display());
+        }
+        Ok(DeviceNode {
+            path: d.path().clone(),
+            kind: kind.into(),
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        })
+    }
+}
+
+pub fn defaults() -> Vec<DeviceNode> {
+    vec![
+        DeviceNode::char("null", 1, 3),
+        DeviceNode::char("zero", 1, 5),
+        DeviceNode::char("full", 1, 7),
+        DeviceNode::char("random", 1, 8),
+        DeviceNode::char("urandom", 1, 9),
+        DeviceNode::char("tty", 5, 0),
+    ]
+}
+
+pub fn symlinks() -> Vec<(PathBuf, PathBuf)> {
+    let mut links: Vec<(PathBuf, PathBuf)> = [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+        ("/dev/ptmx", "pts/ptmx"),
+    ]
+    .iter()
+    .map(|(l, t)| (l.into(), t.into()))
+    .collect();
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/dev/core".into(), "/proc/kcore".into()));
+    }
+    links
+}
+
+/// Make a device node in the rootfs. In a user namespace mknod is not allowed, so the host's
+/// node is bound there instead (runc does the same).
+pub fn make(root: &OwnedFd, node: &DeviceNode, in_userns: bool) -> Result<()> {
+    if in_userns {
+        let target =
+            crate::rootfs::resolve::open_in_root(root, &node.path, crate::rootfs::resolve::Create::File, false)?;
+        return nix::mount::mount(
+            Some(&node.path),
+            crate::rootfs::resolve::fd_path(&target).as_str(),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind host {}", node.path.display()));
+    }
+    let (dir, name) = open_parent_in_root(root, &node.path)?;
+    let kind = match node.kind.as_str() {
+        "b" => SFlag::S_IFBLK,
+        "p" => SFlag::S_IFIFO,
+        _ => SFlag::S_IFCHR,
+    };
+    let mode = Mode::from_bits_truncate(node.mode);
+    let dev = libc::makedev(node.major as u32, node.minor as u32);
+    match mknodat(&dir, name.as_os_str(), kind, mode, dev) {
+        Err(Errno::EEXIST) => {
+            // Replace whatever the image or an earlier mount left there with the node asked for.
+            unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir).context("remove existing entry")?;
+            mknodat(&dir, name.as_os_str(), kind, mode, dev).context("mknod")?;
+        }
+        r => r.context("mknod")?,
+    }
+    fchownat(
+        &dir,
+        name.as_os_str(),
+        Some(Uid::from_raw(node.uid)),
+        Some(Gid::from_raw(node.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .context("chown")?;
+    fchmodat(&dir, name.as_os_str(), mode, FchmodatFlags::FollowSymlink).context("chmod")
+}
+
+/// Create a symlink unless something already stands at that path (runc keeps what is there).
+pub fn symlink(root: &OwnedFd, link: &Path, target: &Path) -> Result<()> {
+    let (dir, name) = open_parent_in_root(root, link)?;
+    match symlinkat(target, &dir, name.as_os_str()) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e).context("symlink"),
+    }
+}

@@ -1,0 +1,273 @@
+//! The container's init: the child of the one clone. It carries out the plan's steps in order,
+//! reports any failure over the sync channel, then waits for `start` and execs the program.
+//! It is a fork of the runtime, never a re-exec, and single-threaded like it.
+
+use crate::plan::{Action, Plan, Side, Step};
+use crate::sync::{Channel, Msg};
+use crate::{devices, namespaces, process, rootfs, tty};
+use anyhow::{bail, Context, Result};
+use std::convert::Infallible;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+pub struct Init<'a> {
+    pub plan: &'a Plan,
+    pub channel: Channel,
+    /// Bound and listening in the state directory; `start` connects to it.
+    pub start_listener: OwnedFd,
+    /// Namespaces to join, opened and type-checked by the runtime, in plan order.
+    pub join: Vec<OwnedFd>,
+    /// Bind mount sources opened by the runtime, by index of their step in the plan.
+    pub sources: Vec<Option<OwnedFd>>,
+    pub preserve_fds: u32,
+}
+
+/// State that steps hand on to later ones.
+#[derive(Default)]
+struct Progress {
+    root: Option<OwnedFd>,
+    in_userns: bool,
+}
+
+impl Init<'_> {
+    pub fn run(mut self) -> ! {
+        let error = match self.setup() {
+            Err(e) => format!("{e:#}"),
+            Ok(never) => match never {},
+        };
+        let _ = self.channel.send(&Msg::Error(error));
+        // SAFETY: leave without running the runtime's exit handlers or flushing its buffers,
+        // which this forked copy shares.
+        unsafe { libc::_exit(1) }
+    }
+
+    fn setup(&mut self) -> Result<Infallible> {
+        nix::sys::signal::SigSet::empty()
+            .thread_set_mask()
+            .context("unblock signals")?;
+        // Should the runtime die before it detaches us, so do we. (Had it died before this
+        // call, the wait for Go below sees the channel closed.)
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set parent death signal")?;
+        // Nothing else in the container may ptrace this process or open its /proc entries
+        // (its exe is the runtime binary) until it has exec'd.
+        nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
+        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        self.seal_fds()?;
+        match self.channel.recv()?.0 {
+            Msg::Go => {}
+            other => bail!("unexpected message {other:?} from the runtime"),
+        }
+        let mut progress = Progress::default();
+        if self.plan.creates_namespace("user") {
+            become_userns_root(&mut progress)?;
+        }
+        let mut join = std::mem::take(&mut self.join).into_iter();
+        for (i, step) in self
+            .plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.action.side() == Side::Init)
+        {
+            let span = tracing::debug_span!("step", message = %step.action.describe(), origin = %step.origin).entered();
+            if let Action::Exec { args, env } = &step.action {
+                return self.exec(args, env);
+            }
+            let source = self.sources.get(i).and_then(Option::as_ref);
+            self.step(step, source, &mut progress, &mut join)
+                .with_context(|| step.action.describe())?;
+            drop(span);
+        }
+        bail!("the plan has no exec step")
+    }
+
+    /// No fd of the runtime may reach the container: everything from 3 on is close-on-exec,
+    /// except the ones --preserve-fds hands over.
+    fn seal_fds(&self) -> Result<()> {
+        let first = 3 + self.preserve_fds;
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+        if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } != 0 {
+            bail!("mark fds close-on-exec: {}", std::io::Error::last_os_error());
+        }
+        let mut own: Vec<i32> = self
+            .join
+            .iter()
+            .chain(self.sources.iter().flatten())
+            .map(|f| f.as_raw_fd())
+            .collect();
+        own.extend([self.channel.fd().as_raw_fd(), self.start_listener.as_raw_fd()]);
+        for fd in 3..first as i32 {
+            if !own.contains(&fd) {
+                // SAFETY: clearing FD_CLOEXEC on an fd number; EBADF for a closed one is fine.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            }
+        }
+        Ok(())
+    }
+
+    fn step(
+        &self,
+        step: &Step,
+        source: Option<&OwnedFd>,
+        p: &mut Progress,
+        join: &mut impl Iterator<Item = OwnedFd>,
+    ) -> Result<()> {
+        let root = || p.root.as_ref().context("the rootfs is not bound yet");
+        match &step.action {
+            Action::JoinNamespace { kind, .. } => {
+                let fd = join.next().context("namespace fd missing")?;
+                namespaces::enter(kind, &fd)?;
+                if kind == "user" {
+                    become_userns_root(p)?;
+                }
+            }
+            Action::CreateNamespace { kind } => {
+                nix::sched::unshare(nix::sched::CloneFlags::from_bits_truncate(namespaces::flag(kind)))
+                    .context("unshare")?
+            }
+            Action::SetHostname { name } => nix::unistd::sethostname(name).context("sethostname")?,
+            Action::SetDomainname { name } => {
+                // SAFETY: setdomainname reads len bytes of name.
+                if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
+                    bail!("setdomainname: {}", std::io::Error::last_os_error());
+                }
+            }
+            Action::LoopbackUp => loopback_up()?,
+            Action::RootPropagation { flags } => rootfs::set_root_propagation(flags)?,
+            Action::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
+            Action::Mount(m) => rootfs::mounts::mount(root()?, m, source)?,
+            Action::MakeDevice(node) => devices::make(root()?, node, p.in_userns)?,
+            Action::Symlink { link, target } => devices::symlink(root()?, link, target)?,
+            Action::PivotRoot { no_pivot } => {
+                rootfs::pivot(root()?, *no_pivot)?;
+                p.root = None;
+            }
+            Action::Console => self.console()?,
+            Action::Sysctl { key, value } => {
+                let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+                std::fs::write(&path, value).with_context(|| format!("write {}", path.display()))?
+            }
+            Action::ReadonlyPath { path } => rootfs::readonly_path(path)?,
+            Action::MaskPath { path } => rootfs::mask(path)?,
+            Action::ReadonlyRoot => rootfs::readonly_root()?,
+            Action::OomScoreAdj { value } => std::fs::write("/proc/self/oom_score_adj", value.to_string())
+                .context("write /proc/self/oom_score_adj")?,
+            Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
+            Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
+            Action::Identity {
+                uid,
+                gid,
+                additional_gids,
+                umask,
+            } => process::identity::set(*uid, *gid, additional_gids, *umask)?,
+            Action::SetCapabilities {
+                effective,
+                permitted,
+                inheritable,
+                ambient,
+            } => process::capabilities::set(effective, permitted, inheritable, ambient)?,
+            Action::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
+            Action::Chdir { path } => chdir(path)?,
+            Action::WriteFile { .. } | Action::IdMappings { .. } | Action::Exec { .. } => {
+                bail!("not a step for the container's init")
+            }
+        }
+        Ok(())
+    }
+
+    /// A pty from the container's devpts: the slave becomes stdio and /dev/console, the master
+    /// goes to the runtime.
+    fn console(&self) -> Result<()> {
+        let (master, slave) = tty::open_pty()?;
+        if let Some(size) = self.plan.console_size {
+            tty::set_size(&master, size.0, size.1)?;
+        }
+        rootfs::bind_fd(&slave, Path::new("/dev/console")).context("bind the pty to /dev/console")?;
+        self.channel.send_fd(&Msg::Pty, master.as_fd())?;
+        tty::become_console(&slave)
+    }
+
+    /// Report ready, wait for `start`, exec. Failures after `start` connected are written to
+    /// that connection, so `start` reports them.
+    fn exec(&self, args: &[String], env: &[String]) -> Result<Infallible> {
+        let exe = {
+            let _span = tracing::debug_span!("step", message = "find the program").entered();
+            let exe = process::exec::lookup(args, env)?;
+            process::exec::preflight(&exe)?;
+            exe
+        };
+        self.channel.send(&Msg::Ready)?;
+        match self.channel.recv()?.0 {
+            Msg::Detach { keep_pdeathsig } => {
+                if !keep_pdeathsig {
+                    nix::sys::prctl::set_pdeathsig(None).context("clear parent death signal")?;
+                }
+                // The runtime exits once it sees the channel close, not before: its exit
+                // would otherwise kill us through the parent-death signal just cleared.
+                nix::sys::socket::shutdown(self.channel.fd().as_raw_fd(), nix::sys::socket::Shutdown::Both)
+                    .context("close the channel")?;
+            }
+            other => bail!("unexpected message {other:?} from the runtime"),
+        }
+        let conn = loop {
+            match nix::sys::socket::accept4(
+                self.start_listener.as_raw_fd(),
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => bail!("wait for start: {e}"),
+                // SAFETY: accept4 returned a new fd that this process owns.
+                Ok(fd) => break unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+            }
+        };
+        let message = process::exec::exec(&exe, args, env);
+        let _ = nix::unistd::write(&conn, message.as_bytes());
+        // SAFETY: as in run(): a forked copy leaves without the runtime's exit handlers.
+        unsafe { libc::_exit(127) }
+    }
+}
+
+/// Enter the cwd, created if missing, through the in-root resolver: a cwd that is a symlink
+/// leading above "/" is an error, not silently clamped.
+/// In a user namespace the init still has its host ids, which the namespace does not map:
+/// files it creates would have no owner (EOVERFLOW). Becoming the namespace's root fixes that
+/// and, relative to that namespace, keeps every capability.
+fn become_userns_root(p: &mut Progress) -> Result<()> {
+    let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+    nix::unistd::setresgid(root.0, root.0, root.0).context("setgid 0 in the user namespace")?;
+    nix::unistd::setresuid(root.1, root.1, root.1).context("setuid 0 in the user namespace")?;
+    p.in_userns = true;
+    Ok(())
+}
+
+fn chdir(path: &Path) -> Result<()> {
+    let root = rootfs::open_path(Path::new("/"))?;
+    let dir = rootfs::resolve::open_in_root(&root, path, rootfs::resolve::Create::Dir, true)?;
+    nix::unistd::fchdir(&dir).map_err(|e| anyhow::anyhow!("{}", e.desc().to_lowercase()))
+}
+
+/// A new network namespace starts with lo down; programs expect 127.0.0.1 to work.
+fn loopback_up() -> Result<()> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .context("socket")?;
+    // SAFETY: ifreq is plain data; SIOCGIFFLAGS/SIOCSIFFLAGS read and write it.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            bail!("get lo flags: {}", std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            bail!("set lo up: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! The runtime's side of `create`: check the bundle, plan, claim the id, clone the init with its
+//! namespaces, answer it over the sync channel, and record the container once it is ready.
+//! On any failure the init is killed and the state directory removed, so nothing is left.
+
+use crate::cli::CreateOpts;
+use crate::init::Init;
+use crate::plan::{Action, Options, Plan, Side};
+use crate::spec::Bundle;
+use crate::state::{self, Saved, Store};
+use crate::sync::{self, Msg};
+use crate::{namespaces, tty};
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct Launched {
+    pub pid: Pid,
+    /// The pty master, when the container has a terminal and no console socket took it.
+    pub pty: Option<OwnedFd>,
+}
+
+/// Create the container `id` from `bundle`. With `foreground` the init stays tied to this
+/// process (it dies with it) and the pty master is returned instead of requiring a socket.
+pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foreground: bool) -> Result<Launched> {
+    state::check_id(id)?;
+    let bundle = Bundle::load(bundle)?;
+    let dir = store.dir(id);
+    let plan = Plan::build(
+        &bundle,
+        &Options {
+            state_dir: &dir,
+            no_pivot: opts.no_pivot,
+        },
+    )?;
+    match (plan.terminal, &opts.console_socket) {
+        (true, None) if !foreground => {
+            bail!("process.terminal is true but no --console-socket was given: the terminal would have no reader")
+        }
+        (false, Some(_)) => bail!("--console-socket was given but process.terminal is false"),
+        _ => {}
+    }
+    let pid_file = opts
+        .pid_file
+        .as_ref()
+        .map(std::path::absolute)
+        .transpose()
+        .context("--pid-file")?;
+    let (dir, lock) = store.claim(id)?;
+    let mut child = None;
+    let result = launch(
+        &bundle,
+        &plan,
+        &dir,
+        id,
+        opts,
+        pid_file.as_deref(),
+        foreground,
+        &mut child,
+    );
+    drop(lock);
+    if result.is_err() {
+        if let Some(pid) = child {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    bundle: &Bundle,
+    plan: &Plan,
+    dir: &Path,
+    id: &str,
+    opts: &CreateOpts,
+    pid_file: Option<&Path>,
+    foreground: bool,
+    child: &mut Option<Pid>,
+) -> Result<Launched> {
+    let mut join = Vec::new();
+    for step in &plan.steps {
+        let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+        match (&step.action, step.action.side()) {
+            (Action::WriteFile { path, content }, _) => {
+                std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
+            }
+            (Action::JoinNamespace { kind, path }, side) => {
+                let fd = namespaces::open(kind, path).with_context(|| step.origin.clone())?;
+                if side == Side::BeforeClone {
+                    // Entering a pid namespace only affects children: do it here, so the one
+                    // clone lands in it and no second fork is needed.
+                    namespaces::enter(kind, &fd)?;
+                } else {
+                    join.push(fd);
+                }
+            }
+            _ => {}
+        }
+    }
+    let sources = plan
+        .steps
+        .iter()
+        .map(|s| match &s.action {
+            Action::Mount(m) => crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone()),
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let listener = start_listener(dir)?;
+    let (ours, theirs) = sync::pair()?;
+    let pid = clone(plan.clone_flags()).context("clone the container's init")?;
+    if pid.as_raw() == 0 {
+        drop(ours);
+        Init {
+            plan,
+            channel: theirs,
+            start_listener: listener,
+            join,
+            sources,
+            preserve_fds: opts.preserve_fds,
+        }
+        .run();
+    }
+    *child = Some(pid);
+    drop((theirs, listener, join, sources));
+
+    for step in plan.steps(Side::AfterClone) {
+        if let Action::IdMappings { uid, gid } = &step.action {
+            write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?;
+        }
+    }
+    // If the init already failed, the send fails but its error message is still queued.
+    let _ = ours.send(&Msg::Go);
+    let mut pty = None;
+    loop {
+        match ours.recv() {
+            Ok((Msg::Pty, fd)) => pty = fd,
+            Ok((Msg::Ready, _)) => break,
+            Ok((Msg::Error(e), _)) => bail!(e),
+            Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),
+            Err(_) => {
+                let status = waitpid(pid, None).map(|s| format!("{s:?}")).unwrap_or_default();
+                bail!("the container's init exited during setup ({status})");
+            }
+        }
+    }
+
+    let spec = &bundle.spec;
+    let saved = Saved {
+        id: id.to_string(),
+        pid: pid.as_raw(),
+        pid_start_time: state::start_time(pid.as_raw()).context("the container's init vanished")?,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+        shared_pid_ns: !plan.creates_namespace("pid")
+            && !plan
+                .steps
+                .iter()
+                .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid")),
+    };
+    state::save(dir, &saved)?;
+    if let Some(path) = pid_file {
+        state::write_atomic(path, pid.as_raw().to_string().as_bytes()).context("--pid-file")?;
+    }
+    if let (Some(socket), Some(master)) = (&opts.console_socket, &pty) {
+        tty::send_to_socket(socket, master.as_fd())?;
+        pty = None;
+    }
+    ours.send(&Msg::Detach {
+        keep_pdeathsig: foreground,
+    })?;
+    if ours.recv().is_ok() {
+        bail!("the container's init did not detach");
+    }
+    Ok(Launched { pid, pty })
+}
+
+/// The socket `start` connects to. Addressed through /proc/self/fd so that a long --root (the
+/// engines' are long) never hits the 108-byte limit of a socket path.
+fn start_listener(dir: &Path) -> Result<OwnedFd> {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    let dirfd = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).context("socket")?;
+    let addr = UnixAddr::new(&short_path(&dirfd)).context("start socket path")?;
+    bind(sock.as_raw_fd(), &addr).context("bind the start socket")?;
+    listen(&sock, Backlog::new(1).expect("valid backlog")).context("listen on the start socket")?;
+    Ok(sock)
+}
+
+pub fn short_path(dirfd: &std::fs::File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{}", dirfd.as_raw_fd(), state::START_SOCKET))
+}
+
+/// Fork with namespace flags: the raw clone syscall with no new stack behaves like fork, so
+/// the child runs on in this same code with its namespaces already made.
+fn clone(flags: libc::c_int) -> Result<Pid> {
+    // SAFETY: without CLONE_VM the child gets a copy of this single-threaded process, as with
+    // fork; the arguments after flags (stack, tids, tls) are unused.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(Pid::from_raw(ret as i32))
+}
+
+fn write_id_maps(pid: Pid, uid: &[crate::plan::IdMap], gid: &[crate::plan::IdMap]) -> Result<()> {
+    let text = |maps: &[crate::plan::IdMap]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+            .collect::<String>()
+    };
+    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text(maps)).with_context(|| format!("write {path}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! scrun: a small, fast and secure OCI container runtime.
+//!
+//! `create` is one clone: the runtime (launch) computes a plan from config.json, clones the
+//! container's init with the plan's namespaces, and talks to it over one sync channel; the
+//! init (init) carries out the plan's steps and waits for `start`.
+
+pub mod cli;
+pub mod commands;
+pub mod devices;
+pub mod diagnose;
+pub mod init;
+pub mod launch;
+pub mod logging;
+pub mod namespaces;
+pub mod plan;
+pub mod process;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+pub mod sync;
+pub mod tty;

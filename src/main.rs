@@ -1,0 +1,41 @@
+use clap::Parser;
+use scrun::cli::{Cli, Command};
+use scrun::{commands, logging};
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.global.version {
+        println!(
+            "scrun version {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            oci_spec::runtime::VERSION
+        );
+        return;
+    }
+    if let Err(e) = logging::init(&cli.global) {
+        eprintln!("scrun: {e:#}");
+        std::process::exit(1);
+    }
+    let Some(command) = &cli.command else {
+        eprintln!("scrun: a command is required; see scrun --help");
+        std::process::exit(1);
+    };
+    let g = &cli.global;
+    let result = match command {
+        Command::Spec(a) => commands::spec::spec(a).map(|()| 0),
+        Command::Create(a) => commands::create::create(g, a).map(|()| 0),
+        Command::Start(a) => commands::start::start(g, &a.id).map(|()| 0),
+        Command::Run(a) => commands::run::run(g, a),
+        Command::State(a) => commands::state::state(g, &a.id).map(|()| 0),
+        Command::Kill(a) => commands::kill::kill(g, a).map(|()| 0),
+        Command::Delete(a) => commands::delete::delete(g, a).map(|()| 0),
+        Command::List(a) => commands::list::list(g, a).map(|()| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logging::error(&format!("{e:#}"));
+            std::process::exit(1);
+        }
+    }
+}

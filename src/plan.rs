@@ -1,0 +1,502 @@
+//! From config.json to an ordered list of typed steps. The plan is data: the runtime and the
+//! container's init execute it, `--debug` times each step, and nothing here touches the system
+//! except reading the host files the plan depends on (bind sources, /etc/resolv.conf).
+
+use crate::devices::{self, DeviceNode};
+use crate::rootfs::mounts::{self, MountStep};
+use crate::spec::Bundle;
+use anyhow::{Context, Result};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Whether the container's stdio is a pty scrun makes (process.terminal).
+    pub terminal: bool,
+    /// process.consoleSize as (rows, columns).
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// One thing the runtime does, and the config field (or the spec section) that asked for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub origin: String,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Written by the runtime into the state directory before the container exists.
+    WriteFile {
+        path: PathBuf,
+        content: String,
+    },
+    /// Made by the clone that creates the container's init (cgroup: unshared by the init).
+    CreateNamespace {
+        kind: String,
+    },
+    /// Entered with setns; a pid namespace by the runtime before the clone, others by the init.
+    JoinNamespace {
+        kind: String,
+        path: PathBuf,
+    },
+    /// Written by the runtime once the init exists in its new user namespace.
+    IdMappings {
+        uid: Vec<IdMap>,
+        gid: Vec<IdMap>,
+    },
+    SetHostname {
+        name: String,
+    },
+    SetDomainname {
+        name: String,
+    },
+    LoopbackUp,
+    /// Propagation of the container's "/" before anything is mounted (rootfsPropagation).
+    RootPropagation {
+        flags: String,
+    },
+    BindRootfs {
+        path: PathBuf,
+    },
+    Mount(MountStep),
+    MakeDevice(DeviceNode),
+    Symlink {
+        link: PathBuf,
+        target: PathBuf,
+    },
+    PivotRoot {
+        no_pivot: bool,
+    },
+    Console,
+    Sysctl {
+        key: String,
+        value: String,
+    },
+    ReadonlyPath {
+        path: PathBuf,
+    },
+    MaskPath {
+        path: PathBuf,
+    },
+    ReadonlyRoot,
+    OomScoreAdj {
+        value: i32,
+    },
+    Rlimit {
+        kind: String,
+        soft: u64,
+        hard: u64,
+    },
+    LimitBoundingSet {
+        caps: Vec<String>,
+    },
+    Identity {
+        uid: u32,
+        gid: u32,
+        additional_gids: Vec<u32>,
+        umask: Option<u32>,
+    },
+    SetCapabilities {
+        effective: Vec<String>,
+        permitted: Vec<String>,
+        inheritable: Vec<String>,
+        ambient: Vec<String>,
+    },
+    NoNewPrivileges,
+    Chdir {
+        path: PathBuf,
+    },
+    Exec {
+        args: Vec<String>,
+        env: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct IdMap {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+impl From<&LinuxIdMapping> for IdMap {
+    fn from(m: &LinuxIdMapping) -> Self {
+        IdMap {
+            container_id: m.container_id(),
+            host_id: m.host_id(),
+            size: m.size(),
+        }
+    }
+}
+
+/// Who carries a step out: the runtime on the host side, or the container's init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    BeforeClone,
+    Clone,
+    AfterClone,
+    Init,
+}
+
+impl Action {
+    pub fn side(&self) -> Side {
+        match self {
+            Action::WriteFile { .. } => Side::BeforeClone,
+            Action::JoinNamespace { kind, .. } if kind == "pid" => Side::BeforeClone,
+            Action::CreateNamespace { kind } if kind != "cgroup" => Side::Clone,
+            Action::IdMappings { .. } => Side::AfterClone,
+            _ => Side::Init,
+        }
+    }
+
+    /// What the step does, in the words errors and traces use.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::WriteFile { path, .. } => format!("write {}", path.display()),
+            Action::CreateNamespace { kind } => format!("create {kind} namespace"),
+            Action::JoinNamespace { kind, path } => format!("join {kind} namespace {}", path.display()),
+            Action::IdMappings { .. } => "write uid and gid mappings".into(),
+            Action::SetHostname { name } => format!("set hostname {name:?}"),
+            Action::SetDomainname { name } => format!("set domainname {name:?}"),
+            Action::LoopbackUp => "bring up lo".into(),
+            Action::RootPropagation { flags } => format!("make / {flags}"),
+            Action::BindRootfs { path } => format!("bind rootfs {}", path.display()),
+            Action::Mount(m) => format!("mount {} on {}", m.fstype, m.destination.display()),
+            Action::MakeDevice(d) => format!("make device {}", d.path.display()),
+            Action::Symlink { link, target } => format!("symlink {} -> {}", link.display(), target.display()),
+            Action::PivotRoot { no_pivot: false } => "pivot_root into the rootfs".into(),
+            Action::PivotRoot { no_pivot: true } => "move the rootfs to / and chroot".into(),
+            Action::Console => "set up the console".into(),
+            Action::Sysctl { key, value } => format!("sysctl {key}={value}"),
+            Action::ReadonlyPath { path } => format!("make {} read-only", path.display()),
+            Action::MaskPath { path } => format!("mask {}", path.display()),
+            Action::ReadonlyRoot => "remount / read-only".into(),
+            Action::OomScoreAdj { value } => format!("set oom_score_adj {value}"),
+            Action::Rlimit { kind, soft, hard } => format!("set {kind} {soft}/{hard}"),
+            Action::LimitBoundingSet { .. } => "limit the capability bounding set".into(),
+            Action::Identity { uid, gid, .. } => format!("set identity {uid}:{gid}"),
+            Action::SetCapabilities { .. } => "set capabilities".into(),
+            Action::NoNewPrivileges => "set no_new_privs".into(),
+            Action::Chdir { path } => format!("chdir to cwd {}", path.display()),
+            Action::Exec { args, .. } => format!("exec {}", args.first().map(String::as_str).unwrap_or("")),
+        }
+    }
+}
+
+/// Inputs that are not in config.json.
+pub struct Options<'a> {
+    pub state_dir: &'a Path,
+    pub no_pivot: bool,
+}
+
+const SPEC_DEV: &str = "runtime: libcontainer SPEC, /dev";
+const SPEC_ETC: &str = "runtime: scrun, files a container expects in /etc";
+
+impl Plan {
+    pub fn build(bundle: &Bundle, opts: &Options) -> Result<Plan> {
+        let spec = &bundle.spec;
+        let linux = spec.linux().clone().unwrap_or_default();
+        let process = spec.process().clone().context("process is missing")?;
+        let mut steps = Vec::new();
+        let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
+
+        let namespaces = linux.namespaces().clone().unwrap_or_default();
+        let ns_origin = |i: usize| format!("linux.namespaces[{i}]");
+        // The user namespace comes first: it owns the others, and joining it decides what the
+        // init may do in them.
+        let order = |t: LinuxNamespaceType| {
+            if t == LinuxNamespaceType::User {
+                0
+            } else if t == LinuxNamespaceType::Mount {
+                2
+            } else {
+                1
+            }
+        };
+        let mut indexed: Vec<_> = namespaces.iter().enumerate().collect();
+        indexed.sort_by_key(|(_, n)| order(n.typ()));
+        for (i, ns) in &indexed {
+            let kind = ns_name(ns.typ());
+            match ns.path() {
+                Some(path) => add(
+                    ns_origin(*i),
+                    Action::JoinNamespace {
+                        kind,
+                        path: path.clone(),
+                    },
+                ),
+                None => add(ns_origin(*i), Action::CreateNamespace { kind }),
+            }
+        }
+        let new_ns = |t| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
+        if new_ns(LinuxNamespaceType::User) {
+            let map = |m: &Option<Vec<LinuxIdMapping>>| m.iter().flatten().map(IdMap::from).collect();
+            add(
+                "linux.uidMappings, linux.gidMappings".into(),
+                Action::IdMappings {
+                    uid: map(linux.uid_mappings()),
+                    gid: map(linux.gid_mappings()),
+                },
+            );
+        }
+        if let Some(name) = spec.hostname().clone().filter(|h| !h.is_empty()) {
+            add("hostname".into(), Action::SetHostname { name });
+        }
+        if let Some(name) = spec.domainname().clone().filter(|h| !h.is_empty()) {
+            add("domainname".into(), Action::SetDomainname { name });
+        }
+        if new_ns(LinuxNamespaceType::Network) {
+            add("runtime: a new network namespace gets lo up".into(), Action::LoopbackUp);
+        }
+
+        let propagation = linux.rootfs_propagation().clone().unwrap_or_else(|| "rslave".into());
+        add(
+            "linux.rootfsPropagation".into(),
+            Action::RootPropagation { flags: propagation },
+        );
+        add(
+            "root.path".into(),
+            Action::BindRootfs {
+                path: bundle.rootfs.clone(),
+            },
+        );
+
+        let config_mounts = spec.mounts().clone().unwrap_or_default();
+        for (i, m) in config_mounts.iter().enumerate() {
+            let step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+            add(format!("mounts[{i}]"), Action::Mount(step));
+        }
+        let mounted = |dest: &str| config_mounts.iter().any(|m| m.destination() == Path::new(dest));
+
+        for (name, content) in etc_files(spec, new_ns(LinuxNamespaceType::Network)) {
+            let dest = PathBuf::from("/etc").join(name);
+            if mounted(dest.to_str().unwrap_or_default()) {
+                continue;
+            }
+            let path = opts.state_dir.join(name);
+            add(
+                SPEC_ETC.into(),
+                Action::WriteFile {
+                    path: path.clone(),
+                    content,
+                },
+            );
+            add(SPEC_ETC.into(), Action::Mount(mounts::generated_file(&path, &dest)));
+        }
+        add(
+            SPEC_ETC.into(),
+            Action::Symlink {
+                link: "/etc/mtab".into(),
+                target: "/proc/mounts".into(),
+            },
+        );
+
+        let dev_bound = config_mounts.iter().any(|m| {
+            m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+        });
+        if !dev_bound {
+            for node in devices::defaults() {
+                add(SPEC_DEV.into(), Action::MakeDevice(node));
+            }
+            for (link, target) in devices::symlinks() {
+                add(SPEC_DEV.into(), Action::Symlink { link, target });
+            }
+        }
+        for (i, d) in linux.devices().iter().flatten().enumerate() {
+            let node = DeviceNode::from_spec(d).with_context(|| format!("linux.devices[{i}]"))?;
+            add(format!("linux.devices[{i}]"), Action::MakeDevice(node));
+        }
+
+        add(
+            "root.path".into(),
+            Action::PivotRoot {
+                no_pivot: opts.no_pivot,
+            },
+        );
+        let terminal = process.terminal().unwrap_or(false);
+        if terminal {
+            add("process.terminal".into(), Action::Console);
+        }
+        // Created if missing (as runc does), so before the root turns read-only and while the
+        // init is still root.
+        add(
+            "process.cwd".into(),
+            Action::Chdir {
+                path: process.cwd().clone(),
+            },
+        );
+        let mut sysctls: Vec<_> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+        sysctls.sort();
+        for (key, value) in sysctls {
+            add(format!("linux.sysctl[{key:?}]"), Action::Sysctl { key, value });
+        }
+        for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
+            add(
+                format!("linux.readonlyPaths[{i}]"),
+                Action::ReadonlyPath { path: p.into() },
+            );
+        }
+        for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
+            add(format!("linux.maskedPaths[{i}]"), Action::MaskPath { path: p.into() });
+        }
+        if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+            add("root.readonly".into(), Action::ReadonlyRoot);
+        }
+
+        if let Some(value) = process.oom_score_adj() {
+            add("process.oomScoreAdj".into(), Action::OomScoreAdj { value });
+        }
+        for (i, r) in process.rlimits().iter().flatten().enumerate() {
+            let kind = serde_json::to_value(r.typ())?.as_str().unwrap_or_default().to_string();
+            add(
+                format!("process.rlimits[{i}]"),
+                Action::Rlimit {
+                    kind,
+                    soft: r.soft(),
+                    hard: r.hard(),
+                },
+            );
+        }
+        let caps = process.capabilities().clone().unwrap_or_default();
+        let names = |set: &Option<oci_spec::runtime::Capabilities>| {
+            let mut v: Vec<String> = set.iter().flatten().map(|c| format!("CAP_{c}")).collect();
+            v.sort();
+            v
+        };
+        add(
+            "process.capabilities.bounding".into(),
+            Action::LimitBoundingSet {
+                caps: names(caps.bounding()),
+            },
+        );
+        let user = process.user();
+        add(
+            "process.user".into(),
+            Action::Identity {
+                uid: user.uid(),
+                gid: user.gid(),
+                additional_gids: user.additional_gids().clone().unwrap_or_default(),
+                umask: user.umask(),
+            },
+        );
+        add(
+            "process.capabilities".into(),
+            Action::SetCapabilities {
+                effective: names(caps.effective()),
+                permitted: names(caps.permitted()),
+                inheritable: names(caps.inheritable()),
+                ambient: names(caps.ambient()),
+            },
+        );
+        if process.no_new_privileges().unwrap_or(false) {
+            add("process.noNewPrivileges".into(), Action::NoNewPrivileges);
+        }
+        let mut env = process.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            // runc gives a process without HOME the home of its user, "/" when there is no passwd.
+            env.push("HOME=/".into());
+        }
+        add(
+            "process.args".into(),
+            Action::Exec {
+                args: process.args().clone().unwrap_or_default(),
+                env,
+            },
+        );
+        let console_size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        Ok(Plan {
+            steps,
+            terminal,
+            console_size,
+        })
+    }
+
+    pub fn steps(&self, side: Side) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(move |s| s.action.side() == side)
+    }
+
+    /// The clone flags for the namespaces the clone creates.
+    pub fn clone_flags(&self) -> libc::c_int {
+        self.steps(Side::Clone)
+            .filter_map(|s| match &s.action {
+                Action::CreateNamespace { kind } => Some(crate::namespaces::flag(kind)),
+                _ => None,
+            })
+            .fold(0, |a, b| a | b)
+    }
+
+    pub fn creates_namespace(&self, kind: &str) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(&s.action, Action::CreateNamespace { kind: k } if k == kind))
+    }
+}
+
+pub fn ns_name(t: LinuxNamespaceType) -> String {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+    .to_string()
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf, which a FROM-scratch image lacks and
+/// name resolution in the container needs.
+fn etc_files(spec: &Spec, new_netns: bool) -> Vec<(&'static str, String)> {
+    let hostname = spec.hostname().clone().unwrap_or_default();
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    if !hostname.is_empty() {
+        hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
+    }
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    vec![
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", hosts),
+        ("resolv.conf", resolv_conf(&host_resolv, new_netns)),
+    ]
+}
+
+/// The host's resolv.conf; a loopback nameserver (a local cache) is unreachable from a new
+/// network namespace, so it is dropped there.
+fn resolv_conf(host: &str, new_netns: bool) -> String {
+    host.lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace();
+            !(new_netns
+                && words.next() == Some("nameserver")
+                && words
+                    .next()
+                    .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(|a| a.is_loopback()))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_nameservers_dropped_only_in_new_netns() {
+        let host = "search example\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\n";
+        assert_eq!(resolv_conf(host, true), "search example\nnameserver 10.0.0.1\n");
+        assert_eq!(resolv_conf(host, false), host);
+    }
+}

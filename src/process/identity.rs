@@ -1,0 +1,23 @@
+//! Who the container process is: supplementary groups, gid, uid, umask.
+
+use anyhow::{Context, Result};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+
+pub fn set(uid: u32, gid: u32, additional_gids: &[u32], umask: Option<u32>) -> Result<()> {
+    // Keep the permitted capabilities across the uid change; the capability step then sets
+    // exactly the sets config.json asks for.
+    nix::sys::prctl::set_keepcaps(true).context("keep capabilities")?;
+    let groups: Vec<Gid> = additional_gids.iter().map(|&g| Gid::from_raw(g)).collect();
+    // In a user namespace where setgroups is denied, only an empty list is already true.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !(denied && groups.is_empty()) {
+        setgroups(&groups).with_context(|| format!("setgroups {additional_gids:?}"))?;
+    }
+    let g = Gid::from_raw(gid);
+    setresgid(g, g, g).with_context(|| format!("setgid {gid}"))?;
+    let u = Uid::from_raw(uid);
+    setresuid(u, u, u).with_context(|| format!("setuid {uid}"))?;
+    nix::sys::prctl::set_keepcaps(false).context("reset keep capabilities")?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask.unwrap_or(0o022)));
+    Ok(())
+}

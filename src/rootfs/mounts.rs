@@ -1,0 +1,328 @@
+//! config.json `mounts`: the option table (runtime-spec config-linux "Mount Options" plus runc's
+//! extensions), and mounting each entry inside the rootfs through an fd from the in-root resolver.
+
+use super::resolve::{fd_path, open_in_root, Create};
+use anyhow::{bail, Context, Result};
+use nix::mount::MsFlags;
+use serde::Serialize;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MountStep {
+    /// The filesystem type, or "bind" for a bind mount.
+    pub fstype: String,
+    /// A host path (absolute) for a bind mount, the filesystem's source name otherwise.
+    pub source: String,
+    pub destination: PathBuf,
+    pub options: Vec<String>,
+    /// Flags set when mounting; for a bind, the ones its read-only remount sets.
+    #[serde(skip)]
+    pub flags: u64,
+    #[serde(skip)]
+    pub propagation: Vec<u64>,
+    /// Options passed to the filesystem (mode=, size=, newinstance, ...).
+    #[serde(skip)]
+    pub data: String,
+    pub recursive: bool,
+    /// Copy what the image has at the destination into the new tmpfs (runc's `tmpcopyup`).
+    pub tmpcopyup: bool,
+    /// The mount point is a file (the bind source is not a directory).
+    pub file_mountpoint: bool,
+}
+
+struct Parsed {
+    flags: u64,
+    propagation: Vec<u64>,
+    data: Vec<String>,
+    bind: bool,
+    recursive: bool,
+    tmpcopyup: bool,
+}
+
+/// Translate mount options to flags. Unknown words are filesystem data, as runc does.
+fn parse_options(options: &[String]) -> Result<Parsed> {
+    let mut p = Parsed {
+        flags: 0,
+        propagation: vec![],
+        data: vec![],
+        bind: false,
+        recursive: false,
+        tmpcopyup: false,
+    };
+    for opt in options {
+        let (set, clear): (MsFlags, MsFlags) = match opt.as_str() {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "nosymfollow" => (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), MsFlags::empty()),
+            "bind" => {
+                p.bind = true;
+                continue;
+            }
+            "rbind" => {
+                p.bind = true;
+                p.recursive = true;
+                continue;
+            }
+            "tmpcopyup" => {
+                p.tmpcopyup = true;
+                continue;
+            }
+            "idmap" | "ridmap" => bail!("option {opt}: idmapped mounts are not supported yet"),
+            other => {
+                if let Some(flag) = propagation(other) {
+                    p.propagation.push(flag.bits());
+                } else {
+                    p.data.push(other.to_string());
+                }
+                continue;
+            }
+        };
+        p.flags = (p.flags | set.bits()) & !clear.bits();
+    }
+    Ok(p)
+}
+
+fn propagation(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+/// rootfsPropagation as flags.
+pub fn root_propagation(name: &str) -> Result<MsFlags> {
+    propagation(name).with_context(|| format!("linux.rootfsPropagation: unknown propagation {name:?}"))
+}
+
+pub fn plan_mount(m: &oci_spec::runtime::Mount, bundle: &Path) -> Result<MountStep> {
+    let options = m.options().clone().unwrap_or_default();
+    let p = parse_options(&options)?;
+    let mut fstype = m.typ().clone().unwrap_or_default();
+    let bind = p.bind || fstype == "bind";
+    let source = m.source().clone().unwrap_or_default();
+    let (source, file_mountpoint) = if bind {
+        fstype = "bind".into();
+        // A relative bind source is relative to the bundle, as in runc.
+        let host = bundle.join(&source);
+        let meta = std::fs::metadata(&host).with_context(|| format!("bind source {}", host.display()))?;
+        (host.to_string_lossy().into_owned(), !meta.is_dir())
+    } else {
+        if fstype.is_empty() {
+            bail!("type is missing for a mount that is not a bind mount");
+        }
+        (source.to_string_lossy().into_owned(), false)
+    };
+    if p.tmpcopyup && fstype != "tmpfs" {
+        bail!("option tmpcopyup applies to tmpfs mounts only, not {fstype}");
+    }
+    Ok(MountStep {
+        fstype,
+        source,
+        destination: m.destination().clone(),
+        options,
+        flags: p.flags,
+        propagation: p.propagation,
+        data: p.data.join(","),
+        recursive: p.recursive,
+        tmpcopyup: p.tmpcopyup,
+        file_mountpoint,
+    })
+}
+
+/// A read-only bind of a file the runtime generated in the state directory.
+pub fn generated_file(host: &Path, dest: &Path) -> MountStep {
+    let options: Vec<String> = ["bind", "ro", "nosuid", "nodev", "noexec"].map(String::from).to_vec();
+    let p = parse_options(&options).expect("static options parse");
+    MountStep {
+        fstype: "bind".into(),
+        source: host.to_string_lossy().into_owned(),
+        destination: dest.to_path_buf(),
+        options,
+        flags: p.flags,
+        propagation: vec![],
+        data: String::new(),
+        recursive: false,
+        tmpcopyup: false,
+        file_mountpoint: true,
+    }
+}
+
+fn sys_mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u64, data: Option<&str>) -> Result<()> {
+    nix::mount::mount(source, target, fstype, MsFlags::from_bits_retain(flags), data)
+        .map_err(|e| anyhow::anyhow!("{}", e.desc().to_lowercase()))
+}
+
+/// Clone a bind mount's source into a detached mount (open_tree). The runtime does this on the
+/// host before the clone, as host root: in a user namespace the init could not reach a source
+/// in a private directory (the state directory is 0700), and a detached mount, unlike a path
+/// in the host's mount namespace, can be attached in the container's.
+pub fn open_source(m: &MountStep) -> Result<Option<OwnedFd>> {
+    if m.fstype != "bind" {
+        return Ok(None);
+    }
+    let path = std::ffi::CString::new(m.source.as_str()).context("bind source holds a NUL byte")?;
+    let recursive = if m.recursive {
+        libc::AT_RECURSIVE as libc::c_uint
+    } else {
+        0
+    };
+    let flags = libc::OPEN_TREE_CLONE as libc::c_uint | libc::OPEN_TREE_CLOEXEC as libc::c_uint | recursive;
+    // SAFETY: open_tree reads the path and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        bail!("open bind source {}: {}", m.source, e.to_string().to_lowercase());
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    Ok(Some(unsafe {
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+    }))
+}
+
+/// Attach a detached mount (from open_tree) on the object `target` holds.
+fn attach(source: &OwnedFd, target: &OwnedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let empty = c"";
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: move_mount with two fds and empty paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            source.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+        )
+    };
+    if r < 0 {
+        bail!("{}", std::io::Error::last_os_error().to_string().to_lowercase());
+    }
+    Ok(())
+}
+
+/// Mount one entry of config.json's `mounts` beneath `root` (before pivot_root); a bind mount
+/// from `source`, the fd `open_source` made.
+pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<()> {
+    let create = if m.file_mountpoint { Create::File } else { Create::Dir };
+    // A proc or sysfs mount point that is a symlink could redirect the mount onto the host's
+    // view of something else (CVE-2019-19921): refuse it instead of following.
+    let follow = !matches!(m.fstype.as_str(), "proc" | "sysfs");
+    let target = open_in_root(root, &m.destination, create, follow)?;
+    let image_dir = if m.tmpcopyup { Some(reopen_dir(&target)?) } else { None };
+    let data = (!m.data.is_empty()).then_some(m.data.as_str());
+    match m.fstype.as_str() {
+        "bind" => {
+            attach(source.context("bind source not opened")?, &target)?;
+            if m.flags & !(libc::MS_REC) != 0 {
+                let mounted = open_in_root(root, &m.destination, Create::No, true)?;
+                remount_bind(&mounted, m.flags).context("remount with its options")?;
+            }
+        }
+        "cgroup" => super::cgroupfs::mount(root, &target, m)?,
+        fstype => sys_mount(Some(&m.source), &fd_path(&target), Some(fstype), m.flags, data)?,
+    }
+    if !m.propagation.is_empty() || image_dir.is_some() {
+        let mounted = open_in_root(root, &m.destination, Create::No, true)?;
+        for flag in &m.propagation {
+            sys_mount(None, &fd_path(&mounted), None, *flag, None).context("set propagation")?;
+        }
+        if let Some(from) = image_dir {
+            super::copy::copy_tree(&from, &reopen_dir(&mounted)?).context("tmpcopyup")?;
+        }
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+fn reopen_dir(fd: &OwnedFd) -> Result<OwnedFd> {
+    Ok(std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(fd_path(fd))
+        .context("open directory")?
+        .into())
+}
+
+/// Remount a bind mount with `flags`, keeping the restrictions it already has: in a user
+/// namespace the kernel refuses to drop nosuid, nodev or noexec from a locked mount, and adding
+/// them back is never less safe.
+pub fn remount_bind(mounted: &OwnedFd, flags: u64) -> Result<()> {
+    let st = nix::sys::statvfs::fstatvfs(mounted).map_err(|e| anyhow::anyhow!("statvfs: {e}"))?;
+    use nix::sys::statvfs::FsFlags;
+    let keep = [
+        (FsFlags::ST_NOSUID, libc::MS_NOSUID),
+        (FsFlags::ST_NODEV, libc::MS_NODEV),
+        (FsFlags::ST_NOEXEC, libc::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, libc::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, libc::MS_RELATIME),
+    ]
+    .iter()
+    .filter(|(st_flag, _)| st.flags().contains(*st_flag))
+    .fold(0, |acc, (_, ms)| acc | ms);
+    let flags = (flags | keep | libc::MS_BIND | libc::MS_REMOUNT) & !(libc::MS_REC);
+    sys_mount(None, &fd_path(mounted), None, flags, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(o: &[&str]) -> Parsed {
+        parse_options(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn flags_and_data() {
+        let p = opts(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert_eq!(p.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(p.data, vec!["mode=755", "size=65536k"]);
+        let p = opts(&["ro", "rw", "rbind", "rprivate"]);
+        assert_eq!(p.flags, 0);
+        assert!(p.bind && p.recursive);
+        assert_eq!(p.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
+    }
+
+    #[test]
+    fn idmap_refused_clearly() {
+        let err = parse_options(&["idmap".into()]).err().unwrap().to_string();
+        assert!(err.contains("idmap"), "{err}");
+    }
+}

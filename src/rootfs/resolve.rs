@@ -1,0 +1,201 @@
+//! Resolving a container path inside the rootfs without ever leaving it. Each component is opened
+//! with O_NOFOLLOW relative to the fd of the one before, and symlinks are read and followed by hand
+//! as if the rootfs were "/". A path that climbs out (`..` above the root, from the config or from
+//! a symlink's target) is refused rather than clamped, so an attack shows up as an error. The
+//! result is an O_PATH fd: callers act on it through /proc/self/fd, so nothing can swap a
+//! component for a symlink between the check and the use.
+
+use anyhow::{bail, Result};
+use nix::errno::Errno;
+use nix::fcntl::{openat, readlinkat, OFlag};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// The path must exist.
+    No,
+    /// Missing components are made as directories.
+    Dir,
+    /// Missing parents are made as directories and the last component as an empty file.
+    File,
+}
+
+const MAX_SYMLINKS: usize = 40;
+
+/// Open `path` beneath `root` (an fd of the rootfs directory). With `follow_final` false a
+/// symlink as last component is an error (a proc or sysfs mount point must not be one).
+pub fn open_in_root(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<OwnedFd> {
+    walk(root, path, create, follow_final).map_err(|e| anyhow::anyhow!("resolve {} in rootfs: {e}", path.display()))
+}
+
+/// Open the directory that holds `path`'s last component, and return that name, for the calls
+/// that create the last component themselves (mknod, symlink).
+pub fn open_parent_in_root(root: &OwnedFd, path: &Path) -> Result<(OwnedFd, OsString)> {
+    let name = path.file_name().map(|n| n.to_os_string());
+    let (Some(name), Some(parent)) = (name, path.parent()) else {
+        bail!("{} has no parent directory", path.display());
+    };
+    Ok((open_in_root(root, parent, Create::Dir, true)?, name))
+}
+
+/// The path of an fd for syscalls that take paths (mount): the kernel resolves the magic link to
+/// the very object the fd holds.
+pub fn fd_path(fd: &impl std::os::fd::AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn components(path: &Path) -> impl Iterator<Item = OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    })
+}
+
+fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<OwnedFd, String> {
+    let open_flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    // The directories entered so far below the root; ".." pops one.
+    let mut stack: Vec<OwnedFd> = Vec::new();
+    let mut todo: VecDeque<OsString> = components(path).collect();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            if stack.pop().is_none() {
+                return Err(format!("{} leads out of the rootfs", path.display()));
+            }
+            continue;
+        }
+        let last = todo.is_empty();
+        let dir = stack.last().map(|f| f.as_fd()).unwrap_or(root.as_fd());
+        let fd = match openat(dir, name.as_os_str(), open_flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if create != Create::No => {
+                let made = if last && create == Create::File {
+                    openat(
+                        dir,
+                        name.as_os_str(),
+                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | open_flags.difference(OFlag::O_PATH),
+                        Mode::from_bits_truncate(0o644),
+                    )
+                    .map(drop)
+                } else {
+                    mkdirat(dir, name.as_os_str(), Mode::from_bits_truncate(0o755))
+                };
+                match made {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc())),
+                }
+                openat(dir, name.as_os_str(), open_flags, Mode::empty()).map_err(|e| e.desc().to_string())?
+            }
+            Err(e) => return Err(format!("{}: {}", name.to_string_lossy(), e.desc().to_lowercase())),
+        };
+        let kind =
+            SFlag::from_bits_truncate(fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode & SFlag::S_IFMT.bits());
+        if kind == SFlag::S_IFLNK {
+            if last && !follow_final {
+                return Err("is a symlink".into());
+            }
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err("too many levels of symbolic links".into());
+            }
+            let target = readlinkat(&fd, "").map_err(|e| e.desc().to_string())?;
+            let target = Path::new(&target);
+            if target.is_absolute() {
+                stack.clear();
+            }
+            for c in components(target).collect::<Vec<_>>().into_iter().rev() {
+                todo.push_front(c);
+            }
+            continue;
+        }
+        if !last && kind != SFlag::S_IFDIR {
+            return Err(format!("{} is not a directory", name.to_string_lossy()));
+        }
+        stack.push(fd);
+    }
+    match stack.pop() {
+        Some(fd) => Ok(fd),
+        None => root.try_clone().map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root() -> (std::path::PathBuf, OwnedFd) {
+        let dir = std::env::temp_dir().join(format!(
+            "scrun-resolve-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        let fd = std::fs::File::open(&dir).unwrap().into();
+        (dir, fd)
+    }
+
+    fn real(fd: &OwnedFd) -> std::path::PathBuf {
+        std::fs::read_link(fd_path(fd)).unwrap()
+    }
+
+    #[test]
+    fn absolute_symlinks_stay_inside() {
+        let (dir, fd) = root();
+        symlink("/etc", dir.join("link")).unwrap();
+        let got = open_in_root(&fd, Path::new("/link"), Create::No, true).unwrap();
+        assert_eq!(real(&got), dir.join("etc"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        let (dir, fd) = root();
+        symlink("../../../../tmp", dir.join("up")).unwrap();
+        for p in ["/up", "/up/x", "/../etc", "/etc/../../x"] {
+            let err = open_in_root(&fd, Path::new(p), Create::Dir, true)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("leads out of the rootfs"), "{p}: {err}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn final_symlink_refused_when_asked() {
+        let (dir, fd) = root();
+        symlink("/etc", dir.join("proc")).unwrap();
+        let err = open_in_root(&fd, Path::new("/proc"), Create::Dir, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "resolve /proc in rootfs: is a symlink");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn creates_dirs_and_files() {
+        let (dir, fd) = root();
+        open_in_root(&fd, Path::new("/a/b/c"), Create::Dir, true).unwrap();
+        assert!(dir.join("a/b/c").is_dir());
+        open_in_root(&fd, Path::new("/etc/hosts"), Create::File, true).unwrap();
+        assert!(dir.join("etc/hosts").is_file());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn symlink_loops_end() {
+        let (dir, fd) = root();
+        symlink("/loop", dir.join("loop")).unwrap();
+        let err = open_in_root(&fd, Path::new("/loop/x"), Create::No, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too many levels"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,192 @@
+//! Every rule that rejects a config.json before anything is created. Pure: no syscalls, so each
+//! rule is unit-tested without root. Errors name the config field, as a JSON path.
+
+use anyhow::{bail, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::Path;
+
+pub fn validate(spec: &Spec) -> Result<()> {
+    let process = match spec.process() {
+        Some(p) => p,
+        None => bail!("process is missing"),
+    };
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("process.args must name the program to run");
+    }
+    if !process.cwd().is_absolute() {
+        bail!("process.cwd {:?} is not an absolute path", process.cwd());
+    }
+    if spec.root().as_ref().is_none_or(|r| r.path().as_os_str().is_empty()) {
+        bail!("root.path is missing");
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            bail!("mounts[{i}].destination {:?} is not an absolute path", m.destination());
+        }
+    }
+    let namespaces = namespaces(spec)?;
+    let has = |t| namespaces.contains(&t);
+    if !has(LinuxNamespaceType::Mount) {
+        bail!("linux.namespaces: a mount namespace is required to set up the root filesystem");
+    }
+    let uts_new = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Uts));
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !uts_new {
+        bail!("hostname: setting a hostname requires a uts namespace in linux.namespaces");
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !uts_new {
+        bail!("domainname: setting a domainname requires a uts namespace in linux.namespaces");
+    }
+    if let Some(linux) = spec.linux() {
+        let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        if maps && !has(LinuxNamespaceType::User) {
+            bail!("linux.uidMappings: id mappings require a user namespace in linux.namespaces");
+        }
+        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+            check_sysctl(key, &has)?;
+        }
+    }
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        if r.soft() > r.hard() {
+            bail!(
+                "process.rlimits[{i}]: soft limit {} is above hard limit {}",
+                r.soft(),
+                r.hard()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The namespace types in the config, refusing duplicates.
+fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
+    let mut seen = HashSet::new();
+    let list = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    for (i, ns) in list.iter().enumerate() {
+        if !seen.insert(ns.typ()) {
+            bail!("linux.namespaces[{i}]: namespace {} is listed twice", ns.typ());
+        }
+        if let Some(path) = ns.path() {
+            if !Path::new(path).is_absolute() {
+                bail!("linux.namespaces[{i}].path {path:?} is not an absolute path");
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// A sysctl is only safe to set when the namespace that scopes it is the container's own;
+/// otherwise the write would change the host (runc's rule).
+fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let needed = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
+        LinuxNamespaceType::Ipc
+    } else if key.starts_with("net.") {
+        LinuxNamespaceType::Network
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        LinuxNamespaceType::Uts
+    } else {
+        bail!("linux.sysctl: {key:?} is not namespaced: setting it would change the host");
+    };
+    if !has(needed) {
+        bail!("linux.sysctl: {key:?} requires a {needed} namespace in linux.namespaces");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(patch: serde_json::Value) -> Spec {
+        let mut base: serde_json::Value = serde_json::from_str(&crate::spec::defaults::default_config(false)).unwrap();
+        json_patch(&mut base, patch);
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn json_patch(base: &mut serde_json::Value, patch: serde_json::Value) {
+        match (base, patch) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+                for (k, v) in p {
+                    json_patch(b.entry(k).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (b, p) => *b = p,
+        }
+    }
+
+    fn err(patch: serde_json::Value) -> String {
+        format!("{:#}", validate(&spec(patch)).unwrap_err())
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        validate(&spec(serde_json::json!({}))).unwrap();
+    }
+
+    #[test]
+    fn empty_args_rejected() {
+        assert!(err(serde_json::json!({"process": {"args": []}})).contains("process.args"));
+    }
+
+    #[test]
+    fn relative_cwd_rejected() {
+        assert!(err(serde_json::json!({"process": {"cwd": "tmp"}})).contains("process.cwd"));
+    }
+
+    #[test]
+    fn relative_mount_destination_rejected() {
+        let e = err(serde_json::json!({"mounts": [{"destination": "proc", "type": "proc", "source": "proc"}]}));
+        assert!(
+            e.contains("mounts[0].destination \"proc\" is not an absolute path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_namespace_rejected() {
+        let e =
+            err(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "pid"}]}}));
+        assert!(e.contains("linux.namespaces[2]"), "{e}");
+    }
+
+    #[test]
+    fn hostname_needs_uts() {
+        let e = err(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}]}}));
+        assert!(e.contains("hostname"), "{e}");
+    }
+
+    #[test]
+    fn host_sysctl_rejected() {
+        let e = err(serde_json::json!({"linux": {"sysctl": {"vm.swappiness": "1"}}}));
+        assert!(e.contains("not namespaced"), "{e}");
+        let e = err(
+            serde_json::json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}, "namespaces": [{"type": "mount"}, {"type": "uts"}]}}),
+        );
+        assert!(e.contains("requires a net namespace"), "{e}");
+    }
+
+    #[test]
+    fn soft_above_hard_rejected() {
+        let e = err(serde_json::json!({"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]}}));
+        assert!(e.contains("process.rlimits[0]"), "{e}");
+    }
+}

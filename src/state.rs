@@ -1,0 +1,255 @@
+//! The state store: one directory per container under `--root`, holding `state.json` and the
+//! files scrun generated for it. `mkdir` of that directory is the lock that makes exactly one of
+//! two concurrent `create`s of an id win; an flock on it serialises later operations.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The start socket: the created init blocks in accept() on it until `start` connects.
+pub const START_SOCKET: &str = "start.sock";
+const STATE_FILE: &str = "state.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What scrun keeps about a container. The status is never stored: it is derived from the
+/// process (alive, same start time) and the start socket (present until `start`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub id: String,
+    pub pid: i32,
+    /// Field 22 of /proc/PID/stat, so a recycled pid is not mistaken for the container.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub owner: String,
+    /// True when the container shares the caller's pid namespace, so `kill --all` cannot rely on
+    /// the kernel killing the namespace with its init.
+    #[serde(default)]
+    pub shared_pid_ns: bool,
+}
+
+/// The runtime spec's state object, as `scrun state` prints it.
+#[derive(Serialize)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+    pub owner: &'a str,
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+pub struct Container {
+    pub dir: PathBuf,
+    pub saved: Saved,
+    _lock: Lock,
+}
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Store> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .with_context(|| format!("create state root {}", root.display()))?;
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Claim an id: the directory appears atomically or the id is taken.
+    pub fn claim(&self, id: &str) -> Result<(PathBuf, Lock)> {
+        check_id(id)?;
+        let dir = self.dir(id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => bail!("container with id {id} already exists"),
+            Err(e) => return Err(e).with_context(|| format!("create state directory {}", dir.display())),
+        }
+        let lock = lock(&dir)?;
+        Ok((dir, lock))
+    }
+
+    pub fn load(&self, id: &str) -> Result<Container> {
+        check_id(id)?;
+        let dir = self.dir(id);
+        let missing = || anyhow::anyhow!("container {id} does not exist");
+        let lock = match lock(&dir) {
+            Ok(l) => l,
+            Err(_) if !dir.exists() => return Err(missing()),
+            Err(e) => return Err(e),
+        };
+        let text = match std::fs::read(dir.join(STATE_FILE)) {
+            Ok(t) => t,
+            // A directory without state.json is a create still under way or one that died.
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(e).with_context(|| format!("read state of {id}")),
+        };
+        let saved = serde_json::from_slice(&text).with_context(|| format!("state of {id} is corrupt"))?;
+        Ok(Container {
+            dir,
+            saved,
+            _lock: lock,
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.root).with_context(|| format!("read {}", self.root.display()))? {
+            let name = entry?.file_name();
+            if let Some(c) = name.to_str().and_then(|id| self.load(id).ok()) {
+                out.push(c);
+            }
+        }
+        out.sort_by(|a, b| a.saved.created.cmp(&b.saved.created));
+        Ok(out)
+    }
+}
+
+/// Save the state of a container being created, atomically (temp file + rename).
+pub fn save(dir: &Path, saved: &Saved) -> Result<()> {
+    write_atomic(&dir.join(STATE_FILE), &serde_json::to_vec(saved)?)
+}
+
+impl Container {
+    pub fn status(&self) -> Status {
+        if start_time(self.saved.pid) != Some(self.saved.pid_start_time) {
+            Status::Stopped
+        } else if self.dir.join(START_SOCKET).exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    pub fn oci_state(&self) -> OciState<'_> {
+        OciState {
+            oci_version: oci_spec::runtime::VERSION,
+            id: &self.saved.id,
+            pid: self.saved.pid,
+            status: self.status(),
+            bundle: &self.saved.bundle,
+            rootfs: &self.saved.rootfs,
+            created: &self.saved.created,
+            annotations: &self.saved.annotations,
+            owner: &self.saved.owner,
+        }
+    }
+
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
+    }
+}
+
+/// An exclusive flock on a container's directory, held until dropped.
+pub type Lock = nix::fcntl::Flock<File>;
+
+fn lock(dir: &Path) -> Result<Lock> {
+    let f = File::open(dir).with_context(|| format!("open {}", dir.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", dir.display()))
+}
+
+/// The start time of a live (not zombie) process, from /proc/PID/stat.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may hold spaces and parentheses: the fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// runc's rule for ids, stricter on what could escape `--root` or confuse a terminal.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if !ok {
+        bail!("invalid container id {id:?}: use 1 to 1024 characters of A-Z a-z 0-9 _ + - . (not \".\" or \"..\")");
+    }
+    Ok(())
+}
+
+/// Write a file so readers see the old content or the new, never a part: the pid file is read
+/// by containerd's shim the moment `create` exits.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let name = path.file_name().context("no file name")?.to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        std::io::Write::write_all(&mut f, data)?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("write {}: {e}", path.display())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for good in ["a", "abc-1_2.3+x", &"f".repeat(64)] {
+            check_id(good).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a\nb", "a b", "é"] {
+            assert!(check_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn own_start_time_is_read() {
+        assert!(start_time(std::process::id() as i32).is_some());
+        assert!(start_time(i32::MAX).is_none());
+    }
+}

@@ -1,0 +1,150 @@
+//! The one channel between the runtime and the container's init: a SOCK_SEQPACKET socketpair
+//! (message boundaries kept, EOF when the peer dies) carrying small tagged messages and, once,
+//! the pty master fd.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// Runtime → init: the host side is ready (id maps written); go on with the setup.
+    Go,
+    /// Init → runtime: this is the pty master (sent with the fd).
+    Pty,
+    /// Init → runtime: set up, waiting for `start`.
+    Ready,
+    /// Runtime → init: the state is saved; the runtime may now exit. Unless told to keep it,
+    /// the init drops its parent-death signal, which would otherwise kill it with `create`.
+    Detach { keep_pdeathsig: bool },
+    /// Init → runtime: the setup failed; the text says which step and why.
+    Error(String),
+}
+
+pub struct Channel(OwnedFd);
+
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context("socketpair")?;
+    Ok((Channel(a), Channel(b)))
+}
+
+const MAX_MSG: usize = 64 * 1024;
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Msg::Go => vec![b'G'],
+            Msg::Pty => vec![b'P'],
+            Msg::Ready => vec![b'R'],
+            Msg::Detach { keep_pdeathsig } => vec![b'D', *keep_pdeathsig as u8],
+            Msg::Error(text) => {
+                let mut v = vec![b'E'];
+                v.extend(text.as_bytes().iter().take(MAX_MSG - 1));
+                v
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> Result<Msg> {
+        Ok(match b {
+            [b'G'] => Msg::Go,
+            [b'P'] => Msg::Pty,
+            [b'R'] => Msg::Ready,
+            [b'D', k] => Msg::Detach {
+                keep_pdeathsig: *k != 0,
+            },
+            [b'E', text @ ..] => Msg::Error(String::from_utf8_lossy(text).into_owned()),
+            _ => bail!("malformed message from the peer"),
+        })
+    }
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_fds(msg, &[])
+    }
+
+    pub fn send_fd(&self, msg: &Msg, fd: BorrowedFd) -> Result<()> {
+        self.send_fds(msg, &[fd.as_raw_fd()])
+    }
+
+    fn send_fds(&self, msg: &Msg, fds: &[i32]) -> Result<()> {
+        let data = msg.encode();
+        let iov = [IoSlice::new(&data)];
+        let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+            vec![]
+        } else {
+            vec![ControlMessage::ScmRights(fds)]
+        };
+        sendmsg::<()>(self.0.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None).context("send to peer")?;
+        Ok(())
+    }
+
+    /// The next message; an error when the peer closed its end (it died) or sent garbage.
+    pub fn recv(&self) -> Result<(Msg, Option<OwnedFd>)> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let (len, fd) = loop {
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("receive from peer"),
+                Ok(m) => {
+                    let mut fd = None;
+                    for c in m.cmsgs().context("receive fds")? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            // SAFETY: the kernel just installed these fds in this process.
+                            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+                        }
+                    }
+                    break (m.bytes, fd);
+                }
+            }
+        };
+        if len == 0 {
+            bail!("the peer closed the channel");
+        }
+        Ok((Msg::decode(&buf[..len])?, fd))
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.0.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_fd() {
+        let (a, b) = pair().unwrap();
+        for msg in [
+            Msg::Go,
+            Msg::Ready,
+            Msg::Detach { keep_pdeathsig: true },
+            Msg::Error("mount proc on /proc: nope".into()),
+        ] {
+            a.send(&msg).unwrap();
+            assert_eq!(b.recv().unwrap().0, msg);
+        }
+        let f = std::fs::File::open("/dev/null").unwrap();
+        use std::os::fd::AsFd;
+        a.send_fd(&Msg::Pty, f.as_fd()).unwrap();
+        let (msg, fd) = b.recv().unwrap();
+        assert_eq!(msg, Msg::Pty);
+        assert!(fd.is_some());
+        drop(a);
+        assert!(b.recv().is_err());
+    }
+}

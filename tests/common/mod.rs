@@ -1,0 +1,355 @@
+//! Shared kit for the container tests: builds the static probe, makes
+//! bundles and state roots under /tmp, runs the runtime and checks that a
+//! container left nothing behind.
+//!
+//! Set SCRUN_TEST_RUNTIME=runc (or crun, or a path) to run the same tests
+//! against another runtime as an oracle.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const PROBE_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Builds integration/probe once per test process and returns the binary.
+pub fn probe() -> &'static Path {
+    static PROBE: OnceLock<PathBuf> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo.join("target"))
+            .join("probe");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "--target", PROBE_TARGET])
+            .arg("--manifest-path")
+            .arg(repo.join("integration/probe/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            // The encoded form would win over RUSTFLAGS if the outer cargo left it set.
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run cargo to build the probe");
+        if !output.status.success() {
+            panic!("building the probe failed ({}):\n{}", output.status, describe(&output));
+        }
+        let bin = target_dir.join(PROBE_TARGET).join("release/probe");
+        assert!(bin.is_file(), "probe build succeeded but {} is missing", bin.display());
+        bin
+    })
+}
+
+/// The runtime under test: $SCRUN_TEST_RUNTIME, or the scrun built by cargo.
+pub fn runtime_bin() -> PathBuf {
+    match std::env::var_os("SCRUN_TEST_RUNTIME") {
+        Some(rt) if !rt.is_empty() => PathBuf::from(rt),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_scrun")),
+    }
+}
+
+fn next_serial() -> usize {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh name, unique within this machine for the life of this process.
+pub fn unique_id(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), next_serial())
+}
+
+/// A fresh empty directory under /tmp, removing any leftover of an earlier
+/// process that had the same pid.
+fn fresh_dir(kind: &str) -> PathBuf {
+    let dir = PathBuf::from(format!(
+        "/tmp/scrun-test-{}-{}-{kind}",
+        std::process::id(),
+        next_serial()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    dir
+}
+
+/// stdout and stderr of a command, for panic messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// An OCI bundle whose rootfs holds nothing but /probe.
+pub struct Bundle {
+    dir: PathBuf,
+}
+
+impl Bundle {
+    /// rootfs/probe plus the config.json of `<runtime> spec`, patched to run
+    /// `/probe report` without a terminal.
+    pub fn new() -> Bundle {
+        let bundle = Bundle {
+            dir: fresh_dir("bundle"),
+        };
+        let rootfs = bundle.rootfs();
+        fs::create_dir(&rootfs).expect("mkdir rootfs");
+        let dest = rootfs.join("probe");
+        fs::copy(probe(), &dest).expect("copy the probe into the rootfs");
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).expect("chmod probe");
+
+        let output = Command::new(runtime_bin())
+            .arg("spec")
+            .current_dir(&bundle.dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run the runtime's spec command");
+        if !output.status.success() {
+            panic!(
+                "`{} spec` failed ({}):\n{}",
+                runtime_bin().display(),
+                output.status,
+                describe(&output)
+            );
+        }
+        bundle.config_mut(|c| {
+            c["process"]["args"] = serde_json::json!(["/probe", "report"]);
+            c["process"]["terminal"] = Value::Bool(false);
+        });
+        bundle
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    pub fn config(&self) -> Value {
+        let text = fs::read_to_string(self.config_path()).expect("read config.json");
+        serde_json::from_str(&text).expect("config.json is not JSON")
+    }
+
+    /// Read-modify-write of config.json.
+    pub fn config_mut(&self, f: impl FnOnce(&mut Value)) {
+        let mut config = self.config();
+        f(&mut config);
+        let text = serde_json::to_string_pretty(&config).expect("serialize config");
+        fs::write(self.config_path(), text).expect("write config.json");
+    }
+
+    pub fn set_args(&self, args: &[&str]) {
+        self.config_mut(|c| c["process"]["args"] = serde_json::json!(args));
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A private state root (`--root`) for the runtime under test.
+pub struct Runtime {
+    pub root: PathBuf,
+}
+
+impl Runtime {
+    pub fn new() -> Runtime {
+        Runtime {
+            root: fresh_dir("root"),
+        }
+    }
+
+    /// The runtime binary with `--root <root>` already given.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(runtime_bin());
+        cmd.arg("--root").arg(&self.root);
+        cmd
+    }
+
+    /// Runs the runtime with these arguments and null stdin, collecting output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", runtime_bin().display()))
+    }
+
+    /// Like `run`, but panics unless the runtime exits 0.
+    pub fn run_ok(&self, args: &[&str]) -> Output {
+        let output = self.run(args);
+        if !output.status.success() {
+            panic!(
+                "`{} {}` failed ({}):\n{}",
+                runtime_bin().display(),
+                args.join(" "),
+                output.status,
+                describe(&output)
+            );
+        }
+        output
+    }
+
+    /// For commands that leave a container process behind (`create`, `run -d`): that process
+    /// inherits the runtime's stdio, so pipes would not reach EOF until it exits. Its stdio
+    /// goes to /dev/null and the runtime's stderr to a file, returned with the exit status.
+    pub fn run_bg(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        let err_path = self.root.with_extension(format!("stderr-{}", next_serial()));
+        let err = fs::File::create(&err_path).expect("create stderr file");
+        let status = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", runtime_bin().display()));
+        let text = fs::read_to_string(&err_path).unwrap_or_default();
+        let _ = fs::remove_file(err_path);
+        (status, text)
+    }
+
+    /// `run_bg`, panicking unless the runtime exits 0.
+    pub fn run_bg_ok(&self, args: &[&str]) {
+        let (status, err) = self.run_bg(args);
+        assert!(status.success(), "`{}` failed ({status}): {err}", args.join(" "));
+    }
+
+    /// The runtime's `state <id>` JSON.
+    pub fn state(&self, id: &str) -> Value {
+        let output = self.run_ok(&["state", id]);
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("`state {id}` is not JSON ({e}):\n{}", describe(&output)))
+    }
+
+    /// The host pid of the container's init, from `state`.
+    pub fn pid(&self, id: &str) -> i64 {
+        let state = self.state(id);
+        state["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no pid in state of {id}: {state}"))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Ok(entries) = fs::read_dir(&self.root) {
+            for entry in entries.flatten() {
+                if entry.path().is_dir() {
+                    let id = entry.file_name().to_string_lossy().into_owned();
+                    let _ = self.run(&["delete", "--force", &id]);
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// `run --bundle <bundle> <id>` with the probe's `report`; returns the output
+/// and the parsed report, panicking if the container failed or printed no JSON.
+pub fn run_probe(bundle: &Bundle, rt: &Runtime, id: &str) -> (Output, Value) {
+    let output = rt.run(&[
+        "run",
+        "--bundle",
+        bundle.path().to_str().expect("utf-8 bundle path"),
+        id,
+    ]);
+    if !output.status.success() {
+        panic!("container {id} failed ({}):\n{}", output.status, describe(&output));
+    }
+    match serde_json::from_slice(&output.stdout) {
+        Ok(report) => (output, report),
+        Err(e) => panic!("container {id} printed no probe report ({e}):\n{}", describe(&output)),
+    }
+}
+
+/// Processes (other than ourselves) whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(raw) = fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(format!("{pid}: {}", cmdline.trim_end()));
+            }
+        }
+    }
+    found
+}
+
+/// Mount points in our mount namespace that contain any of `needles`.
+fn mounts_mentioning(needles: &[&str]) -> Vec<String> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|mp| mp.replace("\\040", " "))
+        .filter(|mp| needles.iter().any(|n| mp.contains(n)))
+        .collect()
+}
+
+/// Asserts the container left no state dir, no process and no mount behind.
+/// Processes get a short grace period to finish dying; the rest must already be gone.
+pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Path) {
+    let state_dir = rt.root.join(id);
+    assert!(!state_dir.exists(), "state dir {} is still there", state_dir.display());
+
+    let bundle_str = bundle.to_string_lossy();
+    let mounts = mounts_mentioning(&[&bundle_str, id]);
+    assert!(mounts.is_empty(), "mounts left behind by {id}: {mounts:#?}");
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let procs = processes_mentioning(id);
+        if procs.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            panic!("processes left behind by {id}: {procs:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (up to 5 s) until `signal` is set in the `field` mask ("SigCgt",
+/// "SigIgn", "SigBlk") of /proc/<pid>/status. `probe wait-signal` is ready
+/// once SIGUSR1 shows in SigCgt; `probe ignore-term` once SIGTERM shows in SigIgn.
+pub fn wait_for_signal_mask(pid: i64, field: &str, signal: i32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let bit = 1u64 << (signal - 1);
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+        if mask.is_some_and(|m| m & bit != 0) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("pid {pid}: signal {signal} never showed in {field} (mask {mask:?})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
