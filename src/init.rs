@@ -19,6 +19,8 @@ pub struct Init<'a> {
     pub join: Vec<OwnedFd>,
     /// Bind mount sources opened by the runtime, by index of their step in the plan.
     pub sources: Vec<Option<OwnedFd>>,
+    /// The runtime's binary, which the container must never get to run.
+    pub runtime_exe: Option<process::exec::FileId>,
     pub preserve_fds: u32,
 }
 
@@ -52,6 +54,7 @@ impl Init<'_> {
         // (its exe is the runtime binary) until it has exec'd.
         nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
         nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        self.runtime_exe = process::exec::file_id("/proc/self/exe");
         self.seal_fds()?;
         match self.channel.recv()?.0 {
             Msg::Go => {}
@@ -193,7 +196,7 @@ impl Init<'_> {
         let exe = {
             let _span = tracing::debug_span!("step", message = "find the program").entered();
             let exe = process::exec::lookup(args, env)?;
-            process::exec::preflight(&exe)?;
+            process::exec::preflight(&exe, self.runtime_exe)?;
             exe
         };
         self.channel.send(&Msg::Ready)?;
@@ -220,7 +223,7 @@ impl Init<'_> {
                 Ok(fd) => break unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
             }
         };
-        let message = process::exec::exec(&exe, args, env);
+        let message = process::exec::exec(&exe, args, env, self.runtime_exe);
         let _ = nix::unistd::write(&conn, message.as_bytes());
         // SAFETY: as in run(): a forked copy leaves without the runtime's exit handlers.
         unsafe { libc::_exit(127) }

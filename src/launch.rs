@@ -121,6 +121,7 @@ fn launch(
             start_listener: listener,
             join,
             sources,
+            runtime_exe: None,
             preserve_fds: opts.preserve_fds,
         }
         .run();

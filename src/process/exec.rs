@@ -12,17 +12,41 @@ pub fn lookup(args: &[String], env: &[String]) -> Result<String> {
     diagnose::lookup_path(Path::new("/"), &args[0], path_env).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// The (device, inode) of the runtime's own binary, read before pivot_root.
+pub type FileId = (u64, u64);
+
+pub fn file_id(path: &str) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// Fail `create`, not `start`, when the program cannot run: a FROM-scratch image with a
 /// dynamically linked binary is the common case, and the user should hear why at once.
-pub fn preflight(exe: &str) -> Result<()> {
+pub fn preflight(exe: &str, runtime: Option<FileId>) -> Result<()> {
+    refuse_runtime_binary(exe, runtime)?;
     match diagnose::missing_interpreter(Path::new("/"), exe) {
         Some(message) => bail!(message),
         None => Ok(()),
     }
 }
 
+/// The init is a fork of the runtime: until it execs, /proc/self/exe is the scrun binary on
+/// the host. A program path that leads there would run that binary inside the container,
+/// which could then reopen it through /proc and overwrite it (CVE-2019-5736). Comparing the
+/// file itself, rather than copying the binary to a sealed memfd as runc does, costs nothing
+/// at start-up.
+fn refuse_runtime_binary(exe: &str, runtime: Option<FileId>) -> Result<()> {
+    if runtime.is_some() && file_id(exe) == runtime {
+        bail!("exec {exe}: refusing to run the runtime's own binary inside the container");
+    }
+    Ok(())
+}
+
 /// execve, returning only on failure, with a message that says why in the image's terms.
-pub fn exec(exe: &str, args: &[String], env: &[String]) -> String {
+pub fn exec(exe: &str, args: &[String], env: &[String], runtime: Option<FileId>) -> String {
+    if let Err(e) = refuse_runtime_binary(exe, runtime) {
+        return e.to_string();
+    }
     let cstrings = |v: &[String]| {
         v.iter()
             .map(|s| CString::new(s.as_bytes()).unwrap_or_default())
