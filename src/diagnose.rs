@@ -485,8 +485,13 @@ fn dangling_link(root: &Path, exe: &str) -> Option<String> {
 /// Why execve says ENOENT for a file that exists: the kernel could not find
 /// the program that has to load it (ELF interpreter or #! interpreter).
 fn missing_loader(root: &Path, path: &str, host: &Path, depth: u32) -> Option<String> {
-    let head = read_head(host)?;
-    if let Some(interp) = shebang(&head) {
+    // This runs on every create. The #! line and the ELF program headers sit at the start of
+    // the file, so one page settles the common cases (a static binary, a loader that is
+    // there); the whole file is read only to list the libraries of a binary whose loader is
+    // missing.
+    let mut page = Vec::with_capacity(4096);
+    File::open(host).ok()?.take(4096).read_to_end(&mut page).ok()?;
+    if let Some(interp) = shebang(&page) {
         let why = missing_script_interpreter(root, &interp, depth)?;
         return Some(if depth == 0 {
             why
@@ -494,7 +499,11 @@ fn missing_loader(root: &Path, path: &str, host: &Path, depth: u32) -> Option<St
             format!("{path} is a script and {why}")
         });
     }
-    let info = read_elf(&head)?;
+    let interp = read_elf(&page)?.interpreter?;
+    if exists(root, &interp) {
+        return None;
+    }
+    let info = read_elf(&read_head(host)?)?;
     let why = missing_elf_interpreter(root, path, &info)?;
     let subject = if depth == 0 { "the binary" } else { path };
     Some(format!("{subject} {why}"))

@@ -84,14 +84,15 @@ fn launch(
 ) -> Result<Launched> {
     let mut join = Vec::new();
     for step in &plan.steps {
-        let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-        match (&step.action, step.action.side()) {
-            (Action::WriteFile { path, content }, _) => {
+        match &step.action {
+            Action::WriteFile { path, content } => {
+                let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
                 std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
             }
-            (Action::JoinNamespace { kind, path }, side) => {
+            Action::JoinNamespace { kind, path } => {
                 let fd = namespaces::open(kind, path).with_context(|| step.origin.clone())?;
-                if side == Side::BeforeClone {
+                if step.action.side() == Side::BeforeClone {
+                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
                     // Entering a pid namespace only affects children: do it here, so the one
                     // clone lands in it and no second fork is needed.
                     namespaces::enter(kind, &fd)?;

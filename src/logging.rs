@@ -96,7 +96,11 @@ struct Message(String);
 
 impl Visit for Message {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.record_debug(field, &value)
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"))
+        } else {
+            self.record_debug(field, &value)
+        }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if !self.0.is_empty() {

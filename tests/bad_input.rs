@@ -354,3 +354,20 @@ fn wait_for_status(rt: &Runtime, id: &str, want: &str) {
     }
     panic!("{id} never became {want}: {}", rt.state(id));
 }
+
+#[test]
+fn systemd_cgroup_that_cannot_be_honoured_is_an_error() {
+    let b = Bundle::new();
+    let rt = Runtime::new();
+    let id = unique_id("systemd");
+    let (status, err) = rt.run_bg(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!status.success());
+    assert!(err.contains("--systemd-cgroup"), "{err}");
+    assert_nothing_left(&rt, &id, b.path());
+}

@@ -27,6 +27,7 @@ const FORWARDED: [Signal; 8] = [
 
 /// The exit code of `scrun run`: the container process's own, or 128+N for signal N.
 pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
+    super::create::check_cgroup_manager(global)?;
     let (id, bundle) = id_and_bundle(&args.id, args.opts.bundle.as_deref())?;
     let store = Store::open(&global.root)?;
     if args.detach {
