@@ -32,7 +32,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
     Ok((Channel(a), Channel(b)))
 }
 
-const MAX_MSG: usize = 64 * 1024;
+const MAX_MSG: usize = 16 * 1024;
 
 impl Msg {
     fn encode(&self) -> Vec<u8> {

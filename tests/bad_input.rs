@@ -371,3 +371,17 @@ fn systemd_cgroup_that_cannot_be_honoured_is_an_error() {
     assert!(err.contains("--systemd-cgroup"), "{err}");
     assert_nothing_left(&rt, &id, b.path());
 }
+
+#[test]
+fn a_namespace_path_of_the_wrong_type_is_refused() {
+    let b = patched(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "ipc");
+        ns.push(json!({"type": "ipc", "path": "/proc/self/ns/net"}));
+    });
+    let err = create_fails(&b, &unique_id("nstype"));
+    assert!(
+        err.contains("/proc/self/ns/net is a network namespace, not a ipc namespace"),
+        "{err}"
+    );
+}

@@ -296,3 +296,37 @@ fn spec_writes_runcs_default_and_refuses_to_overwrite() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn debug_traces_every_step_with_its_duration() {
+    let b = Bundle::new();
+    b.set_args(&["/probe", "hello"]);
+    let rt = Runtime::new();
+    let id = unique_id("debug");
+    let log = rt.root.with_extension("debug.log");
+    let out = rt.run(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    for step in [
+        "mount proc on /proc origin=mounts[0]",
+        "pivot_root into the rootfs",
+        "set identity 0:0",
+        "find the program",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("{step} not traced:\n{text}"));
+        assert!(line.contains(" µs)"), "{line}");
+    }
+    std::fs::remove_file(log).unwrap();
+    assert_nothing_left(&rt, &id, b.path());
+}

@@ -75,6 +75,9 @@ fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
         if !seen.insert(ns.typ()) {
             bail!("linux.namespaces[{i}]: namespace {} is listed twice", ns.typ());
         }
+        if ns.typ() == LinuxNamespaceType::Time {
+            bail!("linux.namespaces[{i}]: time namespaces are not supported by scrun yet");
+        }
         if let Some(path) = ns.path() {
             if !Path::new(path).is_absolute() {
                 bail!("linux.namespaces[{i}].path {path:?} is not an absolute path");
@@ -166,6 +169,12 @@ mod tests {
         let e =
             err(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "pid"}]}}));
         assert!(e.contains("linux.namespaces[2]"), "{e}");
+    }
+
+    #[test]
+    fn time_namespace_refused_clearly() {
+        let e = err(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "time"}]}}));
+        assert!(e.contains("linux.namespaces[1]: time namespaces"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs scrun's test suite (unit + container tests; run as root). Prints cargo's
+# normal summary lines and exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+hack/setup.sh
+cargo test --no-fail-fast
