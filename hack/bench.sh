@@ -72,21 +72,7 @@ trap 'exit 143' TERM
 
 echo "bench.sh: making the bundle in target/bench/bundle"
 bundle=target/bench/bundle
-rm -rf "$bundle"
-mkdir -p "$bundle/rootfs"
-gcc -static -Os -s -o "$bundle/rootfs/hello" hack/hello.c
-"$scrun" spec --bundle "$bundle"
-[[ -s $bundle/config.json ]] || { echo "bench.sh: scrun spec wrote no config.json" >&2; exit 1; }
-python3 - "$bundle/config.json" <<'EOF'
-import json, sys
-path = sys.argv[1]
-with open(path) as f:
-    config = json.load(f)
-config["process"]["args"] = ["/hello"]
-config["process"]["terminal"] = False
-with open(path, "w") as f:
-    json.dump(config, f, indent=2)
-EOF
+hack/hello-bundle.sh "$scrun" "$bundle"
 
 # crun 1.8 refuses a hybrid cgroup host while a controller (here hugetlb) sits
 # on cgroup2. If (and only if) it does, bind hugetlb to a v1 hierarchy for the

@@ -25,31 +25,13 @@ if "$scrun" state "$id" >/dev/null 2>&1; then
 else
     "$scrun" delete --force "$id" >/dev/null 2>&1 || true
 fi
-rm -rf "$bundle"
 
-step "Compiling hack/hello.c into a static binary (gcc -static -Os)"
-mkdir -p "$bundle/rootfs"
-gcc -static -Os -s -o "$bundle/rootfs/hello" hack/hello.c
+step "Making the bundle: hack/hello-bundle.sh (gcc -static hack/hello.c, then scrun spec)"
+hack/hello-bundle.sh "$scrun" "$bundle"
 file "$bundle/rootfs/hello"
-
-step "Making the bundle: $bundle/rootfs holds only /hello"
+echo "$bundle/rootfs holds only /hello; config.json is scrun spec's default with"
+echo "process.args=[\"/hello\"] and process.terminal=false:"
 find "$bundle" | sort
-
-step "Writing the OCI config: $scrun spec --bundle $bundle"
-"$scrun" spec --bundle "$bundle"
-[[ -s $bundle/config.json ]] || { echo "demo.sh: scrun spec wrote no config.json" >&2; exit 1; }
-echo "patching process.args=[\"/hello\"], process.terminal=false"
-python3 - "$bundle/config.json" <<'EOF'
-import json, sys
-path = sys.argv[1]
-with open(path) as f:
-    config = json.load(f)
-config["process"]["args"] = ["/hello"]
-config["process"]["terminal"] = False
-with open(path, "w") as f:
-    json.dump(config, f, indent=2)
-    f.write("\n")
-EOF
 
 step "Running it: $scrun run $bundle"
 set +e

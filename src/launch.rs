@@ -50,16 +50,16 @@ pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foregro
         .context("--pid-file")?;
     let (dir, lock) = store.claim(id)?;
     let mut child = None;
-    let result = launch(
-        &bundle,
-        &plan,
-        &dir,
+    let request = Request {
+        bundle: &bundle,
+        plan: &plan,
+        dir: &dir,
         id,
         opts,
-        pid_file.as_deref(),
+        pid_file: pid_file.as_deref(),
         foreground,
-        &mut child,
-    );
+    };
+    let result = request.launch(&mut child);
     drop(lock);
     if result.is_err() {
         if let Some(pid) = child {
@@ -71,117 +71,132 @@ pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foregro
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-fn launch(
-    bundle: &Bundle,
-    plan: &Plan,
-    dir: &Path,
-    id: &str,
-    opts: &CreateOpts,
-    pid_file: Option<&Path>,
+/// Everything `create` decided before claiming the id.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    bundle: &'a Bundle,
+    plan: &'a Plan,
+    dir: &'a Path,
+    id: &'a str,
+    opts: &'a CreateOpts,
+    pid_file: Option<&'a Path>,
     foreground: bool,
-    child: &mut Option<Pid>,
-) -> Result<Launched> {
-    let mut join = Vec::new();
-    for step in &plan.steps {
-        match &step.action {
-            Action::WriteFile { path, content } => {
-                let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
-            }
-            Action::JoinNamespace { kind, path } => {
-                let fd = namespaces::open(kind, path).with_context(|| step.origin.clone())?;
-                if step.action.side() == Side::BeforeClone {
+}
+
+impl Request<'_> {
+    /// The clone and the conversation with the init; `child` is set as soon as there is one,
+    /// so the caller can kill it on failure.
+    fn launch(self, child: &mut Option<Pid>) -> Result<Launched> {
+        let Request {
+            bundle,
+            plan,
+            dir,
+            id,
+            opts,
+            pid_file,
+            foreground,
+        } = self;
+        let mut join = Vec::new();
+        for step in &plan.steps {
+            match &step.action {
+                Action::WriteFile { path, content } => {
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    // Entering a pid namespace only affects children: do it here, so the one
-                    // clone lands in it and no second fork is needed.
-                    namespaces::enter(kind, &fd)?;
-                } else {
-                    join.push(fd);
+                    std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
+                }
+                Action::JoinNamespace { kind, path } => {
+                    let fd = namespaces::open(kind, path).with_context(|| step.origin.clone())?;
+                    if step.action.side() == Side::BeforeClone {
+                        let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+                        // Entering a pid namespace only affects children: do it here, so the one
+                        // clone lands in it and no second fork is needed.
+                        namespaces::enter(kind, &fd)?;
+                    } else {
+                        join.push(fd);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let sources = plan
+            .steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Mount(m) => crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone()),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let listener = start_listener(dir)?;
+        let (ours, theirs) = sync::pair()?;
+        let pid = clone(plan.clone_flags()).context("clone the container's init")?;
+        if pid.as_raw() == 0 {
+            drop(ours);
+            Init {
+                plan,
+                channel: theirs,
+                start_listener: listener,
+                join,
+                sources,
+                runtime_exe: None,
+                preserve_fds: opts.preserve_fds,
+            }
+            .run();
+        }
+        *child = Some(pid);
+        drop((theirs, listener, join, sources));
+
+        for step in plan.steps(Side::AfterClone) {
+            if let Action::IdMappings { uid, gid } = &step.action {
+                write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?;
+            }
+        }
+        // If the init already failed, the send fails but its error message is still queued.
+        let _ = ours.send(&Msg::Go);
+        let mut pty = None;
+        loop {
+            match ours.recv() {
+                Ok((Msg::Pty, fd)) => pty = fd,
+                Ok((Msg::Ready, _)) => break,
+                Ok((Msg::Error(e), _)) => bail!(e),
+                Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),
+                Err(_) => {
+                    let status = waitpid(pid, None).map(|s| format!("{s:?}")).unwrap_or_default();
+                    bail!("the container's init exited during setup ({status})");
                 }
             }
-            _ => {}
         }
-    }
-    let sources = plan
-        .steps
-        .iter()
-        .map(|s| match &s.action {
-            Action::Mount(m) => crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone()),
-            _ => Ok(None),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let listener = start_listener(dir)?;
-    let (ours, theirs) = sync::pair()?;
-    let pid = clone(plan.clone_flags()).context("clone the container's init")?;
-    if pid.as_raw() == 0 {
-        drop(ours);
-        Init {
-            plan,
-            channel: theirs,
-            start_listener: listener,
-            join,
-            sources,
-            runtime_exe: None,
-            preserve_fds: opts.preserve_fds,
-        }
-        .run();
-    }
-    *child = Some(pid);
-    drop((theirs, listener, join, sources));
 
-    for step in plan.steps(Side::AfterClone) {
-        if let Action::IdMappings { uid, gid } = &step.action {
-            write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?;
+        let spec = &bundle.spec;
+        let saved = Saved {
+            id: id.to_string(),
+            pid: pid.as_raw(),
+            pid_start_time: state::start_time(pid.as_raw()).context("the container's init vanished")?,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            owner: String::new(),
+            shared_pid_ns: !plan.creates_namespace("pid")
+                && !plan
+                    .steps
+                    .iter()
+                    .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid")),
+        };
+        state::save(dir, &saved)?;
+        if let Some(path) = pid_file {
+            state::write_atomic(path, pid.as_raw().to_string().as_bytes()).context("--pid-file")?;
         }
-    }
-    // If the init already failed, the send fails but its error message is still queued.
-    let _ = ours.send(&Msg::Go);
-    let mut pty = None;
-    loop {
-        match ours.recv() {
-            Ok((Msg::Pty, fd)) => pty = fd,
-            Ok((Msg::Ready, _)) => break,
-            Ok((Msg::Error(e), _)) => bail!(e),
-            Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),
-            Err(_) => {
-                let status = waitpid(pid, None).map(|s| format!("{s:?}")).unwrap_or_default();
-                bail!("the container's init exited during setup ({status})");
-            }
+        if let (Some(socket), Some(master)) = (&opts.console_socket, &pty) {
+            tty::send_to_socket(socket, master.as_fd())?;
+            pty = None;
         }
+        ours.send(&Msg::Detach {
+            keep_pdeathsig: foreground,
+        })?;
+        if ours.recv().is_ok() {
+            bail!("the container's init did not detach");
+        }
+        Ok(Launched { pid, pty })
     }
-
-    let spec = &bundle.spec;
-    let saved = Saved {
-        id: id.to_string(),
-        pid: pid.as_raw(),
-        pid_start_time: state::start_time(pid.as_raw()).context("the container's init vanished")?,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        owner: String::new(),
-        shared_pid_ns: !plan.creates_namespace("pid")
-            && !plan
-                .steps
-                .iter()
-                .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid")),
-    };
-    state::save(dir, &saved)?;
-    if let Some(path) = pid_file {
-        state::write_atomic(path, pid.as_raw().to_string().as_bytes()).context("--pid-file")?;
-    }
-    if let (Some(socket), Some(master)) = (&opts.console_socket, &pty) {
-        tty::send_to_socket(socket, master.as_fd())?;
-        pty = None;
-    }
-    ours.send(&Msg::Detach {
-        keep_pdeathsig: foreground,
-    })?;
-    if ours.recv().is_ok() {
-        bail!("the container's init did not detach");
-    }
-    Ok(Launched { pid, pty })
 }
 
 /// The socket `start` connects to. Addressed through /proc/self/fd so that a long --root (the

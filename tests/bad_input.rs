@@ -6,15 +6,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-/// `create` the bundle after `patch`; returns stderr after checking the failure left nothing.
-fn create_fails(bundle: &Bundle, id: &str) -> String {
-    let rt = Runtime::new();
-    let (status, err) = rt.run_bg(&["create", "--bundle", bundle.path().to_str().unwrap(), id]);
-    assert!(!status.success(), "create {id} succeeded");
-    assert_nothing_left(&rt, id, bundle.path());
-    err
-}
-
 fn patched(patch: impl FnOnce(&mut Value)) -> Bundle {
     let b = Bundle::new();
     b.config_mut(patch);
@@ -343,16 +334,6 @@ fn operations_on_a_missing_container() {
     }
     // containerd's shim always deletes twice.
     assert!(rt.run(&["delete", "--force", "ghost"]).status.success());
-}
-
-fn wait_for_status(rt: &Runtime, id: &str, want: &str) {
-    for _ in 0..200 {
-        if rt.state(id)["status"] == want {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{id} never became {want}: {}", rt.state(id));
 }
 
 #[test]

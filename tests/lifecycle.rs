@@ -8,16 +8,6 @@ use serde_json::{json, Value};
 use std::process::Stdio;
 use std::time::Duration;
 
-fn wait_for_status(rt: &Runtime, id: &str, want: &str) {
-    for _ in 0..300 {
-        if rt.state(id)["status"] == want {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{id} never became {want}: {}", rt.state(id));
-}
-
 #[test]
 fn create_start_kill_delete() {
     let b = Bundle::new();

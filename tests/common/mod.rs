@@ -332,6 +332,26 @@ pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Path) {
     }
 }
 
+/// Polls `state` (up to 3 s) until the container has status `want`.
+pub fn wait_for_status(rt: &Runtime, id: &str, want: &str) {
+    for _ in 0..300 {
+        if rt.state(id)["status"] == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{id} never became {want}: {}", rt.state(id));
+}
+
+/// `create` that must fail: returns its stderr, after checking it left nothing behind.
+pub fn create_fails(bundle: &Bundle, id: &str) -> String {
+    let rt = Runtime::new();
+    let (status, err) = rt.run_bg(&["create", "--bundle", bundle.path().to_str().unwrap(), id]);
+    assert!(!status.success(), "create {id} succeeded");
+    assert_nothing_left(&rt, id, bundle.path());
+    err
+}
+
 /// Waits (up to 5 s) until `signal` is set in the `field` mask ("SigCgt",
 /// "SigIgn", "SigBlk") of /proc/<pid>/status. `probe wait-signal` is ready
 /// once SIGUSR1 shows in SigCgt; `probe ignore-term` once SIGTERM shows in SigIgn.
