@@ -67,6 +67,26 @@ pub enum Command {
     /// List containers
     #[command(alias = "ls")]
     List(ListArgs),
+    /// Show, without creating anything, every step create would take for a bundle
+    Explain(ExplainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Bundle directory (default: the current directory)
+    #[arg(short, long)]
+    pub bundle: Option<PathBuf>,
+    /// The bundle directory, as a positional argument
+    #[arg(conflicts_with = "bundle")]
+    pub dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextOrJson {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -77,6 +97,12 @@ pub struct SpecArgs {
     /// Write a spec for a rootless container
     #[arg(long)]
     pub rootless: bool,
+    /// Make a ready FROM-scratch bundle around this static binary (rootfs and config.json)
+    #[arg(long, value_name = "BINARY")]
+    pub scratch: Option<PathBuf>,
+    /// With --scratch: the user the program runs as, UID or UID:GID
+    #[arg(long, value_name = "UID[:GID]", requires = "scratch")]
+    pub user: Option<String>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -99,6 +125,27 @@ pub struct CreateOpts {
     /// Accepted for runc compatibility; scrun never creates a session keyring
     #[arg(long)]
     pub no_new_keyring: bool,
+    /// Print each setup step with its duration on stderr
+    #[arg(long)]
+    pub trace: bool,
+    /// Stop the setup at this phase (for inspect or nsenter); `start` goes on from there
+    #[arg(long, value_enum)]
+    pub pause_at: Option<Phase>,
+}
+
+/// Where `create --pause-at` stops the container's setup.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Namespaces made; nothing mounted yet
+    Namespaces,
+    /// Mounts and /dev made in the rootfs; before pivot_root
+    Mounts,
+    /// Inside the rootfs; before masked and read-only paths
+    Pivot,
+    /// Root filesystem finished; still root with every capability
+    Identity,
+    /// Everything done but the exec (what create always does)
+    Exec,
 }
 
 #[derive(Args, Debug)]

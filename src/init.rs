@@ -1,6 +1,8 @@
 //! The container's init: the child of the one clone. It carries out the plan's steps in order,
 //! reports any failure over the sync channel, then waits for `start` and execs the program.
-//! It is a fork of the runtime, never a re-exec, and single-threaded like it.
+//! It is a fork of the runtime, never a re-exec, and single-threaded like it. With
+//! `create --pause-at` it waits for `start` earlier, and failures after that point go back
+//! over the start connection, as exec failures always do.
 
 use crate::plan::{Action, Plan, Side, Step};
 use crate::sync::{Channel, Msg};
@@ -22,6 +24,10 @@ pub struct Init<'a> {
     /// The runtime's binary, which the container must never get to run.
     pub runtime_exe: Option<process::exec::FileId>,
     pub preserve_fds: u32,
+    /// The index of the step before which the init waits for `start`.
+    pub pause_at: usize,
+    /// `start`'s connection, once it came.
+    pub started: Option<OwnedFd>,
 }
 
 /// State that steps hand on to later ones.
@@ -37,7 +43,10 @@ impl Init<'_> {
             Err(e) => format!("{e:#}"),
             Ok(never) => match never {},
         };
-        let _ = self.channel.send(&Msg::Error(error));
+        match &self.started {
+            Some(conn) => drop(nix::unistd::write(conn, error.as_bytes())),
+            None => drop(self.channel.send(&Msg::Error(error))),
+        }
         // SAFETY: leave without running the runtime's exit handlers or flushing its buffers,
         // which this forked copy shares.
         unsafe { libc::_exit(1) }
@@ -65,15 +74,20 @@ impl Init<'_> {
             become_userns_root(&mut progress)?;
         }
         let mut join = std::mem::take(&mut self.join).into_iter();
-        for (i, step) in self
-            .plan
+        let plan = self.plan;
+        crate::logging::set_side("init");
+        for (i, step) in plan
             .steps
             .iter()
             .enumerate()
             .filter(|(_, s)| s.action.side() == Side::Init)
         {
+            if i == self.pause_at && !matches!(step.action, Action::Exec { .. }) {
+                self.wait_for_start()?;
+            }
             let span = tracing::debug_span!("step", message = %step.action.describe(), origin = %step.origin).entered();
             if let Action::Exec { args, env } = &step.action {
+                drop(span);
                 return self.exec(args, env);
             }
             let source = self.sources.get(i).and_then(Option::as_ref);
@@ -192,13 +206,27 @@ impl Init<'_> {
 
     /// Report ready, wait for `start`, exec. Failures after `start` connected are written to
     /// that connection, so `start` reports them.
-    fn exec(&self, args: &[String], env: &[String]) -> Result<Infallible> {
+    fn exec(&mut self, args: &[String], env: &[String]) -> Result<Infallible> {
         let exe = {
             let _span = tracing::debug_span!("step", message = "find the program").entered();
             let exe = process::exec::lookup(args, env)?;
             process::exec::preflight(&exe, self.runtime_exe)?;
             exe
         };
+        if self.started.is_none() {
+            self.wait_for_start()?;
+        }
+        tracing::info!("exec {exe} at {} µs", crate::logging::since_start().as_micros());
+        let message = process::exec::exec(&exe, args, env, self.runtime_exe);
+        if let Some(conn) = &self.started {
+            let _ = nix::unistd::write(conn, message.as_bytes());
+        }
+        // SAFETY: as in run(): a forked copy leaves without the runtime's exit handlers.
+        unsafe { libc::_exit(127) }
+    }
+
+    /// Tell the runtime the container is created, let it go, and block until `start`.
+    fn wait_for_start(&mut self) -> Result<()> {
         self.channel.send(&Msg::Ready)?;
         match self.channel.recv()?.0 {
             Msg::Detach { keep_pdeathsig } => {
@@ -212,26 +240,24 @@ impl Init<'_> {
             }
             other => bail!("unexpected message {other:?} from the runtime"),
         }
-        let conn = loop {
+        let _span = tracing::debug_span!("step", message = "wait for start").entered();
+        loop {
             match nix::sys::socket::accept4(
                 self.start_listener.as_raw_fd(),
                 nix::sys::socket::SockFlag::SOCK_CLOEXEC,
             ) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => bail!("wait for start: {e}"),
-                // SAFETY: accept4 returned a new fd that this process owns.
-                Ok(fd) => break unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+                Ok(fd) => {
+                    // SAFETY: accept4 returned a new fd that this process owns.
+                    self.started = Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+                    return Ok(());
+                }
             }
-        };
-        let message = process::exec::exec(&exe, args, env, self.runtime_exe);
-        let _ = nix::unistd::write(&conn, message.as_bytes());
-        // SAFETY: as in run(): a forked copy leaves without the runtime's exit handlers.
-        unsafe { libc::_exit(127) }
+        }
     }
 }
 
-/// Enter the cwd, created if missing, through the in-root resolver: a cwd that is a symlink
-/// leading above "/" is an error, not silently clamped.
 /// In a user namespace the init still has its host ids, which the namespace does not map:
 /// files it creates would have no owner (EOVERFLOW). Becoming the namespace's root fixes that
 /// and, relative to that namespace, keeps every capability.
@@ -243,6 +269,8 @@ fn become_userns_root(p: &mut Progress) -> Result<()> {
     Ok(())
 }
 
+/// Enter the cwd, created if missing, through the in-root resolver: a cwd that is a symlink
+/// leading above "/" is an error, not silently clamped.
 fn chdir(path: &Path) -> Result<()> {
     let root = rootfs::open_path(Path::new("/"))?;
     let dir = rootfs::resolve::open_in_root(&root, path, rootfs::resolve::Create::Dir, true)?;

@@ -26,8 +26,11 @@ pub struct Launched {
 /// process (it dies with it) and the pty master is returned instead of requiring a socket.
 pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foreground: bool) -> Result<Launched> {
     state::check_id(id)?;
+    let span = tracing::debug_span!("step", message = "load and check config.json").entered();
     let bundle = Bundle::load(bundle)?;
+    drop(span);
     let dir = store.dir(id);
+    let span = tracing::debug_span!("step", message = "plan the steps").entered();
     let plan = Plan::build(
         &bundle,
         &Options {
@@ -35,6 +38,7 @@ pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foregro
             no_pivot: opts.no_pivot,
         },
     )?;
+    drop(span);
     match (plan.terminal, &opts.console_socket) {
         (true, None) if !foreground => {
             bail!("process.terminal is true but no --console-socket was given: the terminal would have no reader")
@@ -138,6 +142,8 @@ impl Request<'_> {
                 sources,
                 runtime_exe: None,
                 preserve_fds: opts.preserve_fds,
+                pause_at: plan.pause_index(opts.pause_at.unwrap_or(crate::cli::Phase::Exec)),
+                started: None,
             }
             .run();
         }

@@ -18,11 +18,31 @@ use tracing_subscriber::registry::LookupSpan;
 struct Sink {
     file: Option<Mutex<File>>,
     format: LogFormat,
+    /// `--trace`: steps go to stderr as a table, whatever --log says.
+    trace: bool,
 }
 
 static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+/// Which process writes: the runtime, or the container's init (a fork of it).
+static SIDE: Mutex<&str> = Mutex::new("runtime");
 
-pub fn init(opts: &GlobalOpts) -> anyhow::Result<()> {
+/// Mark the very start of scrun, which `--trace` totals are measured from.
+pub fn mark_start() {
+    let _ = STARTED.set(Instant::now());
+}
+
+pub fn since_start() -> std::time::Duration {
+    STARTED.get().map(|t| t.elapsed()).unwrap_or_default()
+}
+
+pub fn set_side(side: &'static str) {
+    if let Ok(mut s) = SIDE.lock() {
+        *s = side;
+    }
+}
+
+pub fn init(opts: &GlobalOpts, trace: bool) -> anyhow::Result<()> {
     let file = match &opts.log {
         Some(path) => Some(Mutex::new(
             OpenOptions::new()
@@ -36,8 +56,9 @@ pub fn init(opts: &GlobalOpts) -> anyhow::Result<()> {
     let _ = SINK.set(Sink {
         file,
         format: opts.log_format,
+        trace,
     });
-    if opts.debug {
+    if opts.debug || trace {
         let subscriber = tracing_subscriber::registry().with(StepLayer);
         tracing::subscriber::set_global_default(subscriber)?;
     }
@@ -49,6 +70,12 @@ fn write_line(level: &str, msg: &str) {
         eprintln!("{msg}");
         return;
     };
+    if sink.trace && level != "error" {
+        let side = SIDE.lock().map(|s| *s).unwrap_or("runtime");
+        let at = since_start().as_micros();
+        let _ = std::io::stderr().write_all(format!("trace {at:>7} µs  {side:<7}  {msg}\n").as_bytes());
+        return;
+    }
     let time = humantime::format_rfc3339_nanos(SystemTime::now());
     let line = match sink.format {
         LogFormat::Json => format!(

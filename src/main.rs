@@ -3,6 +3,7 @@ use scrun::cli::{Cli, Command};
 use scrun::{commands, logging};
 
 fn main() {
+    logging::mark_start();
     let cli = Cli::parse();
     if cli.global.version {
         println!(
@@ -12,7 +13,12 @@ fn main() {
         );
         return;
     }
-    if let Err(e) = logging::init(&cli.global) {
+    let trace = match &cli.command {
+        Some(Command::Create(a)) => a.opts.trace,
+        Some(Command::Run(a)) => a.opts.trace,
+        _ => false,
+    };
+    if let Err(e) = logging::init(&cli.global, trace) {
         eprintln!("scrun: {e:#}");
         std::process::exit(1);
     }
@@ -30,6 +36,7 @@ fn main() {
         Command::Kill(a) => commands::kill::kill(g, a).map(|()| 0),
         Command::Delete(a) => commands::delete::delete(g, a).map(|()| 0),
         Command::List(a) => commands::list::list(g, a).map(|()| 0),
+        Command::Explain(a) => commands::explain::explain(a).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

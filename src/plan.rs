@@ -2,6 +2,7 @@
 //! container's init execute it, `--debug` times each step, and nothing here touches the system
 //! except reading the host files the plan depends on (bind sources, /etc/resolv.conf).
 
+use crate::cli::Phase;
 use crate::devices::{self, DeviceNode};
 use crate::rootfs::mounts::{self, MountStep};
 use crate::spec::Bundle;
@@ -431,6 +432,30 @@ impl Plan {
                 _ => None,
             })
             .fold(0, |a, b| a | b)
+    }
+
+    /// The index of the step before which `create --pause-at` stops.
+    pub fn pause_index(&self, phase: Phase) -> usize {
+        let starts = |a: &Action| match phase {
+            Phase::Namespaces => matches!(a, Action::RootPropagation { .. }),
+            Phase::Mounts => matches!(a, Action::PivotRoot { .. }),
+            Phase::Pivot => false,
+            Phase::Identity => matches!(
+                a,
+                Action::OomScoreAdj { .. } | Action::Rlimit { .. } | Action::LimitBoundingSet { .. }
+            ),
+            Phase::Exec => matches!(a, Action::Exec { .. }),
+        };
+        let after_pivot = self
+            .steps
+            .iter()
+            .position(|s| matches!(s.action, Action::PivotRoot { .. }))
+            .map(|i| i + 1);
+        match phase {
+            Phase::Pivot => after_pivot,
+            _ => self.steps.iter().position(|s| starts(&s.action)),
+        }
+        .unwrap_or(self.steps.len() - 1)
     }
 
     pub fn creates_namespace(&self, kind: &str) -> bool {

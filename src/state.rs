@@ -187,6 +187,39 @@ fn lock(dir: &Path) -> Result<Lock> {
         .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", dir.display()))
 }
 
+/// Wait (up to 10 s) until the container's process is gone, even though it is not our child: a
+/// pidfd polls readable when it exits. With `signal`, send it first through the same pidfd,
+/// so it cannot reach a recycled pid.
+pub fn wait_exit(saved: &Saved, signal: Option<i32>) -> Result<()> {
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, saved.pid, 0) };
+    if fd < 0 {
+        return Ok(()); // already gone
+    }
+    // SAFETY: the fd was just returned to us.
+    let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    if start_time(saved.pid) != Some(saved.pid_start_time) {
+        return Ok(());
+    }
+    if let Some(sig) = signal {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
+        if unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, 0usize, 0) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(e).context("signal the container's process");
+            }
+        }
+    }
+    let mut pfd = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&pidfd),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(10_000u16))
+        .context("wait for the container's process to exit")?;
+    Ok(())
+}
+
 /// The start time of a live (not zombie) process, from /proc/PID/stat.
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod explain;
 pub mod kill;
 pub mod list;
 pub mod run;

@@ -28,6 +28,9 @@ const FORWARDED: [Signal; 8] = [
 /// The exit code of `scrun run`: the container process's own, or 128+N for signal N.
 pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
     super::create::check_cgroup_manager(global)?;
+    if args.opts.pause_at.is_some() {
+        anyhow::bail!("--pause-at is for create: run would start the container at once");
+    }
     let (id, bundle) = id_and_bundle(&args.id, args.opts.bundle.as_deref())?;
     let store = Store::open(&global.root)?;
     if args.detach {

@@ -21,6 +21,9 @@ pub fn start(global: &GlobalOpts, id: &str) -> Result<()> {
     let mut failure = String::new();
     conn.read_to_string(&mut failure).context("read the exec result")?;
     if !failure.is_empty() {
+        // The init exits after saying why: report once it is gone, so the container is
+        // stopped by the time `start` returns.
+        crate::state::wait_exit(&container.saved, None)?;
         bail!(failure);
     }
     Ok(())

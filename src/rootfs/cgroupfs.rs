@@ -29,11 +29,8 @@ pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
         Some("mode=755"),
     )
     .context("mount tmpfs")?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    for (host_dir, name) in hierarchies()? {
-        let Some(path) = own_path(&own, &name) else { continue };
+    for (source, name) in own_hierarchies()? {
         let dest = m.destination.join(&name);
-        let source = Path::new(&host_dir).join(path.trim_start_matches('/'));
         let dest_fd = open_in_root(root, &dest, Create::Dir, false)?;
         nix::mount::mount(
             Some(&source),
@@ -58,6 +55,31 @@ pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
         .context("remount read-only")?;
     }
     Ok(())
+}
+
+/// The mounts below `dest` that a `cgroup` mount makes (for `scrun explain`).
+pub fn submounts(dest: &Path) -> Vec<std::path::PathBuf> {
+    if is_cgroup2_only() {
+        return vec![];
+    }
+    own_hierarchies()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, name)| dest.join(name))
+        .collect()
+}
+
+/// For each hierarchy this process is in: the host directory of its cgroup there, and the
+/// hierarchy's name.
+fn own_hierarchies() -> Result<Vec<(std::path::PathBuf, String)>> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
+    Ok(hierarchies()?
+        .into_iter()
+        .filter_map(|(host_dir, name)| {
+            let path = own_path(&own, &name)?;
+            Some((Path::new(&host_dir).join(path.trim_start_matches('/')), name))
+        })
+        .collect())
 }
 
 fn is_cgroup2_only() -> bool {

@@ -1,7 +1,7 @@
 //! The container's root filesystem: the rootfs made a mount point, config mounts inside it,
 //! pivot_root into it, then masked and read-only paths and a read-only root.
 
-mod cgroupfs;
+pub mod cgroupfs;
 mod copy;
 pub mod mounts;
 pub mod resolve;

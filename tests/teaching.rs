@@ -1,0 +1,309 @@
+//! The teaching commands: `explain` must list exactly what the container then sees, every
+//! `--pause-at` phase must be inspectable and then startable or deletable, `--trace` shows the
+//! steps, and `spec --scratch` makes a runnable bundle or says why it cannot.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn explain(rt: &Runtime, bundle: &Bundle) -> Value {
+    let out = rt.run_ok(&["explain", "--format", "json", bundle.path().to_str().unwrap()]);
+    serde_json::from_slice(&out.stdout).expect("explain --format json is JSON")
+}
+
+fn set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// One source of truth: if the plan and reality disagree, this fails.
+fn explain_matches_the_container(patch: impl FnOnce(&mut Value)) {
+    let bundle = Bundle::new();
+    bundle.config_mut(patch);
+    let rt = Runtime::new();
+    let plan = explain(&rt, &bundle);
+    let id = unique_id("explained");
+    let (_, seen) = run_probe(&bundle, &rt, &id);
+
+    let mounts: BTreeSet<String> = seen["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mount_point"].as_str().unwrap().to_string())
+        .filter(|m| m != "/")
+        .collect();
+    assert_eq!(set(&plan["instance"]["mounts"]), mounts, "mounts");
+
+    let dev = seen["dev"].as_array().unwrap();
+    let top_level = |kind: &str| -> BTreeSet<String> {
+        dev.iter()
+            .filter(|d| d["kind"] == kind && Path::new(d["path"].as_str().unwrap()).parent() == Some(Path::new("/dev")))
+            .map(|d| d["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut devices = top_level("char");
+    devices.remove("/dev/console"); // the pty's slave, a mount, listed with the mounts
+    assert_eq!(set(&plan["instance"]["devices"]), devices, "devices");
+    let mut links = top_level("symlink");
+    if seen["etc"]["mtab"].is_string() {
+        links.insert("/etc/mtab".into());
+    }
+    assert_eq!(set(&plan["instance"]["symlinks"]), links, "symlinks");
+
+    for file in set(&plan["instance"]["files"]) {
+        let name = file.strip_prefix("/etc/").unwrap();
+        assert!(seen["etc"][name].is_string(), "{file} planned but not seen");
+    }
+    assert_eq!(plan["exec"]["path"], "/probe");
+    assert_nothing_left(&rt, &id, bundle.path());
+}
+
+#[test]
+fn explain_lists_what_the_default_container_sees() {
+    explain_matches_the_container(|_| {});
+}
+
+#[test]
+fn explain_lists_what_a_terminal_container_with_extra_mounts_sees() {
+    explain_matches_the_container(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data/cache", "type": "tmpfs", "source": "tmpfs"}));
+        c["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+        c["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc/no-such-file", "/sys/firmware"]);
+    });
+}
+
+#[test]
+fn explain_names_the_config_field_of_every_step() {
+    let bundle = Bundle::new();
+    let rt = Runtime::new();
+    let text = String::from_utf8(rt.run_ok(&["explain", bundle.path().to_str().unwrap()]).stdout).unwrap();
+    for needle in [
+        "mount proc on /proc",
+        "mounts[0]",
+        "linux.maskedPaths[0]",
+        "linux.namespaces[0]",
+        "libcontainer SPEC",
+        "image vs instance",
+        "the image holds:       /probe",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let plan = explain(&rt, &bundle);
+    for step in plan["steps"].as_array().unwrap() {
+        assert!(
+            !step["origin"].as_str().unwrap().is_empty(),
+            "a step without origin: {step}"
+        );
+    }
+    // explain creates nothing.
+    assert_eq!(std::fs::read_dir(&rt.root).unwrap().count(), 0);
+}
+
+#[test]
+fn explain_respects_an_engines_own_etc_mounts() {
+    let host = std::env::temp_dir().join(unique_id("resolv"));
+    std::fs::write(&host, "nameserver 192.0.2.1\n").unwrap();
+    let bundle = Bundle::new();
+    bundle.config_mut(|c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/etc/resolv.conf", "type": "bind", "source": host, "options": ["rbind", "ro"]}),
+        );
+    });
+    let plan = explain(&Runtime::new(), &bundle);
+    assert_eq!(
+        set(&plan["instance"]["files"]),
+        BTreeSet::from(["/etc/hostname".to_string(), "/etc/hosts".to_string()])
+    );
+    std::fs::remove_file(host).unwrap();
+}
+
+#[test]
+fn explain_says_why_a_dynamic_binary_cannot_run() {
+    let bundle = Bundle::new();
+    std::fs::copy("/bin/true", bundle.rootfs().join("true")).unwrap();
+    bundle.set_args(&["/true"]);
+    let plan = explain(&Runtime::new(), &bundle);
+    let why = plan["exec"]["error"].as_str().unwrap();
+    assert!(why.contains("/lib64/ld-linux-x86-64.so.2"), "{why}");
+}
+
+/// What the host sees of a paused init.
+fn root_entries(pid: i64) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/root"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn status_field(pid: i64, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn pause_at_every_phase_then_start_or_delete() {
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    for phase in ["namespaces", "mounts", "pivot", "identity", "exec"] {
+        for finish in ["start", "delete"] {
+            let bundle = Bundle::new();
+            bundle.set_args(&["/probe", "hello"]);
+            let rt = Runtime::new();
+            let id = unique_id(phase);
+            rt.run_bg_ok(&[
+                "create",
+                "--pause-at",
+                phase,
+                "--bundle",
+                bundle.path().to_str().unwrap(),
+                &id,
+            ]);
+            assert_eq!(rt.state(&id)["status"], "created", "{phase}");
+            let pid = rt.pid(&id);
+            assert_ne!(
+                std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+                host_mnt,
+                "{phase}: own mount ns"
+            );
+            let pivoted = root_entries(pid).contains(&"probe".to_string());
+            assert_eq!(
+                pivoted,
+                !matches!(phase, "namespaces" | "mounts"),
+                "{phase}: in the rootfs?"
+            );
+            let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+            // Before pivot_root the rootfs is seen at its host path, after it at "/".
+            let container_proc = if pivoted {
+                "/proc".to_string()
+            } else {
+                format!("{}/proc", bundle.rootfs().display())
+            };
+            let proc_mounted = mountinfo
+                .lines()
+                .any(|l| l.split(' ').nth(4) == Some(container_proc.as_str()) && l.contains(" - proc "));
+            assert_eq!(proc_mounted, phase != "namespaces", "{phase}: proc mounted?");
+            // Before the identity phase's steps the bounding set is still the runtime's own.
+            let full = status_field(pid, "CapBnd:") == "000001fffeffffff";
+            assert_eq!(full, phase != "exec", "{phase}: bounding set limited?");
+            if finish == "start" {
+                rt.run_ok(&["start", &id]);
+                wait_for_status(&rt, &id, "stopped");
+                rt.run_ok(&["delete", &id]);
+            } else {
+                rt.run_ok(&["delete", &id]);
+            }
+            assert_nothing_left(&rt, &id, bundle.path());
+        }
+    }
+}
+
+#[test]
+fn an_error_after_a_pause_is_reported_by_start() {
+    let bundle = Bundle::new();
+    bundle.set_args(&["/probe", "hello"]);
+    bundle.config_mut(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1u64 << 40, "hard": 1u64 << 40}])
+    });
+    let rt = Runtime::new();
+    let id = unique_id("late-error");
+    rt.run_bg_ok(&[
+        "create",
+        "--pause-at",
+        "pivot",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    let out = rt.run(&["start", &id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set RLIMIT_NOFILE"),
+        "{}",
+        describe(&out)
+    );
+    rt.run_ok(&["delete", &id]);
+    assert_nothing_left(&rt, &id, bundle.path());
+}
+
+#[test]
+fn trace_shows_each_step_with_its_duration() {
+    let bundle = Bundle::new();
+    bundle.set_args(&["/probe", "hello"]);
+    let rt = Runtime::new();
+    let id = unique_id("trace");
+    let out = rt.run(&["run", "--trace", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "runtime  load and check config.json",
+        "init     mount proc on /proc",
+        "init     exec /probe at ",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    assert!(err.lines().all(|l| l.starts_with("trace ")), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello from a scratch container!\n"
+    );
+    assert_nothing_left(&rt, &id, bundle.path());
+}
+
+#[test]
+fn spec_scratch_makes_a_bundle_that_runs() {
+    let dir = std::env::temp_dir().join(unique_id("scratch"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = Runtime::new();
+    rt.run_ok(&[
+        "spec",
+        "--scratch",
+        probe().to_str().unwrap(),
+        "--bundle",
+        dir.to_str().unwrap(),
+        "--user",
+        "1000:1000",
+    ]);
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["process"]["terminal"], false);
+    assert_eq!(config["process"]["user"], json!({"uid": 1000, "gid": 1000}));
+    let id = unique_id("scratch-run");
+    let inside = config["process"]["args"][0].as_str().unwrap().to_string();
+    assert!(dir.join("rootfs").join(inside.trim_start_matches('/')).is_file());
+    // The probe reports by default: it runs as the user asked for.
+    let out = rt.run(&["run", "--bundle", dir.to_str().unwrap(), &id]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
+    assert_eq!(report["uid"], 1000);
+    assert_nothing_left(&rt, &id, &dir);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn spec_scratch_refuses_a_dynamically_linked_binary() {
+    let dir = std::env::temp_dir().join(unique_id("scratch-dyn"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Runtime::new().run(&["spec", "--scratch", "/bin/true", "--bundle", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dynamically linked") && err.contains("gcc -static"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "left files behind");
+    std::fs::remove_dir_all(dir).unwrap();
+}
