@@ -28,6 +28,8 @@ pub struct Init<'a> {
     pub pause_at: usize,
     /// `start`'s connection, once it came.
     pub started: Option<OwnedFd>,
+    /// The container's state JSON, from the runtime, for hooks.
+    pub hook_state: String,
 }
 
 /// State that steps hand on to later ones.
@@ -66,7 +68,7 @@ impl Init<'_> {
         self.runtime_exe = process::exec::file_id("/proc/self/exe");
         self.seal_fds()?;
         match self.channel.recv()?.0 {
-            Msg::Go => {}
+            Msg::Go(state) => self.hook_state = state,
             other => bail!("unexpected message {other:?} from the runtime"),
         }
         let mut progress = Progress::default();
@@ -185,6 +187,14 @@ impl Init<'_> {
             } => process::capabilities::set(effective, permitted, inheritable, ambient)?,
             Action::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
             Action::Chdir { path } => chdir(path)?,
+            Action::Hook { kind, hook } => {
+                let status = if kind == "startContainer" {
+                    "created"
+                } else {
+                    "creating"
+                };
+                crate::hooks::run(hook, &crate::hooks::with_status(&self.hook_state, status))?
+            }
             Action::WriteFile { .. } | Action::IdMappings { .. } | Action::Exec { .. } => {
                 bail!("not a step for the container's init")
             }

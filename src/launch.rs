@@ -144,19 +144,27 @@ impl Request<'_> {
                 preserve_fds: opts.preserve_fds,
                 pause_at: plan.pause_index(opts.pause_at.unwrap_or(crate::cli::Phase::Exec)),
                 started: None,
+                hook_state: String::new(),
             }
             .run();
         }
         *child = Some(pid);
         drop((theirs, listener, join, sources));
 
+        let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+        let hook_state = crate::hooks::state(id, pid.as_raw(), &bundle.dir, &annotations, "creating");
         for step in plan.steps(Side::AfterClone) {
-            if let Action::IdMappings { uid, gid } = &step.action {
-                write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?;
+            let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+            match &step.action {
+                Action::IdMappings { uid, gid } => write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?,
+                Action::Hook { hook, .. } => {
+                    crate::hooks::run(hook, &hook_state).with_context(|| step.origin.clone())?
+                }
+                _ => {}
             }
         }
         // If the init already failed, the send fails but its error message is still queued.
-        let _ = ours.send(&Msg::Go);
+        let _ = ours.send(&Msg::Go(hook_state));
         let mut pty = None;
         loop {
             match ours.recv() {
@@ -181,6 +189,8 @@ impl Request<'_> {
             created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             owner: String::new(),
+            poststart: plan.hooks(Side::AfterStart),
+            poststop: plan.hooks(Side::AfterDelete),
             shared_pid_ns: !plan.creates_namespace("pid")
                 && !plan
                     .steps

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod devices;
 pub mod diagnose;
+pub mod hooks;
 pub mod init;
 pub mod launch;
 pub mod logging;

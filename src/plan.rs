@@ -112,6 +112,11 @@ pub enum Action {
     Chdir {
         path: PathBuf,
     },
+    /// hooks.KIND[index] of config.json.
+    Hook {
+        kind: String,
+        hook: crate::hooks::Hook,
+    },
     Exec {
         args: Vec<String>,
         env: Vec<String>,
@@ -142,6 +147,10 @@ pub enum Side {
     Clone,
     AfterClone,
     Init,
+    /// Run by `start` once the program runs.
+    AfterStart,
+    /// Run by `delete` once the container has stopped.
+    AfterDelete,
 }
 
 impl Action {
@@ -151,6 +160,12 @@ impl Action {
             Action::JoinNamespace { kind, .. } if kind == "pid" => Side::BeforeClone,
             Action::CreateNamespace { kind } if kind != "cgroup" => Side::Clone,
             Action::IdMappings { .. } => Side::AfterClone,
+            Action::Hook { kind, .. } => match kind.as_str() {
+                "prestart" | "createRuntime" => Side::AfterClone,
+                "poststart" => Side::AfterStart,
+                "poststop" => Side::AfterDelete,
+                _ => Side::Init,
+            },
             _ => Side::Init,
         }
     }
@@ -184,6 +199,7 @@ impl Action {
             Action::SetCapabilities { .. } => "set capabilities".into(),
             Action::NoNewPrivileges => "set no_new_privs".into(),
             Action::Chdir { path } => format!("chdir to cwd {}", path.display()),
+            Action::Hook { kind, hook } => format!("run {kind} hook {}", hook.path.display()),
             Action::Exec { args, .. } => format!("exec {}", args.first().map(String::as_str).unwrap_or("")),
         }
     }
@@ -245,6 +261,21 @@ impl Plan {
                 },
             );
         }
+        let hooks = crate::hooks::by_kind(spec);
+        let add_hooks = |add: &mut dyn FnMut(String, Action), kinds: &[&str]| {
+            for (kind, list) in hooks.iter().filter(|(k, _)| kinds.contains(k)) {
+                for (i, hook) in list.iter().enumerate() {
+                    add(
+                        format!("hooks.{kind}[{i}]"),
+                        Action::Hook {
+                            kind: kind.to_string(),
+                            hook: hook.clone(),
+                        },
+                    );
+                }
+            }
+        };
+        add_hooks(&mut add, &["prestart", "createRuntime"]);
         if let Some(name) = spec.hostname().clone().filter(|h| !h.is_empty()) {
             add("hostname".into(), Action::SetHostname { name });
         }
@@ -313,6 +344,7 @@ impl Plan {
             add(format!("linux.devices[{i}]"), Action::MakeDevice(node));
         }
 
+        add_hooks(&mut add, &["createContainer"]);
         add(
             "root.path".into(),
             Action::PivotRoot {
@@ -402,6 +434,7 @@ impl Plan {
             // runc gives a process without HOME the home of its user, "/" when there is no passwd.
             env.push("HOME=/".into());
         }
+        add_hooks(&mut add, &["startContainer"]);
         add(
             "process.args".into(),
             Action::Exec {
@@ -409,6 +442,7 @@ impl Plan {
                 env,
             },
         );
+        add_hooks(&mut add, &["poststart", "poststop"]);
         let console_size = process
             .console_size()
             .as_ref()
@@ -444,7 +478,9 @@ impl Plan {
                 a,
                 Action::OomScoreAdj { .. } | Action::Rlimit { .. } | Action::LimitBoundingSet { .. }
             ),
-            Phase::Exec => matches!(a, Action::Exec { .. }),
+            Phase::Exec => {
+                matches!(a, Action::Exec { .. }) || matches!(a, Action::Hook { kind, .. } if kind == "startContainer")
+            }
         };
         let after_pivot = self
             .steps
@@ -456,6 +492,16 @@ impl Plan {
             _ => self.steps.iter().position(|s| starts(&s.action)),
         }
         .unwrap_or(self.steps.len() - 1)
+    }
+
+    /// The hooks run on `side` (poststart, poststop), which the state keeps for later commands.
+    pub fn hooks(&self, side: Side) -> Vec<crate::hooks::Hook> {
+        self.steps(side)
+            .filter_map(|s| match &s.action {
+                Action::Hook { hook, .. } => Some(hook.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn creates_namespace(&self, kind: &str) -> bool {

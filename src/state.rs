@@ -46,6 +46,11 @@ pub struct Saved {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub owner: String,
+    /// hooks.poststart and hooks.poststop, run by `start` and `delete`.
+    #[serde(default)]
+    pub poststart: Vec<crate::hooks::Hook>,
+    #[serde(default)]
+    pub poststop: Vec<crate::hooks::Hook>,
     /// True when the container shares the caller's pid namespace, so `kill --all` cannot rely on
     /// the kernel killing the namespace with its init.
     #[serde(default)]

@@ -11,8 +11,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
-    /// Runtime → init: the host side is ready (id maps written); go on with the setup.
-    Go,
+    /// Runtime → init: the host side is ready (id maps written, runtime hooks run); go on
+    /// with the setup. Carries the container's state JSON, which the init's hooks read.
+    Go(String),
     /// Init → runtime: this is the pty master (sent with the fd).
     Pty,
     /// Init → runtime: set up, waiting for `start`.
@@ -37,7 +38,7 @@ const MAX_MSG: usize = 16 * 1024;
 impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {
-            Msg::Go => vec![b'G'],
+            Msg::Go(state) => [b"G", state.as_bytes()].concat(),
             Msg::Pty => vec![b'P'],
             Msg::Ready => vec![b'R'],
             Msg::Detach { keep_pdeathsig } => vec![b'D', *keep_pdeathsig as u8],
@@ -51,7 +52,7 @@ impl Msg {
 
     fn decode(b: &[u8]) -> Result<Msg> {
         Ok(match b {
-            [b'G'] => Msg::Go,
+            [b'G', state @ ..] => Msg::Go(String::from_utf8_lossy(state).into_owned()),
             [b'P'] => Msg::Pty,
             [b'R'] => Msg::Ready,
             [b'D', k] => Msg::Detach {
@@ -130,7 +131,7 @@ mod tests {
     fn round_trip_with_fd() {
         let (a, b) = pair().unwrap();
         for msg in [
-            Msg::Go,
+            Msg::Go("{\"id\":\"x\"}".into()),
             Msg::Ready,
             Msg::Detach { keep_pdeathsig: true },
             Msg::Error("mount proc on /proc: nope".into()),

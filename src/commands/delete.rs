@@ -28,6 +28,7 @@ pub fn remove(container: Container, force: bool) -> Result<()> {
             container.saved.id
         ),
     }
+    super::start::run_hooks(&container, "poststop", &container.saved.poststop, "stopped");
     container.remove()
 }
 

@@ -128,6 +128,8 @@ impl<'a> Explanation<'a> {
             }
             let side = match step.action.side() {
                 Side::Init => "init",
+                Side::AfterStart => "start",
+                Side::AfterDelete => "delete",
                 _ => "runtime",
             };
             steps.push(Explained {
@@ -231,6 +233,7 @@ fn details(action: &Action) -> Vec<String> {
             format!("ambient {}", join(ambient)),
         ],
         Action::Exec { args, env } => vec![format!("args {args:?}"), format!("env {env:?}")],
+        Action::Hook { hook, .. } => vec![format!("args {:?}, timeout {:?} s", hook.args, hook.timeout)],
         _ => vec![],
     }
 }
@@ -258,7 +261,10 @@ fn exists_in_container(root: &OwnedFd, path: &Path) -> bool {
 }
 
 fn resolve_exec(bundle: &Bundle, plan: &Plan) -> Result<String, String> {
-    let Some(Action::Exec { args, env }) = plan.steps.last().map(|s| &s.action) else {
+    let Some((args, env)) = plan.steps.iter().find_map(|s| match &s.action {
+        Action::Exec { args, env } => Some((args, env)),
+        _ => None,
+    }) else {
         return Err("no program".into());
     };
     let path_env = env.iter().find_map(|e| e.strip_prefix("PATH="));

@@ -26,5 +26,17 @@ pub fn start(global: &GlobalOpts, id: &str) -> Result<()> {
         crate::state::wait_exit(&container.saved, None)?;
         bail!(failure);
     }
+    run_hooks(&container, "poststart", &container.saved.poststart, "running");
     Ok(())
+}
+
+/// poststart and poststop hooks: their failures are reported, not fatal (runtime spec).
+pub fn run_hooks(container: &crate::state::Container, kind: &str, hooks: &[crate::hooks::Hook], status: &str) {
+    let s = &container.saved;
+    let state = crate::hooks::state(&s.id, s.pid, &s.bundle, &s.annotations, status);
+    for (i, hook) in hooks.iter().enumerate() {
+        if let Err(e) = crate::hooks::run(hook, &state) {
+            crate::logging::warn(&format!("hooks.{kind}[{i}]: {e:#}"));
+        }
+    }
 }
