@@ -15,8 +15,9 @@ use std::path::Path;
 pub struct Init<'a> {
     pub plan: &'a Plan,
     pub channel: Channel,
-    /// Bound and listening in the state directory; `start` connects to it.
-    pub start_listener: OwnedFd,
+    /// Bound and listening in the state directory; `start` connects to it. None for `exec`,
+    /// whose process runs as soon as it is ready.
+    pub start_listener: Option<OwnedFd>,
     /// Namespaces to join, opened and type-checked by the runtime, in plan order.
     pub join: Vec<OwnedFd>,
     /// Bind mount sources opened by the runtime, by index of their step in the plan.
@@ -114,7 +115,8 @@ impl Init<'_> {
             .chain(self.sources.iter().flatten())
             .map(|f| f.as_raw_fd())
             .collect();
-        own.extend([self.channel.fd().as_raw_fd(), self.start_listener.as_raw_fd()]);
+        own.push(self.channel.fd().as_raw_fd());
+        own.extend(self.start_listener.as_ref().map(|l| l.as_raw_fd()));
         for fd in 3..first as i32 {
             if !own.contains(&fd) {
                 // SAFETY: clearing FD_CLOEXEC on an fd number; EBADF for a closed one is fine.
@@ -161,7 +163,7 @@ impl Init<'_> {
                 rootfs::pivot(root()?, *no_pivot)?;
                 p.root = None;
             }
-            Action::Console => self.console()?,
+            Action::Console { dev_console } => self.console(*dev_console)?,
             Action::Sysctl { key, value } => {
                 let path = Path::new("/proc/sys").join(key.replace('.', "/"));
                 std::fs::write(&path, value).with_context(|| format!("write {}", path.display()))?
@@ -204,12 +206,14 @@ impl Init<'_> {
 
     /// A pty from the container's devpts: the slave becomes stdio and /dev/console, the master
     /// goes to the runtime.
-    fn console(&self) -> Result<()> {
+    fn console(&self, dev_console: bool) -> Result<()> {
         let (master, slave) = tty::open_pty()?;
         if let Some(size) = self.plan.console_size {
             tty::set_size(&master, size.0, size.1)?;
         }
-        rootfs::bind_fd(&slave, Path::new("/dev/console")).context("bind the pty to /dev/console")?;
+        if dev_console {
+            rootfs::bind_fd(&slave, Path::new("/dev/console")).context("bind the pty to /dev/console")?;
+        }
         self.channel.send_fd(&Msg::Pty, master.as_fd())?;
         tty::become_console(&slave)
     }
@@ -228,8 +232,9 @@ impl Init<'_> {
         }
         tracing::info!("exec {exe} at {} µs", crate::logging::since_start().as_micros());
         let message = process::exec::exec(&exe, args, env, self.runtime_exe);
-        if let Some(conn) = &self.started {
-            let _ = nix::unistd::write(conn, message.as_bytes());
+        match &self.started {
+            Some(conn) => drop(nix::unistd::write(conn, message.as_bytes())),
+            None => drop(self.channel.send(&Msg::Error(message))),
         }
         // SAFETY: as in run(): a forked copy leaves without the runtime's exit handlers.
         unsafe { libc::_exit(127) }
@@ -243,19 +248,21 @@ impl Init<'_> {
                 if !keep_pdeathsig {
                     nix::sys::prctl::set_pdeathsig(None).context("clear parent death signal")?;
                 }
-                // The runtime exits once it sees the channel close, not before: its exit
-                // would otherwise kill us through the parent-death signal just cleared.
-                nix::sys::socket::shutdown(self.channel.fd().as_raw_fd(), nix::sys::socket::Shutdown::Both)
-                    .context("close the channel")?;
             }
             other => bail!("unexpected message {other:?} from the runtime"),
         }
+        // `exec`: the runtime waits for the channel to close, which our execve does (it is
+        // close-on-exec), or for the reason it failed.
+        let Some(listener) = &self.start_listener else {
+            return Ok(());
+        };
+        // The runtime exits once it sees the channel close, not before: its exit would
+        // otherwise kill us through the parent-death signal just cleared.
+        nix::sys::socket::shutdown(self.channel.fd().as_raw_fd(), nix::sys::socket::Shutdown::Both)
+            .context("close the channel")?;
         let _span = tracing::debug_span!("step", message = "wait for start").entered();
         loop {
-            match nix::sys::socket::accept4(
-                self.start_listener.as_raw_fd(),
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            ) {
+            match nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => bail!("wait for start: {e}"),
                 Ok(fd) => {

@@ -39,66 +39,94 @@ pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foregro
         },
     )?;
     drop(span);
-    match (plan.terminal, &opts.console_socket) {
-        (true, None) if !foreground => {
-            bail!("process.terminal is true but no --console-socket was given: the terminal would have no reader")
-        }
-        (false, Some(_)) => bail!("--console-socket was given but process.terminal is false"),
-        _ => {}
-    }
-    let pid_file = opts
-        .pid_file
-        .as_ref()
-        .map(std::path::absolute)
-        .transpose()
-        .context("--pid-file")?;
+    check_console(&plan, opts, foreground)?;
+    let pid_file = pid_file(opts)?;
     let (dir, lock) = store.claim(id)?;
-    let mut child = None;
     let request = Request {
-        bundle: &bundle,
         plan: &plan,
-        dir: &dir,
         id,
         opts,
         pid_file: pid_file.as_deref(),
         foreground,
+        record: Some((&bundle, &dir)),
     };
-    let result = request.launch(&mut child);
+    let result = request.run();
     drop(lock);
     if result.is_err() {
-        if let Some(pid) = child {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-        }
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
 }
 
-/// Everything `create` decided before claiming the id.
+/// Start a process in the running container `id` (`scrun exec`), from a plan made by
+/// `Plan::for_exec`.
+pub fn exec(id: &str, plan: &Plan, opts: &CreateOpts, foreground: bool) -> Result<Launched> {
+    check_console(plan, opts, foreground)?;
+    let pid_file = pid_file(opts)?;
+    Request {
+        plan,
+        id,
+        opts,
+        pid_file: pid_file.as_deref(),
+        foreground,
+        record: None,
+    }
+    .run()
+}
+
+fn check_console(plan: &Plan, opts: &CreateOpts, foreground: bool) -> Result<()> {
+    match (plan.terminal, &opts.console_socket) {
+        (true, None) if !foreground => {
+            bail!("process.terminal is true but no --console-socket was given: the terminal would have no reader")
+        }
+        (false, Some(_)) => bail!("--console-socket was given but process.terminal is false"),
+        _ => Ok(()),
+    }
+}
+
+/// --pid-file, made absolute against the caller's directory (the init changes its own).
+fn pid_file(opts: &CreateOpts) -> Result<Option<PathBuf>> {
+    opts.pid_file
+        .as_ref()
+        .map(std::path::absolute)
+        .transpose()
+        .context("--pid-file")
+}
+
+/// Everything decided before the clone.
 #[derive(Clone, Copy)]
 struct Request<'a> {
-    bundle: &'a Bundle,
     plan: &'a Plan,
-    dir: &'a Path,
     id: &'a str,
     opts: &'a CreateOpts,
     pid_file: Option<&'a Path>,
     foreground: bool,
+    /// For `create`: the bundle, and the state directory where the container is recorded
+    /// and its start socket listens. None for `exec`.
+    record: Option<(&'a Bundle, &'a Path)>,
 }
 
 impl Request<'_> {
-    /// The clone and the conversation with the init; `child` is set as soon as there is one,
-    /// so the caller can kill it on failure.
+    /// Launch, killing the init if anything fails once it exists.
+    fn run(self) -> Result<Launched> {
+        let mut child = None;
+        let result = self.launch(&mut child);
+        if let (Err(_), Some(pid)) = (&result, child) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        result
+    }
+
+    /// The clone and the conversation with the init; `child` is set as soon as there is one.
     fn launch(self, child: &mut Option<Pid>) -> Result<Launched> {
         let Request {
-            bundle,
             plan,
-            dir,
             id,
             opts,
             pid_file,
             foreground,
+            record,
         } = self;
         let mut join = Vec::new();
         for step in &plan.steps {
@@ -129,7 +157,7 @@ impl Request<'_> {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
-        let listener = start_listener(dir)?;
+        let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
         let (ours, theirs) = sync::pair()?;
         let pid = clone(plan.clone_flags()).context("clone the container's init")?;
         if pid.as_raw() == 0 {
@@ -151,8 +179,13 @@ impl Request<'_> {
         *child = Some(pid);
         drop((theirs, listener, join, sources));
 
-        let annotations = bundle.spec.annotations().clone().unwrap_or_default();
-        let hook_state = crate::hooks::state(id, pid.as_raw(), &bundle.dir, &annotations, "creating");
+        let hook_state = match record {
+            Some((bundle, _)) => {
+                let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+                crate::hooks::state(id, pid.as_raw(), &bundle.dir, &annotations, "creating")
+            }
+            None => String::new(),
+        };
         for step in plan.steps(Side::AfterClone) {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
@@ -166,6 +199,7 @@ impl Request<'_> {
         // If the init already failed, the send fails but its error message is still queued.
         let _ = ours.send(&Msg::Go(hook_state));
         let mut pty = None;
+        let wait = tracing::debug_span!("step", message = "wait for the init to be ready").entered();
         loop {
             match ours.recv() {
                 Ok((Msg::Pty, fd)) => pty = fd,
@@ -179,25 +213,10 @@ impl Request<'_> {
             }
         }
 
-        let spec = &bundle.spec;
-        let saved = Saved {
-            id: id.to_string(),
-            pid: pid.as_raw(),
-            pid_start_time: state::start_time(pid.as_raw()).context("the container's init vanished")?,
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            owner: String::new(),
-            poststart: plan.hooks(Side::AfterStart),
-            poststop: plan.hooks(Side::AfterDelete),
-            shared_pid_ns: !plan.creates_namespace("pid")
-                && !plan
-                    .steps
-                    .iter()
-                    .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid")),
-        };
-        state::save(dir, &saved)?;
+        drop(wait);
+        if let Some((bundle, dir)) = record {
+            record_container(bundle, dir, id, pid, plan)?;
+        }
         if let Some(path) = pid_file {
             state::write_atomic(path, pid.as_raw().to_string().as_bytes()).context("--pid-file")?;
         }
@@ -208,11 +227,37 @@ impl Request<'_> {
         ours.send(&Msg::Detach {
             keep_pdeathsig: foreground,
         })?;
-        if ours.recv().is_ok() {
-            bail!("the container's init did not detach");
+        // The init closes the channel once detached (create) or by its execve (exec); a
+        // message instead says why the exec failed.
+        match ours.recv() {
+            Err(_) => Ok(Launched { pid, pty }),
+            Ok((Msg::Error(e), _)) => bail!(e),
+            Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),
         }
-        Ok(Launched { pid, pty })
     }
+}
+
+fn record_container(bundle: &Bundle, dir: &Path, id: &str, pid: Pid, plan: &Plan) -> Result<()> {
+    let _span = tracing::debug_span!("step", message = "save the state").entered();
+    let spec = &bundle.spec;
+    let saved = Saved {
+        id: id.to_string(),
+        pid: pid.as_raw(),
+        pid_start_time: state::start_time(pid.as_raw()).context("the container's init vanished")?,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+        poststart: plan.hooks(Side::AfterStart),
+        poststop: plan.hooks(Side::AfterDelete),
+        shared_pid_ns: !plan.creates_namespace("pid")
+            && !plan
+                .steps
+                .iter()
+                .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid")),
+    };
+    state::save(dir, &saved)
 }
 
 /// The socket `start` connects to. Addressed through /proc/self/fd so that a long --root (the

@@ -16,6 +16,7 @@ fn main() {
     let trace = match &cli.command {
         Some(Command::Create(a)) => a.opts.trace,
         Some(Command::Run(a)) => a.opts.trace,
+        Some(Command::Exec(a)) => a.trace,
         _ => false,
     };
     if let Err(e) = logging::init(&cli.global, trace) {
@@ -37,6 +38,7 @@ fn main() {
         Command::Delete(a) => commands::delete::delete(g, a).map(|()| 0),
         Command::List(a) => commands::list::list(g, a).map(|()| 0),
         Command::Explain(a) => commands::explain::explain(a).map(|()| 0),
+        Command::Exec(a) => commands::exec::exec(g, a),
     };
     match result {
         Ok(code) => std::process::exit(code),

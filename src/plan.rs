@@ -7,7 +7,7 @@ use crate::devices::{self, DeviceNode};
 use crate::rootfs::mounts::{self, MountStep};
 use crate::spec::Bundle;
 use anyhow::{Context, Result};
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -73,7 +73,10 @@ pub enum Action {
     PivotRoot {
         no_pivot: bool,
     },
-    Console,
+    /// A pty for the process; the init's (not an exec's) also becomes /dev/console.
+    Console {
+        dev_console: bool,
+    },
     Sysctl {
         key: String,
         value: String,
@@ -187,7 +190,7 @@ impl Action {
             Action::Symlink { link, target } => format!("symlink {} -> {}", link.display(), target.display()),
             Action::PivotRoot { no_pivot: false } => "pivot_root into the rootfs".into(),
             Action::PivotRoot { no_pivot: true } => "move the rootfs to / and chroot".into(),
-            Action::Console => "set up the console".into(),
+            Action::Console { .. } => "set up the console".into(),
             Action::Sysctl { key, value } => format!("sysctl {key}={value}"),
             Action::ReadonlyPath { path } => format!("make {} read-only", path.display()),
             Action::MaskPath { path } => format!("mask {}", path.display()),
@@ -353,7 +356,7 @@ impl Plan {
         );
         let terminal = process.terminal().unwrap_or(false);
         if terminal {
-            add("process.terminal".into(), Action::Console);
+            add("process.terminal".into(), Action::Console { dev_console: true });
         }
         // Created if missing (as runc does), so before the root turns read-only and while the
         // init is still root.
@@ -384,64 +387,9 @@ impl Plan {
         if let Some(value) = process.oom_score_adj() {
             add("process.oomScoreAdj".into(), Action::OomScoreAdj { value });
         }
-        for (i, r) in process.rlimits().iter().flatten().enumerate() {
-            let kind = serde_json::to_value(r.typ())?.as_str().unwrap_or_default().to_string();
-            add(
-                format!("process.rlimits[{i}]"),
-                Action::Rlimit {
-                    kind,
-                    soft: r.soft(),
-                    hard: r.hard(),
-                },
-            );
-        }
-        let caps = process.capabilities().clone().unwrap_or_default();
-        let names = |set: &Option<oci_spec::runtime::Capabilities>| {
-            let mut v: Vec<String> = set.iter().flatten().map(|c| format!("CAP_{c}")).collect();
-            v.sort();
-            v
-        };
-        add(
-            "process.capabilities.bounding".into(),
-            Action::LimitBoundingSet {
-                caps: names(caps.bounding()),
-            },
-        );
-        let user = process.user();
-        add(
-            "process.user".into(),
-            Action::Identity {
-                uid: user.uid(),
-                gid: user.gid(),
-                additional_gids: user.additional_gids().clone().unwrap_or_default(),
-                umask: user.umask(),
-            },
-        );
-        add(
-            "process.capabilities".into(),
-            Action::SetCapabilities {
-                effective: names(caps.effective()),
-                permitted: names(caps.permitted()),
-                inheritable: names(caps.inheritable()),
-                ambient: names(caps.ambient()),
-            },
-        );
-        if process.no_new_privileges().unwrap_or(false) {
-            add("process.noNewPrivileges".into(), Action::NoNewPrivileges);
-        }
-        let mut env = process.env().clone().unwrap_or_default();
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            // runc gives a process without HOME the home of its user, "/" when there is no passwd.
-            env.push("HOME=/".into());
-        }
+        process_steps(&process, &mut add)?;
         add_hooks(&mut add, &["startContainer"]);
-        add(
-            "process.args".into(),
-            Action::Exec {
-                args: process.args().clone().unwrap_or_default(),
-                env,
-            },
-        );
+        add("process.args".into(), exec_step(&process));
         add_hooks(&mut add, &["poststart", "poststop"]);
         let console_size = process
             .console_size()
@@ -450,6 +398,56 @@ impl Plan {
         Ok(Plan {
             steps,
             terminal,
+            console_size,
+        })
+    }
+
+    /// The plan of `scrun exec`: enter each namespace of the running container that differs
+    /// from ours (a user namespace first: it decides what may be done in the others), then
+    /// the process steps.
+    pub fn for_exec(pid: i32, process: &Process) -> Result<Plan> {
+        let mut steps = Vec::new();
+        let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
+        for kind in ["user", "cgroup", "ipc", "uts", "network", "pid", "mount"] {
+            let file = match kind {
+                "mount" => "mnt",
+                "network" => "net",
+                k => k,
+            };
+            let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{file}"));
+            let ours = std::fs::metadata(format!("/proc/self/ns/{file}"));
+            use std::os::unix::fs::MetadataExt;
+            if let (Ok(t), Ok(o)) = (theirs, ours) {
+                if t.ino() != o.ino() {
+                    let path = PathBuf::from(format!("/proc/{pid}/ns/{file}"));
+                    add(
+                        format!("the container's {kind} namespace"),
+                        Action::JoinNamespace {
+                            kind: kind.into(),
+                            path,
+                        },
+                    );
+                }
+            }
+        }
+        if process.terminal().unwrap_or(false) {
+            add("process.terminal".into(), Action::Console { dev_console: false });
+        }
+        add(
+            "process.cwd".into(),
+            Action::Chdir {
+                path: process.cwd().clone(),
+            },
+        );
+        process_steps(process, &mut add)?;
+        add("process.args".into(), exec_step(process));
+        let console_size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        Ok(Plan {
+            steps,
+            terminal: process.terminal().unwrap_or(false),
             console_size,
         })
     }
@@ -508,6 +506,69 @@ impl Plan {
         self.steps
             .iter()
             .any(|s| matches!(&s.action, Action::CreateNamespace { kind: k } if k == kind))
+    }
+}
+
+/// The steps that make the container's process what config.json's `process` says, last before
+/// the exec: shared by `create` and `exec`.
+fn process_steps(process: &Process, add: &mut dyn FnMut(String, Action)) -> Result<()> {
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        let kind = serde_json::to_value(r.typ())?.as_str().unwrap_or_default().to_string();
+        add(
+            format!("process.rlimits[{i}]"),
+            Action::Rlimit {
+                kind,
+                soft: r.soft(),
+                hard: r.hard(),
+            },
+        );
+    }
+    let caps = process.capabilities().clone().unwrap_or_default();
+    let names = |set: &Option<oci_spec::runtime::Capabilities>| {
+        let mut v: Vec<String> = set.iter().flatten().map(|c| format!("CAP_{c}")).collect();
+        v.sort();
+        v
+    };
+    add(
+        "process.capabilities.bounding".into(),
+        Action::LimitBoundingSet {
+            caps: names(caps.bounding()),
+        },
+    );
+    let user = process.user();
+    add(
+        "process.user".into(),
+        Action::Identity {
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+        },
+    );
+    add(
+        "process.capabilities".into(),
+        Action::SetCapabilities {
+            effective: names(caps.effective()),
+            permitted: names(caps.permitted()),
+            inheritable: names(caps.inheritable()),
+            ambient: names(caps.ambient()),
+        },
+    );
+    if process.no_new_privileges().unwrap_or(false) {
+        add("process.noNewPrivileges".into(), Action::NoNewPrivileges);
+    }
+    Ok(())
+}
+
+fn exec_step(process: &Process) -> Action {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        // runc gives a process without HOME the home of its user, "/" when there is no passwd.
+        env.push("HOME=/".into());
+    }
+    Action::Exec {
+        args: process.args().clone().unwrap_or_default(),
+        env,
     }
 }
 

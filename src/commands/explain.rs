@@ -118,7 +118,7 @@ impl<'a> Explanation<'a> {
                 Action::Symlink { link, .. } if !missing(&root, link).is_empty() => {
                     instance.symlinks.insert(link.clone());
                 }
-                Action::Console => {
+                Action::Console { .. } => {
                     instance.mounts.insert("/dev/console".into());
                 }
                 Action::MaskPath { path } | Action::ReadonlyPath { path } if exists_in_container(&root, path) => {

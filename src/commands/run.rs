@@ -37,13 +37,7 @@ pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
         launch::create(&store, &id, &bundle, &args.opts, false)?;
         return super::start::start(global, &id).map(|()| 0);
     }
-    let mut signals = SigSet::empty();
-    for s in FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {
-        signals.add(*s);
-    }
-    // Blocked before the clone, so none is lost; the init unblocks them for itself.
-    signals.thread_block().context("block signals")?;
-    let sigfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    let sigfd = block_signals()?;
     let launched = launch::create(&store, &id, &bundle, &args.opts, true)?;
     let code = super::start::start(global, &id).and_then(|()| relay(&launched, &sigfd));
     if !args.keep {
@@ -52,6 +46,17 @@ pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
         }
     }
     code
+}
+
+/// Block the signals a foreground run or exec relays, before the clone so none is lost (the
+/// init unblocks them for itself), and read them from a signalfd.
+pub fn block_signals() -> Result<SignalFd> {
+    let mut signals = SigSet::empty();
+    for s in FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {
+        signals.add(*s);
+    }
+    signals.thread_block().context("block signals")?;
+    SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).context("signalfd")
 }
 
 /// `scrun run DIR` when DIR holds a config.json: the bundle is DIR and the id its name.
@@ -82,7 +87,8 @@ fn id_and_bundle(arg: &str, bundle: Option<&Path>) -> Result<(String, PathBuf)> 
     ))
 }
 
-fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
+/// Until the process exits: pass on signals and copy the terminal; then its exit code.
+pub fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
     let _raw = launched.pty.as_ref().and_then(|m| {
         tty::copy_window_size(m);
         tty::RawMode::enter()
