@@ -71,6 +71,19 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Run a new process in a running container
     Exec(ExecArgs),
+    /// Freeze every process of a running container
+    Pause(IdArg),
+    /// Thaw a paused container
+    Resume(IdArg),
+    /// List the host pids of a container's processes
+    Ps(PsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

@@ -197,7 +197,11 @@ impl Init<'_> {
                 };
                 crate::hooks::run(hook, &crate::hooks::with_status(&self.hook_state, status))?
             }
-            Action::WriteFile { .. } | Action::IdMappings { .. } | Action::Exec { .. } => {
+            Action::WriteFile { .. }
+            | Action::IdMappings { .. }
+            | Action::Cgroup { .. }
+            | Action::EnterCgroup { .. }
+            | Action::Exec { .. } => {
                 bail!("not a step for the container's init")
             }
         }

@@ -2,6 +2,7 @@
 //! namespaces, answer it over the sync channel, and record the container once it is ready.
 //! On any failure the init is killed and the state directory removed, so nothing is left.
 
+use crate::cgroups::Cgroup;
 use crate::cli::CreateOpts;
 use crate::init::Init;
 use crate::plan::{Action, Options, Plan, Side};
@@ -107,19 +108,24 @@ struct Request<'a> {
 }
 
 impl Request<'_> {
-    /// Launch, killing the init if anything fails once it exists.
+    /// Launch, killing the init and removing its cgroup if anything fails once they exist.
     fn run(self) -> Result<Launched> {
-        let mut child = None;
-        let result = self.launch(&mut child);
-        if let (Err(_), Some(pid)) = (&result, child) {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+        let mut made = Made::default();
+        let result = self.launch(&mut made);
+        if result.is_err() {
+            if let Some(pid) = made.child {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+            }
+            if let Some(cgroup) = made.cgroup {
+                let _ = cgroup.remove();
+            }
         }
         result
     }
 
-    /// The clone and the conversation with the init; `child` is set as soon as there is one.
-    fn launch(self, child: &mut Option<Pid>) -> Result<Launched> {
+    /// The clone and the conversation with the init; `made` records what exists so far.
+    fn launch(self, made: &mut Made) -> Result<Launched> {
         let Request {
             plan,
             id,
@@ -176,7 +182,7 @@ impl Request<'_> {
             }
             .run();
         }
-        *child = Some(pid);
+        made.child = Some(pid);
         drop((theirs, listener, join, sources));
 
         let hook_state = match record {
@@ -190,6 +196,14 @@ impl Request<'_> {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
                 Action::IdMappings { uid, gid } => write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?,
+                Action::Cgroup { path, resources } => {
+                    let cgroup = made
+                        .cgroup
+                        .insert(Cgroup::create(path.as_deref(), id).context("linux.cgroupsPath")?);
+                    cgroup.apply(resources).context("linux.resources")?;
+                    cgroup.add_pid(pid.as_raw())?;
+                }
+                Action::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
                 Action::Hook { hook, .. } => {
                     crate::hooks::run(hook, &hook_state).with_context(|| step.origin.clone())?
                 }
@@ -215,7 +229,7 @@ impl Request<'_> {
 
         drop(wait);
         if let Some((bundle, dir)) = record {
-            record_container(bundle, dir, id, pid, plan)?;
+            record_container(bundle, dir, id, pid, plan, made.cgroup.as_ref())?;
         }
         if let Some(path) = pid_file {
             state::write_atomic(path, pid.as_raw().to_string().as_bytes()).context("--pid-file")?;
@@ -237,7 +251,21 @@ impl Request<'_> {
     }
 }
 
-fn record_container(bundle: &Bundle, dir: &Path, id: &str, pid: Pid, plan: &Plan) -> Result<()> {
+/// What a launch has made so far, to undo on failure.
+#[derive(Default)]
+struct Made {
+    child: Option<Pid>,
+    cgroup: Option<Cgroup>,
+}
+
+fn record_container(
+    bundle: &Bundle,
+    dir: &Path,
+    id: &str,
+    pid: Pid,
+    plan: &Plan,
+    cgroup: Option<&Cgroup>,
+) -> Result<()> {
     let _span = tracing::debug_span!("step", message = "save the state").entered();
     let spec = &bundle.spec;
     let saved = Saved {
@@ -249,6 +277,7 @@ fn record_container(bundle: &Bundle, dir: &Path, id: &str, pid: Pid, plan: &Plan
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
+        cgroup: cgroup.map(Cgroup::saved),
         poststart: plan.hooks(Side::AfterStart),
         poststop: plan.hooks(Side::AfterDelete),
         shared_pid_ns: !plan.creates_namespace("pid")

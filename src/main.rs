@@ -39,6 +39,9 @@ fn main() {
         Command::List(a) => commands::list::list(g, a).map(|()| 0),
         Command::Explain(a) => commands::explain::explain(a).map(|()| 0),
         Command::Exec(a) => commands::exec::exec(g, a),
+        Command::Pause(a) => commands::pause::pause(g, &a.id, true).map(|()| 0),
+        Command::Resume(a) => commands::pause::pause(g, &a.id, false).map(|()| 0),
+        Command::Ps(a) => commands::ps::ps(g, a).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

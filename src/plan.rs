@@ -115,6 +115,16 @@ pub enum Action {
     Chdir {
         path: PathBuf,
     },
+    /// Create the container's cgroup (linux.cgroupsPath), set linux.resources on it and put the
+    /// init in it, before it runs anything of the container's.
+    Cgroup {
+        path: Option<String>,
+        resources: Box<oci_spec::runtime::LinuxResources>,
+    },
+    /// Put an exec'd process in the running container's cgroup.
+    EnterCgroup {
+        cgroup: crate::cgroups::SavedCgroup,
+    },
     /// hooks.KIND[index] of config.json.
     Hook {
         kind: String,
@@ -162,7 +172,7 @@ impl Action {
             Action::WriteFile { .. } => Side::BeforeClone,
             Action::JoinNamespace { kind, .. } if kind == "pid" => Side::BeforeClone,
             Action::CreateNamespace { kind } if kind != "cgroup" => Side::Clone,
-            Action::IdMappings { .. } => Side::AfterClone,
+            Action::IdMappings { .. } | Action::Cgroup { .. } | Action::EnterCgroup { .. } => Side::AfterClone,
             Action::Hook { kind, .. } => match kind.as_str() {
                 "prestart" | "createRuntime" => Side::AfterClone,
                 "poststart" => Side::AfterStart,
@@ -180,6 +190,11 @@ impl Action {
             Action::CreateNamespace { kind } => format!("create {kind} namespace"),
             Action::JoinNamespace { kind, path } => format!("join {kind} namespace {}", path.display()),
             Action::IdMappings { .. } => "write uid and gid mappings".into(),
+            Action::Cgroup { path, .. } => format!(
+                "create cgroup {} with its limits, and enter it",
+                path.as_deref().unwrap_or("(default)")
+            ),
+            Action::EnterCgroup { cgroup } => format!("enter cgroup {}", cgroup.path),
             Action::SetHostname { name } => format!("set hostname {name:?}"),
             Action::SetDomainname { name } => format!("set domainname {name:?}"),
             Action::LoopbackUp => "bring up lo".into(),
@@ -264,6 +279,7 @@ impl Plan {
                 },
             );
         }
+        add("linux.cgroupsPath, linux.resources".into(), cgroup_step(&linux));
         let hooks = crate::hooks::by_kind(spec);
         let add_hooks = |add: &mut dyn FnMut(String, Action), kinds: &[&str]| {
             for (kind, list) in hooks.iter().filter(|(k, _)| kinds.contains(k)) {
@@ -405,9 +421,15 @@ impl Plan {
     /// The plan of `scrun exec`: enter each namespace of the running container that differs
     /// from ours (a user namespace first: it decides what may be done in the others), then
     /// the process steps.
-    pub fn for_exec(pid: i32, process: &Process) -> Result<Plan> {
+    pub fn for_exec(pid: i32, process: &Process, cgroup: Option<&crate::cgroups::SavedCgroup>) -> Result<Plan> {
         let mut steps = Vec::new();
         let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
+        if let Some(cgroup) = cgroup {
+            add(
+                "the container's cgroup".into(),
+                Action::EnterCgroup { cgroup: cgroup.clone() },
+            );
+        }
         for kind in ["user", "cgroup", "ipc", "uts", "network", "pid", "mount"] {
             let file = match kind {
                 "mount" => "mnt",
@@ -506,6 +528,28 @@ impl Plan {
         self.steps
             .iter()
             .any(|s| matches!(&s.action, Action::CreateNamespace { kind: k } if k == kind))
+    }
+}
+
+/// The cgroup step. Engines send device rules that deny everything; the devices every
+/// container has (and linux.devices) are allowed after them, as runc does.
+fn cgroup_step(linux: &oci_spec::runtime::Linux) -> Action {
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    rules.extend(crate::cgroups::default_device_rules());
+    for d in linux.devices().iter().flatten() {
+        let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
+        rule.set_allow(true)
+            .set_typ(Some(d.typ()))
+            .set_major(Some(d.major()))
+            .set_minor(Some(d.minor()))
+            .set_access(Some("rwm".into()));
+        rules.push(rule);
+    }
+    resources.set_devices(Some(rules));
+    Action::Cgroup {
+        path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
+        resources: Box::new(resources),
     }
 }
 

@@ -19,6 +19,7 @@ const STATE_FILE: &str = "state.json";
 pub enum Status {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -27,6 +28,7 @@ impl std::fmt::Display for Status {
         f.write_str(match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -46,6 +48,9 @@ pub struct Saved {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub owner: String,
+    /// The container's cgroup, once created.
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::SavedCgroup>,
     /// hooks.poststart and hooks.poststop, run by `start` and `delete`.
     #[serde(default)]
     pub poststart: Vec<crate::hooks::Hook>,
@@ -159,9 +164,21 @@ impl Container {
             Status::Stopped
         } else if self.dir.join(START_SOCKET).exists() {
             Status::Created
+        } else if self
+            .cgroup()
+            .is_some_and(|c| c.state().ok() == Some(crate::cgroups::FreezerState::Frozen))
+        {
+            Status::Paused
         } else {
             Status::Running
         }
+    }
+
+    pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
+        self.saved
+            .cgroup
+            .as_ref()
+            .and_then(|c| crate::cgroups::Cgroup::open(c).ok())
     }
 
     pub fn oci_state(&self) -> OciState<'_> {

@@ -11,11 +11,13 @@ use oci_spec::runtime::Process;
 pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
     let store = Store::open(&global.root)?;
     let container = store.load(&args.id)?;
-    if container.status() == Status::Stopped {
-        bail!("cannot exec in a stopped container");
+    match container.status() {
+        Status::Stopped => bail!("cannot exec in a stopped container"),
+        Status::Paused => bail!("cannot exec in a paused container: resume it first"),
+        Status::Created | Status::Running => {}
     }
     let process = process(args, &container.saved.bundle)?;
-    let plan = Plan::for_exec(container.saved.pid, &process)?;
+    let plan = Plan::for_exec(container.saved.pid, &process, container.saved.cgroup.as_ref())?;
     drop(container); // the exec must not hold the container's lock while it runs
     let opts = CreateOpts {
         pid_file: args.pid_file.clone(),

@@ -16,8 +16,13 @@ pub fn kill(global: &GlobalOpts, args: &KillArgs) -> Result<()> {
         bail!("container not running");
     }
     let pid = nix::unistd::Pid::from_raw(container.saved.pid);
-    // With its own pid namespace, killing the init ends every process of the container; a
-    // container in the caller's pid namespace has only its init known to scrun without cgroups.
+    // --all reaches every process of the cgroup (for a container in the caller's pid
+    // namespace, the init's death does not end them).
+    if args.all {
+        for other in container.cgroup().map(|c| c.pids()).transpose()?.unwrap_or_default() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(other), signal);
+        }
+    }
     nix::sys::signal::kill(pid, signal).with_context(|| format!("kill {pid} with {signal}"))
 }
 

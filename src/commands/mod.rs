@@ -6,6 +6,8 @@ pub mod exec;
 pub mod explain;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod start;

@@ -11,6 +11,7 @@ pub fn start(global: &GlobalOpts, id: &str) -> Result<()> {
         Status::Created => {}
         Status::Running => bail!("cannot start an already running container"),
         Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Paused => bail!("cannot start a paused container"),
     }
     let dir = std::fs::File::open(&container.dir).with_context(|| format!("open {}", container.dir.display()))?;
     let mut conn =

@@ -299,6 +299,25 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
+/// Cgroup directories named `id` in any hierarchy (searched a few levels deep).
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo: Vec<(PathBuf, usize)> = vec![(PathBuf::from("/sys/fs/cgroup"), 0)];
+    while let Some((dir, depth)) = todo.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name() == id {
+                found.push(entry.path());
+            } else if depth < 4 {
+                todo.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    found
+}
+
 /// Mount points in our mount namespace that contain any of `needles`.
 fn mounts_mentioning(needles: &[&str]) -> Vec<String> {
     let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -314,6 +333,9 @@ fn mounts_mentioning(needles: &[&str]) -> Vec<String> {
 pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Path) {
     let state_dir = rt.root.join(id);
     assert!(!state_dir.exists(), "state dir {} is still there", state_dir.display());
+
+    let cgroups = cgroups_named(id);
+    assert!(cgroups.is_empty(), "cgroups left behind by {id}: {cgroups:#?}");
 
     let bundle_str = bundle.to_string_lossy();
     let mounts = mounts_mentioning(&[&bundle_str, id]);

@@ -1,0 +1,256 @@
+//! Which cgroup hierarchies this host has, read once: a controller lives on exactly one of them
+//! (a v1 mount, or the cgroup2 tree), and a hybrid host (v1 controllers at /sys/fs/cgroup/NAME plus
+//! a cgroup2 "unified" mount, like this one) can have both at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One mounted hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mount: PathBuf,
+    /// The cgroup mounted there (mountinfo's root field): not "/" inside a container that was
+    /// given its own cgroup subtree.
+    pub root: String,
+    /// v1: the controllers bound to it ("cpu", "cpuacct", "name=systemd"); v2: the root's
+    /// cgroup.controllers.
+    pub controllers: Vec<String>,
+    /// This process's own cgroup in it, as /proc/self/cgroup says: where a relative
+    /// cgroupsPath starts.
+    pub own: String,
+}
+
+impl Hierarchy {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+
+    /// The directory of cgroup `path` (absolute in the hierarchy, or relative to our own).
+    pub fn dir(&self, path: &str) -> PathBuf {
+        if path.starts_with('/') {
+            // As runc: an absolute cgroupsPath is taken from the mount point, whatever its root.
+            return self.mount.join(path.trim_start_matches('/'));
+        }
+        let own = self.own.strip_prefix(self.root.trim_end_matches('/')).unwrap_or("");
+        self.mount.join(own.trim_start_matches('/')).join(path)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Host {
+    pub v1: Vec<Hierarchy>,
+    /// The cgroup2 mount: /sys/fs/cgroup on a v2-only host, /sys/fs/cgroup/unified on a hybrid one.
+    pub v2: Option<Hierarchy>,
+    /// True when /sys/fs/cgroup itself is cgroup2.
+    pub v2_only: bool,
+    /// Huge page sizes as the OCI spec and the cgroup file names spell them: "2MB", "1GB".
+    pub hugepage_sizes: Vec<String>,
+}
+
+impl Host {
+    pub fn v1_for(&self, controller: &str) -> Option<&Hierarchy> {
+        self.v1.iter().find(|h| h.has(controller))
+    }
+
+    /// The controller is driven through cgroup2 here: no v1 hierarchy has it and v2 offers it.
+    pub fn on_v2(&self, controller: &str) -> bool {
+        self.v1_for(controller).is_none() && self.v2.as_ref().is_some_and(|h| h.has(controller))
+    }
+}
+
+pub fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+        let v2_only = nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+        let mut host = parse(&mountinfo, &own, &known, v2_only);
+        if let Some(v2) = &mut host.v2 {
+            let list = std::fs::read_to_string(v2.mount.join("cgroup.controllers")).unwrap_or_default();
+            v2.controllers = list.split_whitespace().map(str::to_string).collect();
+        }
+        host.hugepage_sizes = hugepage_sizes(Path::new("/sys/kernel/mm/hugepages"));
+        host
+    })
+}
+
+/// The hierarchies in mountinfo, one per superblock (a hierarchy can be mounted more than once;
+/// the one under /sys/fs/cgroup wins).
+fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) -> Host {
+    let known: Vec<&str> = proc_cgroups
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    // (superblock, under /sys/fs/cgroup, is cgroup2, hierarchy)
+    let mut found: Vec<(&str, bool, bool, Hierarchy)> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        let (Some(&dev), Some(&root), Some(&mount), Some(&fstype), Some(&opts)) =
+            (left.get(2), left.get(3), left.get(4), right.first(), right.get(2))
+        else {
+            continue;
+        };
+        let v2 = match fstype {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => continue,
+        };
+        let preferred = mount.starts_with("/sys/fs/cgroup");
+        if found.iter().any(|(d, p, _, _)| *d == dev && (*p || !preferred)) {
+            continue;
+        }
+        found.retain(|(d, ..)| *d != dev);
+        let controllers: Vec<String> = if v2 {
+            Vec::new()
+        } else {
+            opts.split(',')
+                .filter(|o| o.starts_with("name=") || known.contains(o) || (known.is_empty() && V1.contains(o)))
+                .map(str::to_string)
+                .collect()
+        };
+        let own = if v2 {
+            own_cgroup(proc_cgroup, |c| c.is_empty())
+        } else {
+            own_cgroup(proc_cgroup, |c| {
+                !c.is_empty() && c.split(',').all(|x| controllers.iter().any(|s| s == x))
+            })
+        };
+        let h = Hierarchy {
+            mount: PathBuf::from(unescape(mount)),
+            root: unescape(root),
+            controllers,
+            own: own.unwrap_or_default(),
+        };
+        found.push((dev, preferred, v2, h));
+    }
+    let mut host = Host {
+        v2_only,
+        ..Host::default()
+    };
+    for (_, _, v2, h) in found {
+        if !v2 {
+            host.v1.push(h);
+        } else if host.v2.is_none() || h.mount == Path::new("/sys/fs/cgroup") {
+            host.v2 = Some(h);
+        }
+    }
+    host
+}
+
+/// Controller names for when /proc/cgroups is missing (a kernel without v1 support).
+const V1: &[&str] = &[
+    "cpuset",
+    "cpu",
+    "cpuacct",
+    "blkio",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+];
+
+fn own_cgroup(proc_cgroup: &str, matches: impl Fn(&str) -> bool) -> Option<String> {
+    proc_cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        matches(controllers).then(|| path.to_string())
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// "hugepages-2048kB" → "2MB", the unit runc and the hugetlb file names use.
+fn hugepage_sizes(dir: &Path) -> Vec<String> {
+    let mut sizes: Vec<(u64, String)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let kb: u64 = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            Some((kb, size_name(kb)))
+        })
+        .collect();
+    sizes.sort();
+    sizes.into_iter().map(|(_, s)| s).collect()
+}
+
+fn size_name(kb: u64) -> String {
+    let units = ["KB", "MB", "GB", "TB", "PB"];
+    let (mut n, mut u) = (kb, 0);
+    while n >= 1024 && n % 1024 == 0 && u + 1 < units.len() {
+        n /= 1024;
+        u += 1;
+    }
+    format!("{n}{}", units[u])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 /docker/x /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:32 / /mnt/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const PROC_CGROUP: &str = "9:name=systemd:/\n4:memory:/docker/x/sub\n2:cpu,cpuacct:/user\n0::/init\n";
+    const PROC_CGROUPS: &str = "#subsys_name\thierarchy\nmemory\t4\t1\t1\ncpu\t1\t1\t1\ncpuacct\t1\t1\t1\n";
+
+    #[test]
+    fn parses_hybrid_mountinfo() {
+        let h = parse(MOUNTINFO, PROC_CGROUP, PROC_CGROUPS, false);
+        let names: Vec<_> = h.v1.iter().map(|h| h.controllers.join(",")).collect();
+        assert_eq!(names, ["cpu,cpuacct", "memory", "name=systemd"]);
+        let mem = h.v1_for("memory").unwrap();
+        assert_eq!(mem.mount, Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(mem.dir("/a/b"), Path::new("/sys/fs/cgroup/memory/a/b"));
+        assert_eq!(mem.dir("a/b"), Path::new("/sys/fs/cgroup/memory/sub/a/b"));
+        assert_eq!(
+            h.v1_for("cpuacct").unwrap().dir("c"),
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/user/c")
+        );
+        let v2 = h.v2.unwrap();
+        assert_eq!(v2.mount, Path::new("/sys/fs/cgroup/unified"));
+        assert_eq!(v2.dir("c"), Path::new("/sys/fs/cgroup/unified/init/c"));
+    }
+
+    #[test]
+    fn hugepage_size_names() {
+        assert_eq!(size_name(2048), "2MB");
+        assert_eq!(size_name(1048576), "1GB");
+        assert_eq!(size_name(64), "64KB");
+        assert_eq!(unescape("/a\\040b"), "/a b");
+    }
+}

@@ -1,0 +1,17 @@
+use crate::cli::GlobalOpts;
+use crate::state::{Status, Store};
+use anyhow::{bail, Context, Result};
+
+/// `pause` (freeze) or `resume` (thaw) every process of the container, through its cgroup.
+pub fn pause(global: &GlobalOpts, id: &str, freeze: bool) -> Result<()> {
+    let store = Store::open(&global.root)?;
+    let container = store.load(id)?;
+    let status = container.status();
+    let cgroup = container.cgroup().context("the container has no cgroup to freeze")?;
+    match (freeze, status) {
+        (true, Status::Running) => cgroup.freeze(),
+        (false, Status::Paused) => cgroup.thaw(),
+        (true, _) => bail!("container {id} is not running: {status}"),
+        (false, _) => bail!("container {id} is not paused: {status}"),
+    }
+}

@@ -1,0 +1,669 @@
+//! src/cgroups against the real cgroupfs of this host (v1, hybrid or v2-only): resources written
+//! and read back, processes added, frozen, counted and removed. Every test works below its own
+//! `/scrun-test-<pid>-<name>` and a Drop guard removes that whole tree, even after a failure.
+
+use oci_spec::runtime::LinuxResources;
+use scrun::cgroups::{default_device_rules, host, Cgroup, Dir, FreezerState};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: cgroup tests need root");
+            return;
+        }
+    };
+}
+
+fn res(v: serde_json::Value) -> LinuxResources {
+    serde_json::from_value(v).unwrap()
+}
+
+fn rd(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
+        .trim()
+        .to_string()
+}
+
+/// Owns a test's cgroup tree and processes: on drop, thaws, kills and reaps the processes, then
+/// removes the tree in every hierarchy.
+struct Guard {
+    top: String,
+    children: Vec<Child>,
+    /// Directories to rmdir last if the test made them (the default "/scrun" parent).
+    also: Vec<PathBuf>,
+}
+
+impl Guard {
+    fn new(name: &str) -> Guard {
+        Guard {
+            top: format!("/scrun-test-{}-{name}", std::process::id()),
+            children: Vec::new(),
+            also: Vec::new(),
+        }
+    }
+
+    fn path(&self, leaf: &str) -> String {
+        format!("{}/{leaf}", self.top)
+    }
+
+    fn create(&self, leaf: &str) -> Cgroup {
+        Cgroup::create(Some(&self.path(leaf)), "unused").unwrap()
+    }
+
+    fn spawn_sleep(&mut self) -> i32 {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        self.children.push(child);
+        pid
+    }
+
+    fn kill_all(&mut self) {
+        for mut c in self.children.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn tops(&self) -> Vec<PathBuf> {
+        let h = host();
+        h.v1.iter().chain(&h.v2).map(|h| h.dir(&self.top)).collect()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for top in self.tops() {
+            thaw_tree(&top);
+        }
+        self.kill_all();
+        for top in self.tops() {
+            for _ in 0..50 {
+                if rmdir_tree(&top).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        for d in &self.also {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn thaw_tree(dir: &Path) {
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            thaw_tree(&e.path());
+        }
+    }
+}
+
+fn rmdir_tree(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            rmdir_tree(&e.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
+fn size_bytes(size: &str) -> i64 {
+    let (n, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit()).unwrap());
+    let shift = match unit {
+        "KB" => 10,
+        "MB" => 20,
+        "GB" => 30,
+        u => panic!("unit {u}"),
+    };
+    n.parse::<i64>().unwrap() << shift
+}
+
+#[test]
+fn memory_cpu_pids_written_as_asked() {
+    need_root!();
+    let g = Guard::new("basic");
+    let cg = g.create("c");
+    cg.apply(&res(json!({
+        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
+                   "swappiness": 10, "disableOOMKiller": true},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+        "pids": {"limit": 42},
+    })))
+    .unwrap();
+    match cg.locate("memory").expect("memory controller") {
+        Dir::V1(d) => {
+            assert_eq!(rd(d, "memory.limit_in_bytes"), "67108864");
+            assert_eq!(rd(d, "memory.soft_limit_in_bytes"), "33554432");
+            if d.join("memory.memsw.limit_in_bytes").exists() {
+                assert_eq!(rd(d, "memory.memsw.limit_in_bytes"), "134217728");
+            }
+            assert_eq!(rd(d, "memory.swappiness"), "10");
+            assert!(rd(d, "memory.oom_control").lines().any(|l| l == "oom_kill_disable 1"));
+        }
+        Dir::V2(d) => {
+            assert_eq!(rd(d, "memory.max"), "67108864");
+            assert_eq!(rd(d, "memory.low"), "33554432");
+            if d.join("memory.swap.max").exists() {
+                assert_eq!(rd(d, "memory.swap.max"), "67108864", "v2 swap.max is swap minus memory");
+            }
+        }
+    }
+    match cg.locate("cpu").expect("cpu controller") {
+        Dir::V1(d) => {
+            assert_eq!(rd(d, "cpu.shares"), "512");
+            assert_eq!(rd(d, "cpu.cfs_quota_us"), "50000");
+            assert_eq!(rd(d, "cpu.cfs_period_us"), "100000");
+        }
+        Dir::V2(d) => {
+            assert_eq!(rd(d, "cpu.weight"), "20", "1 + (512-2)*9999/262142");
+            assert_eq!(rd(d, "cpu.max"), "50000 100000");
+        }
+    }
+    assert_eq!(rd(cg.locate("pids").unwrap().path(), "pids.max"), "42");
+
+    // Unlimited again.
+    cg.apply(&res(
+        json!({"memory": {"limit": -1}, "cpu": {"quota": -1}, "pids": {"limit": -1}}),
+    ))
+    .unwrap();
+    match cg.locate("memory").unwrap() {
+        Dir::V1(d) => assert_eq!(
+            rd(d, "memory.limit_in_bytes"),
+            rd(d.parent().unwrap(), "memory.limit_in_bytes")
+        ),
+        Dir::V2(d) => assert_eq!(rd(d, "memory.max"), "max"),
+    }
+    assert_eq!(rd(cg.locate("pids").unwrap().path(), "pids.max"), "max");
+}
+
+#[test]
+fn memory_and_swap_ordered_for_growth_and_shrink() {
+    need_root!();
+    let g = Guard::new("swap");
+    let cg = g.create("c");
+    let memsw = |cg: &Cgroup| match cg.locate("memory").unwrap() {
+        Dir::V1(d) if d.join("memory.memsw.limit_in_bytes").exists() => {
+            Some((rd(d, "memory.limit_in_bytes"), rd(d, "memory.memsw.limit_in_bytes")))
+        }
+        Dir::V2(d) if d.join("memory.swap.max").exists() => Some((rd(d, "memory.max"), rd(d, "memory.swap.max"))),
+        _ => None,
+    };
+    let v2 = matches!(cg.locate("memory"), Some(Dir::V2(_)));
+    let expect = |limit: i64, swap: i64| {
+        Some((
+            limit.to_string(),
+            if v2 {
+                (swap - limit).to_string()
+            } else {
+                swap.to_string()
+            },
+        ))
+    };
+    const M: i64 = 1 << 20;
+    for (limit, swap) in [
+        (64 * M, 64 * M),
+        (256 * M, 512 * M),
+        (32 * M, 32 * M),
+        (128 * M, 128 * M),
+    ] {
+        cg.apply(&res(json!({"memory": {"limit": limit, "swap": swap}})))
+            .unwrap_or_else(|e| panic!("limit {limit} swap {swap}: {e:#}"));
+        if memsw(&cg).is_some() {
+            assert_eq!(memsw(&cg), expect(limit, swap));
+        }
+    }
+}
+
+#[test]
+fn new_cpuset_cgroups_get_the_parents_cpus_and_mems() {
+    need_root!();
+    let g = Guard::new("cpuset");
+    let cg = g.create("a/b");
+    let Some(dir) = cg.locate("cpuset") else {
+        return eprintln!("skipped: no cpuset controller");
+    };
+    let d = dir.path();
+    if let Dir::V1(_) = dir {
+        let root = host().v1_for("cpuset").unwrap().mount.clone();
+        for level in [d.parent().unwrap(), d] {
+            assert_eq!(
+                rd(level, "cpuset.cpus"),
+                rd(&root, "cpuset.cpus"),
+                "{}",
+                level.display()
+            );
+            assert_eq!(
+                rd(level, "cpuset.mems"),
+                rd(&root, "cpuset.mems"),
+                "{}",
+                level.display()
+            );
+        }
+    }
+    cg.apply(&res(json!({"cpu": {"cpus": "0", "mems": "0"}}))).unwrap();
+    assert_eq!(rd(d, "cpuset.cpus"), "0");
+    assert_eq!(rd(d, "cpuset.mems"), "0");
+}
+
+#[test]
+fn docker_zero_shares_and_weight_are_not_written() {
+    need_root!();
+    let g = Guard::new("zeros");
+    let cg = g.create("c");
+    // Written, a weight of 0 is refused by the kernel (and this host has no weight file at all).
+    cg.apply(&res(json!({
+        "cpu": {"shares": 0, "quota": 0, "period": 0},
+        "blockIO": {"weight": 0},
+        "memory": {"limit": 0, "swap": 0},
+        "pids": {"limit": 0},
+    })))
+    .unwrap();
+    match cg.locate("cpu").unwrap() {
+        Dir::V1(d) => assert_eq!(rd(d, "cpu.shares"), "1024"),
+        Dir::V2(d) => assert_eq!(rd(d, "cpu.weight"), "100"),
+    }
+    assert_eq!(rd(cg.locate("pids").unwrap().path(), "pids.max"), "max");
+}
+
+#[test]
+fn invalid_values_name_the_file() {
+    need_root!();
+    let g = Guard::new("invalid");
+    let cg = g.create("c");
+    let err = cg
+        .apply(&res(json!({"cpu": {"quota": 1, "period": 100000}})))
+        .unwrap_err()
+        .to_string();
+    let file = match cg.locate("cpu").unwrap() {
+        Dir::V1(d) => d.join("cpu.cfs_quota_us"),
+        Dir::V2(d) => d.join("cpu.max"),
+    };
+    assert!(
+        err.contains(&format!("to {}: invalid argument", file.display())),
+        "{err}"
+    );
+
+    let err = cg
+        .apply(&res(json!({"cpu": {"cpus": "4096"}})))
+        .unwrap_err()
+        .to_string();
+    let file = cg.locate("cpuset").unwrap().path().join("cpuset.cpus");
+    assert!(err.starts_with(&format!("write 4096 to {}: ", file.display())), "{err}");
+
+    if let Some(Dir::V1(d)) = cg.locate("memory") {
+        let err = cg
+            .apply(&res(json!({"memory": {"swappiness": 200}})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&d.join("memory.swappiness").display().to_string()),
+            "{err}"
+        );
+    }
+
+    let err = cg
+        .apply(&res(json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]})))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("page size \"3MB\""), "{err}");
+
+    if let Some(Dir::V1(d)) = cg.locate("cpu") {
+        // The kernel clamps shares without an error; scrun reads them back.
+        let err = cg
+            .apply(&res(json!({"cpu": {"shares": 1_000_000}})))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&d.join("cpu.shares").display().to_string()), "{err}");
+    }
+}
+
+#[test]
+fn blkio_weight_and_throttle() {
+    need_root!();
+    let g = Guard::new("blkio");
+    let cg = g.create("c");
+    let Some(dir) = cg.locate("blkio").or_else(|| cg.locate("io")) else {
+        return eprintln!("skipped: no blkio/io controller");
+    };
+    let d = dir.path();
+    let weight_file = match dir {
+        Dir::V1(d) if d.join("blkio.weight").exists() => Some("blkio.weight"),
+        Dir::V1(d) if d.join("blkio.bfq.weight").exists() => Some("blkio.bfq.weight"),
+        Dir::V2(d) if d.join("io.bfq.weight").exists() => Some("io.bfq.weight"),
+        Dir::V2(d) if d.join("io.weight").exists() => Some("io.weight"),
+        _ => None,
+    };
+    let result = cg.apply(&res(json!({"blockIO": {"weight": 300}})));
+    match weight_file {
+        Some("io.weight") => {
+            result.unwrap();
+            assert_eq!(rd(d, "io.weight"), "default 2930", "1 + (300-10)*9999/990");
+        }
+        Some(f) => {
+            result.unwrap();
+            assert!(
+                rd(d, f).lines().any(|l| l == "300" || l == "default 300"),
+                "{}",
+                rd(d, f)
+            );
+        }
+        None => {
+            // No CFQ/BFQ weight on this kernel: asking for one must fail and say where.
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "{}: no such file or directory",
+                    d.join("blkio.weight").display()
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    let dev = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .expect("a block device")
+        .trim()
+        .to_string();
+    let (major, minor) = dev.split_once(':').unwrap();
+    let t = json!([{"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}]);
+    cg.apply(&res(
+        json!({"blockIO": {"throttleReadBpsDevice": t, "throttleWriteIOPSDevice": t}}),
+    ))
+    .unwrap();
+    match dir {
+        Dir::V1(d) => {
+            assert_eq!(rd(d, "blkio.throttle.read_bps_device"), format!("{dev} 1048576"));
+            assert_eq!(rd(d, "blkio.throttle.write_iops_device"), format!("{dev} 1048576"));
+        }
+        Dir::V2(d) => assert_eq!(
+            rd(d, "io.max"),
+            format!("{dev} rbps=1048576 wbps=max riops=max wiops=1048576")
+        ),
+    }
+}
+
+#[test]
+fn hugetlb_limits() {
+    need_root!();
+    let g = Guard::new("hugetlb");
+    let cg = g.create("c");
+    let Some(dir) = cg.locate("hugetlb") else {
+        return eprintln!("skipped: no hugetlb controller");
+    };
+    let sizes = &host().hugepage_sizes;
+    assert!(!sizes.is_empty());
+    let limits: Vec<_> = sizes
+        .iter()
+        .map(|s| json!({"pageSize": s, "limit": 4 * size_bytes(s)}))
+        .collect();
+    cg.apply(&res(json!({ "hugepageLimits": limits }))).unwrap();
+    for s in sizes {
+        let want = (4 * size_bytes(s)).to_string();
+        match dir {
+            Dir::V1(d) => assert_eq!(rd(d, &format!("hugetlb.{s}.limit_in_bytes")), want),
+            Dir::V2(d) => {
+                assert_eq!(rd(d, &format!("hugetlb.{s}.max")), want);
+                if d.join(format!("hugetlb.{s}.rsvd.max")).exists() {
+                    assert_eq!(rd(d, &format!("hugetlb.{s}.rsvd.max")), want);
+                }
+            }
+        }
+    }
+    let stats = cg.stats().unwrap();
+    assert_eq!(stats["hugetlb"][&sizes[0]]["usage"], 0, "{stats}");
+}
+
+#[test]
+fn device_rules() {
+    need_root!();
+    let g = Guard::new("devices");
+    let cg = g.create("c");
+    let mut rules = vec![
+        json!({"allow": false, "access": "rwm"}),
+        json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}),
+        json!({"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rw"}),
+    ];
+    cg.apply(&res(json!({ "devices": rules }))).unwrap();
+    let Some(Dir::V1(d)) = cg.locate("devices") else {
+        return eprintln!("cgroup v2: device rules are a no-op for now");
+    };
+    assert_eq!(rd(d, "devices.list"), "c 1:3 rwm\nc 1:5 rw");
+
+    rules.truncate(1);
+    rules.extend(default_device_rules().iter().map(|r| serde_json::to_value(r).unwrap()));
+    cg.apply(&res(json!({ "devices": rules }))).unwrap();
+    let list = rd(d, "devices.list");
+    for line in ["c *:* m", "b *:* m", "c 1:3 rwm", "c 136:* rwm", "c 10:200 rwm"] {
+        assert!(list.lines().any(|l| l == line), "{line} missing from\n{list}");
+    }
+    assert!(!list.lines().any(|l| l == "c 1:5 rw"), "{list}");
+}
+
+#[test]
+fn process_added_counted_frozen_thawed_and_removed() {
+    need_root!();
+    let mut g = Guard::new("proc");
+    let cg = g.create("c");
+    let pid = g.spawn_sleep();
+    cg.add_pid(pid).unwrap();
+    assert_eq!(cg.pids().unwrap(), vec![pid]);
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in own.lines() {
+        let hier = line.split(':').nth(1).unwrap();
+        let mounted =
+            host().v1.iter().any(|h| h.controllers.join(",") == hier) || (hier.is_empty() && host().v2.is_some());
+        if mounted {
+            assert!(line.ends_with(&g.path("c")), "{line}");
+        }
+    }
+    assert_eq!(cg.state().unwrap(), FreezerState::Thawed);
+
+    cg.freeze().unwrap();
+    assert_eq!(cg.state().unwrap(), FreezerState::Frozen);
+    match cg.locate("freezer") {
+        Some(Dir::V1(d)) => assert_eq!(rd(d, "freezer.state"), "FROZEN"),
+        _ => assert!(rd(cg.saved().v2.as_deref().unwrap(), "cgroup.events").contains("frozen 1")),
+    }
+    cg.thaw().unwrap();
+    assert_eq!(cg.state().unwrap(), FreezerState::Thawed);
+
+    let stats = cg.stats().unwrap();
+    assert_eq!(stats["pids"]["current"], 1, "{stats}");
+    // A process moved in keeps its earlier charges elsewhere: only the shape is certain.
+    assert!(stats["memory"]["usage"]["usage"].is_u64(), "{stats}");
+    assert!(stats["memory"]["usage"]["limit"].is_u64(), "{stats}");
+    assert!(stats["cpu"]["usage"]["total"].is_u64(), "{stats}");
+
+    g.kill_all();
+    cg.remove().unwrap();
+    for d in cg.dirs() {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    assert_eq!(cg.pids().unwrap(), Vec::<i32>::new());
+    cg.remove().expect("removing again is fine");
+}
+
+/// The cgroup2 paths of freeze, state, pids and stats, through the cgroup2 directory alone
+/// (on a hybrid host the full cgroup would use the v1 freezer).
+#[test]
+fn cgroup2_freezer_and_stats() {
+    need_root!();
+    let mut g = Guard::new("v2freeze");
+    let full = g.create("c");
+    let Some(v2) = full.saved().v2 else {
+        return eprintln!("skipped: no cgroup2");
+    };
+    let only_v2 = scrun::cgroups::SavedCgroup {
+        path: full.saved().path,
+        v1: Vec::new(),
+        v2: Some(v2.clone()),
+    };
+    let cg = Cgroup::open(&only_v2).unwrap();
+    let pid = g.spawn_sleep();
+    cg.add_pid(pid).unwrap();
+    assert_eq!(cg.pids().unwrap(), vec![pid]);
+    cg.freeze().unwrap();
+    assert_eq!(cg.state().unwrap(), FreezerState::Frozen);
+    assert_eq!(rd(&v2, "cgroup.freeze"), "1");
+    cg.thaw().unwrap();
+    assert_eq!(cg.state().unwrap(), FreezerState::Thawed);
+    assert!(rd(&v2, "cgroup.events").lines().any(|l| l == "frozen 0"));
+    let stats = cg.stats().unwrap();
+    assert!(stats["cpu"]["usage"]["total"].is_u64(), "{stats}");
+    g.kill_all();
+    cg.remove().unwrap();
+    assert!(!v2.exists());
+}
+
+#[test]
+fn remove_with_a_live_process_says_so() {
+    need_root!();
+    let mut g = Guard::new("busy");
+    let cg = g.create("c");
+    let pid = g.spawn_sleep();
+    cg.add_pid(pid).unwrap();
+    let err = cg.remove().unwrap_err().to_string();
+    eprintln!("remove error: {err}");
+    assert!(
+        err.starts_with(&format!("remove cgroup {}", cg.dirs().next().unwrap().display())),
+        "{err}"
+    );
+    assert!(err.contains("device or resource busy"), "{err}");
+    assert!(
+        err.ends_with(&format!("device or resource busy: it still holds processes {pid}")),
+        "{err}"
+    );
+    assert!(cg.dirs().all(Path::exists));
+    g.kill_all();
+    cg.remove().unwrap();
+    assert!(!cg.dirs().any(Path::exists));
+}
+
+#[test]
+fn shared_parent_survives_its_children() {
+    need_root!();
+    let g = Guard::new("shared");
+    let a = g.create("pod/a");
+    let again = g.create("pod/a");
+    assert_eq!(a.saved(), again.saved());
+    let b = g.create("pod/b");
+    a.remove().unwrap();
+    for (da, db) in a.dirs().zip(b.dirs()) {
+        assert!(!da.exists());
+        assert!(db.exists());
+        assert!(db.parent().unwrap().exists());
+    }
+    b.remove().unwrap();
+}
+
+#[test]
+fn relative_path_goes_below_our_own_cgroup() {
+    need_root!();
+    let rel = format!("scrun-test-{}-rel/c", std::process::id());
+    // The guard's tree is the relative top, resolved per hierarchy like the cgroup itself.
+    let g = Guard {
+        top: rel.rsplit_once('/').unwrap().0.to_string(),
+        children: Vec::new(),
+        also: Vec::new(),
+    };
+    let cg = Cgroup::create(Some(&rel), "x").unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    for v1 in &cg.saved().v1 {
+        let line = own
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(v1.controllers.join(",").as_str()))
+            .unwrap_or_else(|| panic!("{:?} not in {own}", v1.controllers));
+        let mine = line.splitn(3, ':').nth(2).unwrap();
+        let h = host().v1.iter().find(|h| h.controllers == v1.controllers).unwrap();
+        assert_eq!(v1.dir, h.mount.join(mine.trim_start_matches('/')).join(&rel));
+        assert!(v1.dir.is_dir());
+    }
+    drop(g);
+    assert!(!cg.dirs().any(Path::exists));
+}
+
+#[test]
+fn default_path_is_scrun_id() {
+    need_root!();
+    let id = format!("scrun-test-{}-default", std::process::id());
+    let mut g = Guard {
+        top: format!("/scrun/{id}"),
+        children: Vec::new(),
+        also: Vec::new(),
+    };
+    let h = host();
+    g.also =
+        h.v1.iter()
+            .chain(&h.v2)
+            .map(|h| h.dir("/scrun"))
+            .filter(|d| !d.exists())
+            .collect();
+    let cg = Cgroup::create(None, &id).unwrap();
+    assert_eq!(cg.saved().path, format!("/scrun/{id}"));
+    for d in cg.dirs() {
+        assert!(d.ends_with(format!("scrun/{id}")) && d.is_dir(), "{}", d.display());
+    }
+    cg.remove().unwrap();
+}
+
+#[test]
+fn unified_only_for_controllers_on_cgroup2() {
+    need_root!();
+    let g = Guard::new("unified");
+    let cg = g.create("c");
+    let r = cg.apply(&res(json!({"unified": {"pids.max": "7"}})));
+    if host().on_v2("pids") {
+        r.unwrap();
+        assert_eq!(rd(cg.saved().v2.as_deref().unwrap(), "pids.max"), "7");
+    } else {
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains("pids.max"), "{err}");
+    }
+    if host().on_v2("hugetlb") {
+        let s = &host().hugepage_sizes[0];
+        let key = format!("hugetlb.{s}.max");
+        let v = (2 * size_bytes(s)).to_string();
+        cg.apply(&res(json!({"unified": {&key: &v}}))).unwrap();
+        assert_eq!(rd(cg.saved().v2.as_deref().unwrap(), &key), v);
+    }
+    for bad in ["../escape.max", "noformat"] {
+        let err = cg.apply(&res(json!({"unified": {bad: "1"}}))).unwrap_err().to_string();
+        assert!(err.contains("not a cgroup file name"), "{err}");
+    }
+}
+
+#[test]
+fn saved_state_round_trips() {
+    need_root!();
+    let g = Guard::new("saved");
+    let cg = g.create("c");
+    let text = serde_json::to_string(&cg.saved()).unwrap();
+    let back: scrun::cgroups::SavedCgroup = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, cg.saved());
+    let reopened = Cgroup::open(&back).unwrap();
+    assert!(reopened.dirs().eq(cg.dirs()));
+    let mut bad = back.clone();
+    bad.path = "/../etc".into();
+    assert!(Cgroup::open(&bad).is_err());
+    assert!(Cgroup::create(Some("/a/../../etc"), "x").is_err());
+    assert!(Cgroup::create(Some("/"), "x").is_err());
+    reopened.remove().unwrap();
+}
