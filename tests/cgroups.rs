@@ -40,6 +40,9 @@ struct Guard {
     children: Vec<Child>,
     /// Directories to rmdir last if the test made them (the default "/scrun" parent).
     also: Vec<PathBuf>,
+    /// The cgroup2 root's enabled controllers before the test: turning one on is host-wide
+    /// (crun's hybrid-host workaround needs hugetlb off there), so the test turns it off again.
+    root_controllers: String,
 }
 
 impl Guard {
@@ -48,6 +51,7 @@ impl Guard {
             top: format!("/scrun-test-{}-{name}", std::process::id()),
             children: Vec::new(),
             also: Vec::new(),
+            root_controllers: root_subtree_control(),
         }
     }
 
@@ -96,7 +100,17 @@ impl Drop for Guard {
         for d in &self.also {
             let _ = std::fs::remove_dir(d);
         }
+        // Best effort: another test still using the controller keeps it on (EBUSY).
+        for c in root_subtree_control().split_whitespace() {
+            if !self.root_controllers.split_whitespace().any(|b| b == c) {
+                let _ = std::fs::write("/sys/fs/cgroup/unified/cgroup.subtree_control", format!("-{c}"));
+            }
+        }
     }
+}
+
+fn root_subtree_control() -> String {
+    std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control").unwrap_or_default()
 }
 
 fn thaw_tree(dir: &Path) {
@@ -583,6 +597,7 @@ fn relative_path_goes_below_our_own_cgroup() {
         top: rel.rsplit_once('/').unwrap().0.to_string(),
         children: Vec::new(),
         also: Vec::new(),
+        root_controllers: root_subtree_control(),
     };
     let cg = Cgroup::create(Some(&rel), "x").unwrap();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
@@ -608,6 +623,7 @@ fn default_path_is_scrun_id() {
         top: format!("/scrun/{id}"),
         children: Vec::new(),
         also: Vec::new(),
+        root_controllers: root_subtree_control(),
     };
     let h = host();
     g.also =

@@ -98,7 +98,12 @@ impl Cgroup {
         if let Some(h) = &host.v2 {
             let dir = h.dir(&saved.path);
             mkdir_p(&h.mount, &dir, false)?;
-            enable_controllers(&h.mount, &dir);
+            // On a hybrid host the cgroup2 controllers are host-wide settings that others
+            // (crun's hugetlb workaround, say) may rely on: turn one on only when a limit needs
+            // it (see resources::need). On a cgroup2 host, all of them, as runc does.
+            if host.v2_only {
+                enable_controllers(&h.mount, &dir, None);
+            }
             saved.v2 = Some(dir);
         }
         Ok(Cgroup { saved })
@@ -334,10 +339,10 @@ fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
     Ok(())
 }
 
-/// Turns on, in every cgroup2 ancestor, each controller it has, so the leaf has them all (as
-/// runc does: later updates and stats need them too). A controller that will not turn on is
-/// only warned about here: writing its files fails later, naming it.
-fn enable_controllers(mount: &Path, dir: &Path) {
+/// Turns on, in every cgroup2 ancestor, each controller it has (or only `only`), so the leaf
+/// has them (as runc does: later updates and stats need them too). A controller that will not
+/// turn on is only warned about here: writing its files fails later, naming it.
+pub(super) fn enable_controllers(mount: &Path, dir: &Path, only: Option<&str>) {
     let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(mount)).collect();
     ancestors.reverse();
     for a in ancestors {
@@ -345,6 +350,7 @@ fn enable_controllers(mount: &Path, dir: &Path) {
         let enabled = read(a, "cgroup.subtree_control").unwrap_or_default();
         let missing: Vec<String> = available
             .split_whitespace()
+            .filter(|c| only.is_none_or(|o| o == *c))
             .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
             .map(|c| format!("+{c}"))
             .collect();

@@ -47,6 +47,9 @@ fn need<'a>(cg: &'a Cgroup, controller: &str, setting: &str) -> Result<Dir<'a>> 
         .locate(controller)
         .ok_or_else(|| anyhow!("{setting}: this host has no {controller} cgroup controller"))?;
     if let Dir::V2(d) = dir {
+        if let Some(h) = host().v2.as_ref().filter(|_| !host().v2_only) {
+            super::enable_controllers(&h.mount, d, Some(controller));
+        }
         let enabled = read(d, "cgroup.controllers")?;
         if !enabled.split_whitespace().any(|c| c == controller) {
             bail!(
