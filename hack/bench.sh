@@ -57,7 +57,9 @@ cleanup() {
     trap - EXIT INT TERM
     if $hugetlb_mounted; then
         # Cgroups of our containers must be gone, or the v1 hierarchy outlives the umount.
-        find /sys/fs/cgroup/hugetlb -depth -mindepth 1 -type d -name "*$prefix*" -exec rmdir {} + 2>/dev/null || true
+        # The hierarchy exists only for this run, so every cgroup in it is the run's (scrun's
+        # default parent /scrun included).
+        find /sys/fs/cgroup/hugetlb -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null || true
         release_hugetlb || echo "bench.sh: warning: could not give hugetlb back to cgroup2 (see /proc/cgroups)" >&2
     fi
     if $hugetlb_made_dir; then

@@ -77,6 +77,16 @@ pub enum Command {
     Resume(IdArg),
     /// List the host pids of a container's processes
     Ps(PsArgs),
+    /// Show what a created or running container really has, read from the host: namespaces,
+    /// identity, capabilities, limits, fds, mounts, and the files the instance adds to the image
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

@@ -27,6 +27,12 @@ pub struct Init<'a> {
     pub preserve_fds: u32,
     /// The index of the step before which the init waits for `start`.
     pub pause_at: usize,
+    /// Where it waits without --pause-at: before the steps that must follow `start`.
+    pub exec_phase: usize,
+    /// The program, once found.
+    pub exe: Option<String>,
+    /// linux.seccomp, compiled by the runtime.
+    pub seccomp: Option<process::seccomp::Filter>,
     /// `start`'s connection, once it came.
     pub started: Option<OwnedFd>,
     /// The container's state JSON, from the runtime, for hooks.
@@ -85,7 +91,12 @@ impl Init<'_> {
             .enumerate()
             .filter(|(_, s)| s.action.side() == Side::Init)
         {
-            if i == self.pause_at && !matches!(step.action, Action::Exec { .. }) {
+            if i == self.pause_at {
+                // At the usual point, make sure the program can run first: a missing one
+                // fails `create`, not `start`.
+                if i == self.exec_phase {
+                    self.find_program()?;
+                }
                 self.wait_for_start()?;
             }
             let span = tracing::debug_span!("step", message = %step.action.describe(), origin = %step.origin).entered();
@@ -188,6 +199,9 @@ impl Init<'_> {
                 ambient,
             } => process::capabilities::set(effective, permitted, inheritable, ambient)?,
             Action::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
+            Action::Seccomp { .. } => {
+                process::seccomp::install(self.seccomp.as_ref().context("seccomp filter not compiled")?)?
+            }
             Action::Chdir { path } => chdir(path)?,
             Action::Hook { kind, hook } => {
                 let status = if kind == "startContainer" {
@@ -224,16 +238,28 @@ impl Init<'_> {
 
     /// Report ready, wait for `start`, exec. Failures after `start` connected are written to
     /// that connection, so `start` reports them.
-    fn exec(&mut self, args: &[String], env: &[String]) -> Result<Infallible> {
-        let exe = {
-            let _span = tracing::debug_span!("step", message = "find the program").entered();
-            let exe = process::exec::lookup(args, env)?;
-            process::exec::preflight(&exe, self.runtime_exe)?;
-            exe
-        };
-        if self.started.is_none() {
-            self.wait_for_start()?;
+    /// Resolve the program in the container's PATH and check it can run there.
+    fn find_program(&mut self) -> Result<String> {
+        if let Some(exe) = &self.exe {
+            return Ok(exe.clone());
         }
+        let _span = tracing::debug_span!("step", message = "find the program").entered();
+        let (args, env) = self
+            .plan
+            .steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::Exec { args, env } => Some((args, env)),
+                _ => None,
+            })
+            .context("the plan has no exec step")?;
+        let exe = process::exec::lookup(args, env)?;
+        process::exec::preflight(&exe, self.runtime_exe)?;
+        Ok(self.exe.insert(exe).clone())
+    }
+
+    fn exec(&mut self, args: &[String], env: &[String]) -> Result<Infallible> {
+        let exe = self.find_program()?;
         tracing::info!("exec {exe} at {} µs", crate::logging::since_start().as_micros());
         let message = process::exec::exec(&exe, args, env, self.runtime_exe);
         match &self.started {

@@ -163,6 +163,14 @@ impl Request<'_> {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
+        let seccomp = plan
+            .steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::Seccomp { profile } => Some(crate::process::seccomp::compile(profile)),
+                _ => None,
+            })
+            .transpose()?;
         let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
         let (ours, theirs) = sync::pair()?;
         let pid = clone(plan.clone_flags()).context("clone the container's init")?;
@@ -177,6 +185,9 @@ impl Request<'_> {
                 runtime_exe: None,
                 preserve_fds: opts.preserve_fds,
                 pause_at: plan.pause_index(opts.pause_at.unwrap_or(crate::cli::Phase::Exec)),
+                exec_phase: plan.pause_index(crate::cli::Phase::Exec),
+                exe: None,
+                seccomp,
                 started: None,
                 hook_state: String::new(),
             }

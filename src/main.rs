@@ -42,6 +42,7 @@ fn main() {
         Command::Pause(a) => commands::pause::pause(g, &a.id, true).map(|()| 0),
         Command::Resume(a) => commands::pause::pause(g, &a.id, false).map(|()| 0),
         Command::Ps(a) => commands::ps::ps(g, a).map(|()| 0),
+        Command::Inspect(a) => commands::inspect::inspect(g, a).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

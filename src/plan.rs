@@ -125,6 +125,12 @@ pub enum Action {
     EnterCgroup {
         cgroup: crate::cgroups::SavedCgroup,
     },
+    /// Install linux.seccomp. With no_new_privs it is the last step before exec; without, it
+    /// must come while the init still has CAP_SYS_ADMIN, before the identity changes (runc's
+    /// order), and what follows runs under it.
+    Seccomp {
+        profile: Box<oci_spec::runtime::LinuxSeccomp>,
+    },
     /// hooks.KIND[index] of config.json.
     Hook {
         kind: String,
@@ -183,6 +189,10 @@ impl Action {
         }
     }
 
+    fn after_start(&self) -> bool {
+        matches!(self, Action::Seccomp { .. }) || matches!(self, Action::Hook { kind, .. } if kind == "startContainer")
+    }
+
     /// What the step does, in the words errors and traces use.
     pub fn describe(&self) -> String {
         match self {
@@ -216,6 +226,9 @@ impl Action {
             Action::Identity { uid, gid, .. } => format!("set identity {uid}:{gid}"),
             Action::SetCapabilities { .. } => "set capabilities".into(),
             Action::NoNewPrivileges => "set no_new_privs".into(),
+            Action::Seccomp { profile } => {
+                format!("install seccomp filter: {}", crate::process::seccomp::summary(profile))
+            }
             Action::Chdir { path } => format!("chdir to cwd {}", path.display()),
             Action::Hook { kind, hook } => format!("run {kind} hook {}", hook.path.display()),
             Action::Exec { args, .. } => format!("exec {}", args.first().map(String::as_str).unwrap_or("")),
@@ -403,8 +416,11 @@ impl Plan {
         if let Some(value) = process.oom_score_adj() {
             add("process.oomScoreAdj".into(), Action::OomScoreAdj { value });
         }
-        process_steps(&process, &mut add)?;
+        let late_seccomp = process_steps(&process, linux.seccomp().as_ref(), &mut add)?;
         add_hooks(&mut add, &["startContainer"]);
+        if let Some(step) = late_seccomp {
+            add("linux.seccomp".into(), step);
+        }
         add("process.args".into(), exec_step(&process));
         add_hooks(&mut add, &["poststart", "poststop"]);
         let console_size = process
@@ -421,7 +437,12 @@ impl Plan {
     /// The plan of `scrun exec`: enter each namespace of the running container that differs
     /// from ours (a user namespace first: it decides what may be done in the others), then
     /// the process steps.
-    pub fn for_exec(pid: i32, process: &Process, cgroup: Option<&crate::cgroups::SavedCgroup>) -> Result<Plan> {
+    pub fn for_exec(
+        pid: i32,
+        process: &Process,
+        cgroup: Option<&crate::cgroups::SavedCgroup>,
+        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    ) -> Result<Plan> {
         let mut steps = Vec::new();
         let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
         if let Some(cgroup) = cgroup {
@@ -461,7 +482,9 @@ impl Plan {
                 path: process.cwd().clone(),
             },
         );
-        process_steps(process, &mut add)?;
+        if let Some(step) = process_steps(process, seccomp, &mut add)? {
+            add("linux.seccomp".into(), step);
+        }
         add("process.args".into(), exec_step(process));
         let console_size = process
             .console_size()
@@ -488,28 +511,28 @@ impl Plan {
             .fold(0, |a, b| a | b)
     }
 
+    /// Whether `a` is one of the steps after which nothing but the exec follows (a seccomp
     /// The index of the step before which `create --pause-at` stops.
     pub fn pause_index(&self, phase: Phase) -> usize {
-        let starts = |a: &Action| match phase {
-            Phase::Namespaces => matches!(a, Action::RootPropagation { .. }),
-            Phase::Mounts => matches!(a, Action::PivotRoot { .. }),
-            Phase::Pivot => false,
-            Phase::Identity => matches!(
-                a,
-                Action::OomScoreAdj { .. } | Action::Rlimit { .. } | Action::LimitBoundingSet { .. }
-            ),
-            Phase::Exec => {
-                matches!(a, Action::Exec { .. }) || matches!(a, Action::Hook { kind, .. } if kind == "startContainer")
-            }
-        };
-        let after_pivot = self
-            .steps
-            .iter()
-            .position(|s| matches!(s.action, Action::PivotRoot { .. }))
-            .map(|i| i + 1);
+        let index = |f: &dyn Fn(&Action) -> bool| self.steps.iter().position(|s| f(&s.action));
         match phase {
-            Phase::Pivot => after_pivot,
-            _ => self.steps.iter().position(|s| starts(&s.action)),
+            Phase::Namespaces => index(&|a| matches!(a, Action::RootPropagation { .. })),
+            Phase::Mounts => index(&|a| matches!(a, Action::PivotRoot { .. })),
+            Phase::Pivot => index(&|a| matches!(a, Action::PivotRoot { .. })).map(|i| i + 1),
+            Phase::Identity => index(&|a| {
+                matches!(
+                    a,
+                    Action::OomScoreAdj { .. } | Action::Rlimit { .. } | Action::LimitBoundingSet { .. }
+                )
+            }),
+            // The steps that must follow `start` sit right before the exec: startContainer
+            // hooks and a seccomp filter installed after no_new_privs.
+            Phase::Exec => index(&|a| matches!(a, Action::Exec { .. })).map(|mut i| {
+                while i > 0 && self.steps[i - 1].action.after_start() {
+                    i -= 1;
+                }
+                i
+            }),
         }
         .unwrap_or(self.steps.len() - 1)
     }
@@ -555,7 +578,16 @@ fn cgroup_step(linux: &oci_spec::runtime::Linux) -> Action {
 
 /// The steps that make the container's process what config.json's `process` says, last before
 /// the exec: shared by `create` and `exec`.
-fn process_steps(process: &Process, add: &mut dyn FnMut(String, Action)) -> Result<()> {
+/// Returns the seccomp step when it has to wait until just before the exec.
+fn process_steps(
+    process: &Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    add: &mut dyn FnMut(String, Action),
+) -> Result<Option<Action>> {
+    let step = seccomp.map(|s| Action::Seccomp {
+        profile: Box::new(s.clone()),
+    });
+    let nnp = process.no_new_privileges().unwrap_or(false);
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         let kind = serde_json::to_value(r.typ())?.as_str().unwrap_or_default().to_string();
         add(
@@ -566,6 +598,9 @@ fn process_steps(process: &Process, add: &mut dyn FnMut(String, Action)) -> Resu
                 hard: r.hard(),
             },
         );
+    }
+    if let Some(step) = step.clone().filter(|_| !nnp) {
+        add("linux.seccomp".into(), step);
     }
     let caps = process.capabilities().clone().unwrap_or_default();
     let names = |set: &Option<oci_spec::runtime::Capabilities>| {
@@ -601,7 +636,7 @@ fn process_steps(process: &Process, add: &mut dyn FnMut(String, Action)) -> Resu
     if process.no_new_privileges().unwrap_or(false) {
         add("process.noNewPrivileges".into(), Action::NoNewPrivileges);
     }
-    Ok(())
+    Ok(step.filter(|_| nnp))
 }
 
 fn exec_step(process: &Process) -> Action {

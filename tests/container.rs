@@ -523,3 +523,22 @@ fn no_pivot_still_runs_the_container_in_its_rootfs() {
     assert!(r["root_entries"].as_array().unwrap().contains(&json!("probe")));
     assert_nothing_left(&rt, &id, bundle.path());
 }
+
+#[test]
+fn seccomp_blocks_what_the_profile_denies() {
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    });
+    for nnp in [true, false] {
+        let out = probe_run(&["mkdir", "/tmp-blocked"], |c| {
+            c["root"]["readonly"] = json!(false);
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = profile.clone();
+        });
+        assert!(stdout(&out).contains("errno 38"), "nnp {nnp}: {}", describe(&out));
+    }
+    let r = report(|c| c["linux"]["seccomp"] = profile.clone());
+    assert_eq!(r["seccomp"], 2, "filter mode");
+}

@@ -16,8 +16,17 @@ pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         Status::Paused => bail!("cannot exec in a paused container: resume it first"),
         Status::Created | Status::Running => {}
     }
-    let process = process(args, &container.saved.bundle)?;
-    let plan = Plan::for_exec(container.saved.pid, &process, container.saved.cgroup.as_ref())?;
+    let config = crate::spec::Bundle::load(&container.saved.bundle)?;
+    let process = process(args, &config)?;
+    // The container's seccomp profile applies to what is exec'd in it too.
+    let config = crate::spec::Bundle::load(&container.saved.bundle)?;
+    let seccomp = config.spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let plan = Plan::for_exec(
+        container.saved.pid,
+        &process,
+        container.saved.cgroup.as_ref(),
+        seccomp.as_ref(),
+    )?;
     drop(container); // the exec must not hold the container's lock while it runs
     let opts = CreateOpts {
         pid_file: args.pid_file.clone(),
@@ -34,7 +43,7 @@ pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
     super::run::relay(&launched, &sigfd)
 }
 
-fn process(args: &ExecArgs, bundle: &std::path::Path) -> Result<Process> {
+fn process(args: &ExecArgs, config: &crate::spec::Bundle) -> Result<Process> {
     let mut process = match &args.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
@@ -44,7 +53,6 @@ fn process(args: &ExecArgs, bundle: &std::path::Path) -> Result<Process> {
             if args.command.is_empty() {
                 bail!("exec needs a command, or --process");
             }
-            let config = crate::spec::Bundle::load(bundle)?;
             let mut p = config
                 .spec
                 .process()

@@ -4,6 +4,7 @@ pub mod create;
 pub mod delete;
 pub mod exec;
 pub mod explain;
+pub mod inspect;
 pub mod kill;
 pub mod list;
 pub mod pause;

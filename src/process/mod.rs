@@ -5,3 +5,4 @@ pub mod capabilities;
 pub mod exec;
 pub mod identity;
 pub mod rlimits;
+pub mod seccomp;

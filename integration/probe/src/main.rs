@@ -17,12 +17,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
-wait-signal | cat | write PATH [TEXT] | read PATH | ls PATH | stat PATH | kill-self SIG]";
+wait-signal | cat | write PATH [TEXT] | mkdir PATH | read PATH | ls PATH | stat PATH | kill-self SIG]";
 
 fn main() {
-    let args: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| usage());
     let code = match args.get(1).map(String::as_str).unwrap_or("report") {
         "report" => {
@@ -57,6 +55,13 @@ fn main() {
             }
             Err(e) => fail(&e),
         },
+        "mkdir" => match fs::create_dir(arg(2)) {
+            Ok(()) => {
+                out(b"ok\n");
+                0
+            }
+            Err(e) => fail(&e),
+        },
         "read" => match fs::read(arg(2)) {
             Ok(data) => {
                 out(&data);
@@ -66,11 +71,7 @@ fn main() {
         },
         "ls" => match list_dir(arg(2)) {
             Ok(names) => {
-                out(names
-                    .iter()
-                    .map(|n| format!("{n}\n"))
-                    .collect::<String>()
-                    .as_bytes());
+                out(names.iter().map(|n| format!("{n}\n")).collect::<String>().as_bytes());
                 0
             }
             Err(e) => fail(&e),
@@ -107,9 +108,7 @@ fn out(data: &[u8]) {
 fn fail(e: &io::Error) -> i32 {
     let code = e.raw_os_error().unwrap_or(0);
     let text = e.to_string();
-    let text = text
-        .trim_end_matches(&format!(" (os error {code})"))
-        .to_string();
+    let text = text.trim_end_matches(&format!(" (os error {code})")).to_string();
     out(format!("error: {text} (errno {code})\n").as_bytes());
     1
 }
@@ -135,10 +134,7 @@ fn wait_signal() -> i32 {
         }
         libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
         for sig in WAITED {
-            libc::signal(
-                sig,
-                unused as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            );
+            libc::signal(sig, unused as extern "C" fn(libc::c_int) as libc::sighandler_t);
         }
         let mut sig = 0;
         if libc::sigwait(&set, &mut sig) != 0 {
@@ -254,15 +250,11 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 const SYSFS_MAGIC: i64 = 0x6265_6572;
 
 fn read_string(path: &str) -> Option<String> {
-    fs::read(path)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    fs::read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 fn read_link(path: impl AsRef<Path>) -> Option<String> {
-    fs::read_link(path)
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned())
+    fs::read_link(path).ok().map(|p| p.to_string_lossy().into_owned())
 }
 
 fn list_dir(path: &str) -> io::Result<Vec<String>> {
@@ -283,11 +275,7 @@ fn status_field(status: &str, name: &str) -> Option<String> {
 }
 
 fn cstr_field(field: &[libc::c_char]) -> String {
-    let bytes: Vec<u8> = field
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
+    let bytes: Vec<u8> = field.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -296,10 +284,7 @@ fn uname() -> (Option<String>, Option<String>) {
     if unsafe { libc::uname(&mut u) } != 0 {
         return (None, None);
     }
-    (
-        Some(cstr_field(&u.nodename)),
-        Some(cstr_field(&u.domainname)),
-    )
+    (Some(cstr_field(&u.nodename)), Some(cstr_field(&u.domainname)))
 }
 
 fn groups() -> Option<Vec<libc::gid_t>> {
@@ -327,10 +312,7 @@ fn unescape(s: &str) -> String {
             .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match (b[i], octal) {
             (b'\\', Some(d)) => {
-                outb.push(
-                    d.iter()
-                        .fold(0u8, |acc, c| acc.wrapping_mul(8) + (c - b'0')),
-                );
+                outb.push(d.iter().fold(0u8, |acc, c| acc.wrapping_mul(8) + (c - b'0')));
                 i += 4;
             }
             (c, _) => {
@@ -557,11 +539,7 @@ fn interfaces() -> Option<Vec<Value>> {
     let list = names
         .into_iter()
         .map(|name| {
-            let flags = if sock >= 0 {
-                if_flags(sock, &name)
-            } else {
-                None
-            };
+            let flags = if sock >= 0 { if_flags(sock, &name) } else { None };
             json!({
                 "name": name,
                 "up": flags.map(|f| f & libc::IFF_UP != 0),
@@ -586,6 +564,5 @@ fn sysfs_ro() -> Option<bool> {
         return None;
     }
     let mut st: libc::statvfs = unsafe { zeroed() };
-    (unsafe { libc::statvfs(c"/sys".as_ptr(), &mut st) } == 0)
-        .then_some(st.f_flag & libc::ST_RDONLY != 0)
+    (unsafe { libc::statvfs(c"/sys".as_ptr(), &mut st) } == 0).then_some(st.f_flag & libc::ST_RDONLY != 0)
 }
