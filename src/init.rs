@@ -33,6 +33,8 @@ pub struct Init<'a> {
     pub exe: Option<String>,
     /// linux.seccomp, compiled by the runtime.
     pub seccomp: Option<process::seccomp::Filter>,
+    /// Whether the runtime said the init is in its cgroup.
+    pub placed: bool,
     /// `start`'s connection, once it came.
     pub started: Option<OwnedFd>,
     /// The container's state JSON, from the runtime, for hooks.
@@ -103,6 +105,14 @@ impl Init<'_> {
             if let Action::Exec { args, env } = &step.action {
                 drop(span);
                 return self.exec(args, env);
+            }
+            let in_cgroup_needed = match &step.action {
+                Action::CreateNamespace { kind } => kind == "cgroup",
+                Action::Mount(m) => m.fstype == "cgroup",
+                _ => false,
+            };
+            if in_cgroup_needed {
+                self.wait_placed()?;
             }
             let source = self.sources.get(i).and_then(Option::as_ref);
             self.step(step, source, &mut progress, &mut join)
@@ -238,6 +248,17 @@ impl Init<'_> {
 
     /// Report ready, wait for `start`, exec. Failures after `start` connected are written to
     /// that connection, so `start` reports them.
+    fn wait_placed(&mut self) -> Result<()> {
+        if !self.placed {
+            let _span = tracing::debug_span!("step", message = "wait to be in the cgroup").entered();
+            match self.channel.recv()?.0 {
+                Msg::Placed => self.placed = true,
+                other => bail!("unexpected message {other:?} from the runtime"),
+            }
+        }
+        Ok(())
+    }
+
     /// Resolve the program in the container's PATH and check it can run there.
     fn find_program(&mut self) -> Result<String> {
         if let Some(exe) = &self.exe {
@@ -272,6 +293,7 @@ impl Init<'_> {
 
     /// Tell the runtime the container is created, let it go, and block until `start`.
     fn wait_for_start(&mut self) -> Result<()> {
+        self.wait_placed()?;
         self.channel.send(&Msg::Ready)?;
         match self.channel.recv()?.0 {
             Msg::Detach { keep_pdeathsig } => {

@@ -50,6 +50,7 @@ pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foregro
         pid_file: pid_file.as_deref(),
         foreground,
         record: Some((&bundle, &dir)),
+        cache_dir: &store.cache_dir(),
     };
     let result = request.run();
     drop(lock);
@@ -61,7 +62,7 @@ pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foregro
 
 /// Start a process in the running container `id` (`scrun exec`), from a plan made by
 /// `Plan::for_exec`.
-pub fn exec(id: &str, plan: &Plan, opts: &CreateOpts, foreground: bool) -> Result<Launched> {
+pub fn exec(store: &Store, id: &str, plan: &Plan, opts: &CreateOpts, foreground: bool) -> Result<Launched> {
     check_console(plan, opts, foreground)?;
     let pid_file = pid_file(opts)?;
     Request {
@@ -71,6 +72,7 @@ pub fn exec(id: &str, plan: &Plan, opts: &CreateOpts, foreground: bool) -> Resul
         pid_file: pid_file.as_deref(),
         foreground,
         record: None,
+        cache_dir: &store.cache_dir(),
     }
     .run()
 }
@@ -105,6 +107,8 @@ struct Request<'a> {
     /// For `create`: the bundle, and the state directory where the container is recorded
     /// and its start socket listens. None for `exec`.
     record: Option<(&'a Bundle, &'a Path)>,
+    /// Where compiled seccomp filters are kept for the next container (in --root).
+    cache_dir: &'a Path,
 }
 
 impl Request<'_> {
@@ -133,6 +137,7 @@ impl Request<'_> {
             pid_file,
             foreground,
             record,
+            cache_dir,
         } = self;
         let mut join = Vec::new();
         for step in &plan.steps {
@@ -167,7 +172,10 @@ impl Request<'_> {
             .steps
             .iter()
             .find_map(|s| match &s.action {
-                Action::Seccomp { profile } => Some(crate::process::seccomp::compile(profile)),
+                Action::Seccomp { profile } => Some(crate::process::seccomp::compile_cached(
+                    profile,
+                    &cache_dir.join("seccomp"),
+                )),
                 _ => None,
             })
             .transpose()?;
@@ -188,6 +196,7 @@ impl Request<'_> {
                 exec_phase: plan.pause_index(crate::cli::Phase::Exec),
                 exe: None,
                 seccomp,
+                placed: false,
                 started: None,
                 hook_state: String::new(),
             }
@@ -207,14 +216,6 @@ impl Request<'_> {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
                 Action::IdMappings { uid, gid } => write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?,
-                Action::Cgroup { path, resources } => {
-                    let cgroup = made
-                        .cgroup
-                        .insert(Cgroup::create(path.as_deref(), id).context("linux.cgroupsPath")?);
-                    cgroup.apply(resources).context("linux.resources")?;
-                    cgroup.add_pid(pid.as_raw())?;
-                }
-                Action::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
                 Action::Hook { hook, .. } => {
                     crate::hooks::run(hook, &hook_state).with_context(|| step.origin.clone())?
                 }
@@ -223,6 +224,21 @@ impl Request<'_> {
         }
         // If the init already failed, the send fails but its error message is still queued.
         let _ = ours.send(&Msg::Go(hook_state));
+        for step in plan.steps(Side::AfterClone) {
+            let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+            match &step.action {
+                Action::Cgroup { path, resources } => {
+                    let cgroup = made
+                        .cgroup
+                        .insert(Cgroup::create(path.as_deref(), id).context("linux.cgroupsPath")?);
+                    cgroup.apply(resources).context("linux.resources")?;
+                    cgroup.add_pid(pid.as_raw())?;
+                }
+                Action::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
+                _ => {}
+            }
+        }
+        let _ = ours.send(&Msg::Placed);
         let mut pty = None;
         let wait = tracing::debug_span!("step", message = "wait for the init to be ready").entered();
         loop {

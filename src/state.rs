@@ -100,6 +100,12 @@ impl Store {
         })
     }
 
+    /// What scrun caches between containers (compiled seccomp filters). Its name is not a
+    /// valid container id, so it never shows as one.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join(".cache")
+    }
+
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
     }
@@ -256,13 +262,13 @@ pub fn start_time(pid: i32) -> Option<u64> {
 
 /// runc's rule for ids, stricter on what could escape `--root` or confuse a terminal.
 pub fn check_id(id: &str) -> Result<()> {
+    // A leading dot is refused too: the store keeps its own entries (".cache") beside ids.
     let ok = !id.is_empty()
-        && id != "."
-        && id != ".."
+        && !id.starts_with('.')
         && id.len() <= 1024
         && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
     if !ok {
-        bail!("invalid container id {id:?}: use 1 to 1024 characters of A-Z a-z 0-9 _ + - . (not \".\" or \"..\")");
+        bail!("invalid container id {id:?}: use 1 to 1024 characters of A-Z a-z 0-9 _ + - . (not starting with \".\")");
     }
     Ok(())
 }
@@ -297,7 +303,7 @@ mod tests {
         for good in ["a", "abc-1_2.3+x", &"f".repeat(64)] {
             check_id(good).unwrap();
         }
-        for bad in ["", ".", "..", "a/b", "../x", "a\nb", "a b", "é"] {
+        for bad in ["", ".", "..", ".cache", "a/b", "../x", "a\nb", "a b", "é"] {
             assert!(check_id(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -14,6 +14,10 @@ pub enum Msg {
     /// Runtime → init: the host side is ready (id maps written, runtime hooks run); go on
     /// with the setup. Carries the container's state JSON, which the init's hooks read.
     Go(String),
+    /// Runtime → init: the init is in its cgroup. The runtime does that while the init sets up
+    /// (moving a task into a v1 memory cgroup takes ~5 ms), so the init waits for this only
+    /// before what depends on it: a cgroup namespace or mount, and the user's program.
+    Placed,
     /// Init → runtime: this is the pty master (sent with the fd).
     Pty,
     /// Init → runtime: set up, waiting for `start`.
@@ -40,6 +44,7 @@ impl Msg {
         match self {
             Msg::Go(state) => [b"G", state.as_bytes()].concat(),
             Msg::Pty => vec![b'P'],
+            Msg::Placed => vec![b'C'],
             Msg::Ready => vec![b'R'],
             Msg::Detach { keep_pdeathsig } => vec![b'D', *keep_pdeathsig as u8],
             Msg::Error(text) => {
@@ -54,6 +59,7 @@ impl Msg {
         Ok(match b {
             [b'G', state @ ..] => Msg::Go(String::from_utf8_lossy(state).into_owned()),
             [b'P'] => Msg::Pty,
+            [b'C'] => Msg::Placed,
             [b'R'] => Msg::Ready,
             [b'D', k] => Msg::Detach {
                 keep_pdeathsig: *k != 0,
@@ -90,6 +96,7 @@ impl Channel {
         let mut buf = vec![0u8; MAX_MSG];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut reset = false;
         let (len, fd) = loop {
             match recvmsg::<()>(
                 self.0.as_raw_fd(),
@@ -98,6 +105,9 @@ impl Channel {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The peer closed with our last message unread; the error is reported once,
+                // and what the peer sent before closing is still queued behind it.
+                Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
                 Err(e) => return Err(e).context("receive from peer"),
                 Ok(m) => {
                     let mut fd = None;
@@ -147,5 +157,14 @@ mod tests {
         assert!(fd.is_some());
         drop(a);
         assert!(b.recv().is_err());
+    }
+
+    #[test]
+    fn last_words_survive_unread_data() {
+        let (a, b) = pair().unwrap();
+        b.send(&Msg::Placed).unwrap(); // never read by `a`
+        a.send(&Msg::Error("why it failed".into())).unwrap();
+        drop(a);
+        assert_eq!(b.recv().unwrap().0, Msg::Error("why it failed".into()));
     }
 }

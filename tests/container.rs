@@ -531,14 +531,26 @@ fn seccomp_blocks_what_the_profile_denies() {
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
     });
-    for nnp in [true, false] {
-        let out = probe_run(&["mkdir", "/tmp-blocked"], |c| {
+    let bundle = Bundle::new();
+    bundle.set_args(&["/probe", "mkdir", "/tmp-blocked"]);
+    let rt = Runtime::new();
+    let id = unique_id("seccomp");
+    // Both orders (with and without no_new_privs), and the second run of each from the
+    // filter cache in --root.
+    for nnp in [true, true, false, false] {
+        bundle.config_mut(|c| {
             c["root"]["readonly"] = json!(false);
             c["process"]["noNewPrivileges"] = json!(nnp);
             c["linux"]["seccomp"] = profile.clone();
         });
+        let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
         assert!(stdout(&out).contains("errno 38"), "nnp {nnp}: {}", describe(&out));
     }
+    assert!(
+        rt.root.join(".cache/seccomp").read_dir().unwrap().count() > 0,
+        "nothing cached"
+    );
+    assert_nothing_left(&rt, &id, bundle.path());
     let r = report(|c| c["linux"]["seccomp"] = profile.clone());
     assert_eq!(r["seccomp"], 2, "filter mode");
 }

@@ -669,3 +669,24 @@ fn docker_profile_compile_time() {
     );
     assert!(each.as_millis() < 250, "compile took {each:?}");
 }
+
+#[test]
+fn compiled_filters_are_cached_and_a_bad_cache_is_recompiled() {
+    let dir = std::env::temp_dir().join(format!("scrun-seccomp-cache-{}", std::process::id()));
+    let fresh = seccomp::compile(&docker_default()).unwrap();
+    let first = seccomp::compile_cached(&docker_default(), &dir).unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "one cache file per profile");
+    let cached = seccomp::compile_cached(&docker_default(), &dir).unwrap();
+    for f in [&first, &cached] {
+        assert_eq!(
+            (f.instructions(), f.flags(), f.stub_instructions()),
+            (fresh.instructions(), fresh.flags(), fresh.stub_instructions())
+        );
+    }
+    // A cache file that does not hold this very profile is never used.
+    std::fs::write(&files[0], b"scrun-bpf-1\ngarbage").unwrap();
+    let again = seccomp::compile_cached(&docker_default(), &dir).unwrap();
+    assert_eq!(again.instructions(), fresh.instructions());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -35,11 +35,11 @@ pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         ..Default::default()
     };
     if args.detach {
-        crate::launch::exec(&args.id, &plan, &opts, false)?;
+        crate::launch::exec(&store, &args.id, &plan, &opts, false)?;
         return Ok(0);
     }
     let sigfd = super::run::block_signals()?;
-    let launched = crate::launch::exec(&args.id, &plan, &opts, true)?;
+    let launched = crate::launch::exec(&store, &args.id, &plan, &opts, true)?;
     super::run::relay(&launched, &sigfd)
 }
 
