@@ -80,6 +80,54 @@ pub enum Command {
     /// Show what a created or running container really has, read from the host: namespaces,
     /// identity, capabilities, limits, fds, mounts, and the files the instance adds to the image
     Inspect(InspectArgs),
+    /// Print what this build supports, as runtime-spec's features JSON
+    Features,
+    /// Change a running container's resource limits
+    Update(UpdateArgs),
+    /// Print the container's cgroup statistics (once with --stats, else every --interval)
+    Events(EventsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// LinuxResources JSON from this file, or "-" for stdin (what containerd's shim sends)
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit in bytes
+    #[arg(long)]
+    pub memory: Option<i64>,
+    /// Memory plus swap limit in bytes (-1: unlimited)
+    #[arg(long)]
+    pub memory_swap: Option<i64>,
+    /// Memory soft limit in bytes
+    #[arg(long)]
+    pub memory_reservation: Option<i64>,
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Print the statistics once and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Time between two reports, in seconds
+    #[arg(long, default_value_t = 5)]
+    pub interval: u64,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

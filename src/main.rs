@@ -43,6 +43,9 @@ fn main() {
         Command::Resume(a) => commands::pause::pause(g, &a.id, false).map(|()| 0),
         Command::Ps(a) => commands::ps::ps(g, a).map(|()| 0),
         Command::Inspect(a) => commands::inspect::inspect(g, a).map(|()| 0),
+        Command::Features => commands::features::features().map(|()| 0),
+        Command::Update(a) => commands::update::update(g, a).map(|()| 0),
+        Command::Events(a) => commands::update::events(g, a).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -250,6 +250,7 @@ impl Plan {
         let spec = &bundle.spec;
         let linux = spec.linux().clone().unwrap_or_default();
         let process = spec.process().clone().context("process is missing")?;
+        check_lsm(&process, &linux)?;
         let mut steps = Vec::new();
         let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
 
@@ -552,6 +553,32 @@ impl Plan {
             .iter()
             .any(|s| matches!(&s.action, Action::CreateNamespace { kind: k } if k == kind))
     }
+}
+
+/// An LSM label asked for and not applied would be a silent hole: refuse it, saying whether
+/// the host lacks the LSM or scrun does.
+fn check_lsm(process: &Process, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let asked = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.is_empty());
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
+    let selinux = Path::new("/sys/fs/selinux/enforce").exists();
+    for (field, value, lsm, enabled) in [
+        (
+            "process.apparmorProfile",
+            process.apparmor_profile(),
+            "AppArmor",
+            apparmor,
+        ),
+        ("process.selinuxLabel", process.selinux_label(), "SELinux", selinux),
+        ("linux.mountLabel", linux.mount_label(), "SELinux", selinux),
+    ] {
+        if asked(value) {
+            match enabled {
+                false => anyhow::bail!("{field}: {lsm} is not enabled on this host"),
+                true => anyhow::bail!("{field}: applying {lsm} labels is not supported by scrun yet"),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The cgroup step. Engines send device rules that deny everything; the devices every

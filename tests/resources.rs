@@ -124,3 +124,97 @@ fn a_bad_resource_fails_create_naming_the_file_and_leaves_no_cgroup() {
     let err = create_fails(&b, &unique_id("badres"));
     assert!(err.contains("linux.resources") && err.contains("cpuset.cpus"), "{err}");
 }
+
+#[test]
+fn update_changes_the_limits_of_a_running_container() {
+    let b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "30"]);
+    let rt = Runtime::new();
+    let id = unique_id("update");
+    rt.run_bg_ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pid = rt.pid(&id);
+    let memory_dir = || {
+        let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let path = own
+            .lines()
+            .find_map(|l| {
+                l.strip_suffix("")
+                    .and_then(|l| l.split_once(":memory:"))
+                    .map(|(_, p)| p.to_string())
+            })
+            .unwrap();
+        std::path::PathBuf::from(format!("/sys/fs/cgroup/memory{path}"))
+    };
+    // containerd's shim: LinuxResources JSON on stdin.
+    let mut child = rt
+        .cmd()
+        .args(["update", "--resources", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        br#"{"memory": {"limit": 33554432}, "pids": {"limit": 10}}"#,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(memory_dir().join("memory.limit_in_bytes"))
+            .unwrap()
+            .trim(),
+        "33554432"
+    );
+    rt.run_ok(&["update", "--memory", "50331648", &id]);
+    assert_eq!(
+        std::fs::read_to_string(memory_dir().join("memory.limit_in_bytes"))
+            .unwrap()
+            .trim(),
+        "50331648"
+    );
+    let stats: Value = serde_json::from_slice(&rt.run_ok(&["events", "--stats", &id]).stdout).unwrap();
+    assert_eq!(stats["type"], "stats");
+    assert_eq!(stats["data"]["pids"]["limit"], 10, "{stats}");
+    rt.run_ok(&["delete", "--force", &id]);
+    assert_nothing_left(&rt, &id, b.path());
+}
+
+#[test]
+fn features_reports_what_the_code_supports() {
+    let rt = Runtime::new();
+    let f: Value = serde_json::from_slice(&rt.run_ok(&["features"]).stdout).unwrap();
+    assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
+    for opt in ["rbind", "tmpcopyup", "nosymfollow", "rprivate", "ro"] {
+        assert!(f["mountOptions"].as_array().unwrap().contains(&json!(opt)), "{opt}");
+    }
+    assert!(!f["mountOptions"].as_array().unwrap().contains(&json!("idmap")));
+    let seccomp = &f["linux"]["seccomp"];
+    for arch in ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"] {
+        assert!(seccomp["archs"].as_array().unwrap().contains(&json!(arch)), "{arch}");
+    }
+    assert!(seccomp["actions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("SCMP_ACT_ERRNO")));
+    assert!(
+        !seccomp["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("SCMP_ACT_NOTIFY")),
+        "notify is not supported"
+    );
+    assert!(f["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("CAP_SYS_ADMIN")));
+}
+
+#[test]
+fn an_lsm_label_that_cannot_be_applied_is_refused() {
+    let b = Bundle::new();
+    b.config_mut(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
+    let err = create_fails(&b, &unique_id("apparmor"));
+    assert!(
+        err.contains("process.apparmorProfile: AppArmor is not enabled on this host"),
+        "{err}"
+    );
+}

@@ -307,3 +307,70 @@ fn spec_scratch_refuses_a_dynamically_linked_binary() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "left files behind");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn explain_a_docker_style_config() {
+    // What dockerd sends (runtime-contract.md §5): its own /etc files, a prestart hook for
+    // networking, seccomp, sysctls, a cgroup path with limits.
+    let etc = std::env::temp_dir().join(unique_id("docker-etc"));
+    std::fs::create_dir_all(&etc).unwrap();
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        std::fs::write(etc.join(f), "from dockerd\n").unwrap();
+    }
+    let profile: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/seccomp-docker-default.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let bundle = Bundle::new();
+    bundle.config_mut(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        for f in ["hosts", "hostname", "resolv.conf"] {
+            mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": etc.join(f), "options": ["rbind", "rprivate"]}));
+        }
+        c["hooks"] = json!({"prestart": [{"path": "/proc/1/exe", "args": ["libnetwork-setkey", "-exec-root=/var/run/docker", "abc", "def"]}]});
+        c["linux"]["seccomp"] = profile;
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_unprivileged_port_start": "0"});
+        c["linux"]["cgroupsPath"] = json!("/docker/abc");
+        c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "cpu": {"shares": 0}});
+    });
+    let rt = Runtime::new();
+    let plan = explain(&rt, &bundle);
+    let steps = plan["steps"].as_array().unwrap();
+    let find = |origin: &str| {
+        steps
+            .iter()
+            .find(|s| s["origin"] == origin)
+            .unwrap_or_else(|| panic!("no step from {origin}"))
+    };
+    assert_eq!(find("hooks.prestart[0]")["side"], "runtime");
+    assert!(
+        find("linux.seccomp")["describe"]
+            .as_str()
+            .unwrap()
+            .contains("SCMP_ACT_ERRNO"),
+        "{}",
+        find("linux.seccomp")
+    );
+    assert_eq!(find("linux.cgroupsPath, linux.resources")["path"], "/docker/abc");
+    assert!(
+        find("linux.sysctl[\"net.ipv4.ip_unprivileged_port_start\"]")["describe"]
+            .as_str()
+            .unwrap()
+            .contains("=0")
+    );
+    assert_eq!(
+        set(&plan["instance"]["files"]),
+        BTreeSet::new(),
+        "dockerd's own /etc files win"
+    );
+    let text = String::from_utf8(rt.run_ok(&["explain", bundle.path().to_str().unwrap()]).stdout).unwrap();
+    assert!(
+        text.contains("run prestart hook /proc/1/exe") && text.contains("install seccomp filter"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(etc).unwrap();
+}

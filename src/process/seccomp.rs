@@ -776,7 +776,7 @@ fn encode(filter: &Filter, key: &str) -> Vec<u8> {
     let mut out = CACHE_MAGIC.to_vec();
     out.extend((key.len() as u64).to_le_bytes());
     out.extend(key.as_bytes());
-    out.extend((filter.flags as u64).to_le_bytes());
+    out.extend(filter.flags.to_le_bytes());
     out.extend((filter.stub_len as u64).to_le_bytes());
     for i in &filter.program {
         out.extend(i.code.to_le_bytes());
@@ -810,7 +810,7 @@ fn decode(bytes: &[u8], key: &str) -> Option<Filter> {
         .collect();
     Some(Filter {
         program,
-        flags: u64::from_le_bytes(flags.try_into().ok()?) as libc::c_ulong,
+        flags: u64::from_le_bytes(flags.try_into().ok()?),
         stub_len: u64::from_le_bytes(stub_len.try_into().ok()?) as usize,
     })
 }

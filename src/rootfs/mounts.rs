@@ -40,6 +40,56 @@ struct Parsed {
     tmpcopyup: bool,
 }
 
+/// The mount options that are flags: (name, flags set, flags cleared). runtime-spec's list
+/// plus "defaults"; `scrun features` reports these.
+pub const FLAG_OPTIONS: &[(&str, u64, u64)] = &[
+    ("defaults", 0, 0),
+    ("ro", libc::MS_RDONLY, 0),
+    ("rw", 0, libc::MS_RDONLY),
+    ("suid", 0, libc::MS_NOSUID),
+    ("nosuid", libc::MS_NOSUID, 0),
+    ("dev", 0, libc::MS_NODEV),
+    ("nodev", libc::MS_NODEV, 0),
+    ("exec", 0, libc::MS_NOEXEC),
+    ("noexec", libc::MS_NOEXEC, 0),
+    ("sync", libc::MS_SYNCHRONOUS, 0),
+    ("async", 0, libc::MS_SYNCHRONOUS),
+    ("dirsync", libc::MS_DIRSYNC, 0),
+    ("remount", libc::MS_REMOUNT, 0),
+    ("mand", libc::MS_MANDLOCK, 0),
+    ("nomand", 0, libc::MS_MANDLOCK),
+    ("atime", 0, libc::MS_NOATIME),
+    ("noatime", libc::MS_NOATIME, 0),
+    ("diratime", 0, libc::MS_NODIRATIME),
+    ("nodiratime", libc::MS_NODIRATIME, 0),
+    ("relatime", libc::MS_RELATIME, 0),
+    ("norelatime", 0, libc::MS_RELATIME),
+    ("strictatime", libc::MS_STRICTATIME, 0),
+    ("nostrictatime", 0, libc::MS_STRICTATIME),
+    ("lazytime", libc::MS_LAZYTIME, 0),
+    ("nolazytime", 0, libc::MS_LAZYTIME),
+    ("iversion", libc::MS_I_VERSION, 0),
+    ("noiversion", 0, libc::MS_I_VERSION),
+    ("silent", libc::MS_SILENT, 0),
+    ("loud", 0, libc::MS_SILENT),
+    ("nosymfollow", libc::MS_NOSYMFOLLOW, 0),
+];
+
+/// Options that are not flags: bind mounts, propagation, runc's tmpcopyup.
+pub const OTHER_OPTIONS: &[&str] = &[
+    "bind",
+    "rbind",
+    "tmpcopyup",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+];
+
 /// Translate mount options to flags. Unknown words are filesystem data, as runc does.
 fn parse_options(options: &[String]) -> Result<Parsed> {
     let mut p = Parsed {
@@ -51,61 +101,23 @@ fn parse_options(options: &[String]) -> Result<Parsed> {
         tmpcopyup: false,
     };
     for opt in options {
-        let (set, clear): (MsFlags, MsFlags) = match opt.as_str() {
-            "defaults" => (MsFlags::empty(), MsFlags::empty()),
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
-            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
-            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
-            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-            "nosymfollow" => (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), MsFlags::empty()),
-            "bind" => {
-                p.bind = true;
-                continue;
-            }
+        if let Some((_, set, clear)) = FLAG_OPTIONS.iter().find(|(name, _, _)| name == opt) {
+            p.flags = (p.flags | set) & !clear;
+            continue;
+        }
+        match opt.as_str() {
+            "bind" => p.bind = true,
             "rbind" => {
                 p.bind = true;
                 p.recursive = true;
-                continue;
             }
-            "tmpcopyup" => {
-                p.tmpcopyup = true;
-                continue;
-            }
+            "tmpcopyup" => p.tmpcopyup = true,
             "idmap" | "ridmap" => bail!("option {opt}: idmapped mounts are not supported yet"),
-            other => {
-                if let Some(flag) = propagation(other) {
-                    p.propagation.push(flag.bits());
-                } else {
-                    p.data.push(other.to_string());
-                }
-                continue;
-            }
-        };
-        p.flags = (p.flags | set.bits()) & !clear.bits();
+            other => match propagation(other) {
+                Some(flag) => p.propagation.push(flag.bits()),
+                None => p.data.push(other.to_string()),
+            },
+        }
     }
     Ok(p)
 }
