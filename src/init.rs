@@ -281,7 +281,10 @@ impl Init<'_> {
 
     fn exec(&mut self, args: &[String], env: &[String]) -> Result<Infallible> {
         let exe = self.find_program()?;
-        tracing::info!("exec {exe} at {} µs", crate::logging::since_start().as_micros());
+        tracing::info!(
+            "exec {exe}: {} µs in all since scrun started",
+            crate::logging::since_start().as_micros()
+        );
         let message = process::exec::exec(&exe, args, env, self.runtime_exe);
         match &self.started {
             Some(conn) => drop(nix::unistd::write(conn, message.as_bytes())),

@@ -253,7 +253,7 @@ fn trace_shows_each_step_with_its_duration() {
     for needle in [
         "runtime  load and check config.json",
         "init     mount proc on /proc",
-        "init     exec /probe at ",
+        "init     exec /probe: ",
     ] {
         assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
     }
