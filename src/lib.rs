@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod init;
 pub mod launch;
 pub mod logging;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod plan;
 pub mod process;

@@ -424,15 +424,7 @@ impl Plan {
         }
         add("process.args".into(), exec_step(&process));
         add_hooks(&mut add, &["poststart", "poststop"]);
-        let console_size = process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        Ok(Plan {
-            steps,
-            terminal,
-            console_size,
-        })
+        Ok(Plan::new(steps, &process))
     }
 
     /// The plan of `scrun exec`: enter each namespace of the running container that differs
@@ -487,15 +479,19 @@ impl Plan {
             add("linux.seccomp".into(), step);
         }
         add("process.args".into(), exec_step(process));
+        Ok(Plan::new(steps, process))
+    }
+
+    fn new(steps: Vec<Step>, process: &Process) -> Plan {
         let console_size = process
             .console_size()
             .as_ref()
             .map(|b| (b.height() as u16, b.width() as u16));
-        Ok(Plan {
+        Plan {
             steps,
             terminal: process.terminal().unwrap_or(false),
             console_size,
-        })
+        }
     }
 
     pub fn steps(&self, side: Side) -> impl Iterator<Item = &Step> {

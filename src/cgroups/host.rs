@@ -86,18 +86,10 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) 
         .collect();
     // (superblock, under /sys/fs/cgroup, is cgroup2, hierarchy)
     let mut found: Vec<(&str, bool, bool, Hierarchy)> = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        let (Some(&dev), Some(&root), Some(&mount), Some(&fstype), Some(&opts)) =
-            (left.get(2), left.get(3), left.get(4), right.first(), right.get(2))
-        else {
-            continue;
-        };
-        let v2 = match fstype {
+    let entries = crate::mountinfo::parse(mountinfo);
+    for e in &entries {
+        let (dev, mount, opts) = (e.device.as_str(), e.mount_point.as_str(), e.super_options.as_str());
+        let v2 = match e.fstype.as_str() {
             "cgroup2" => true,
             "cgroup" => false,
             _ => continue,
@@ -123,8 +115,8 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) 
             })
         };
         let h = Hierarchy {
-            mount: PathBuf::from(unescape(mount)),
-            root: unescape(root),
+            mount: PathBuf::from(mount),
+            root: e.root.clone(),
             controllers,
             own: own.unwrap_or_default(),
         };
@@ -168,23 +160,6 @@ fn own_cgroup(proc_cgroup: &str, matches: impl Fn(&str) -> bool) -> Option<Strin
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         matches(controllers).then(|| path.to_string())
     })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// "hugepages-2048kB" → "2MB", the unit runc and the hugetlb file names use.
@@ -251,6 +226,5 @@ mod tests {
         assert_eq!(size_name(2048), "2MB");
         assert_eq!(size_name(1048576), "1GB");
         assert_eq!(size_name(64), "64KB");
-        assert_eq!(unescape("/a\\040b"), "/a b");
     }
 }

@@ -632,47 +632,23 @@ fn fds(proc: &Proc) -> Result<Fds> {
     Ok(Fds { entries })
 }
 
-/// /proc/PID/mountinfo: `id parent major:minor root mount-point options [tags…] - fstype source
-/// super-options`, paths with \ooo escapes. Mount points are seen from the process's root.
+/// Mount points are seen from the process's root: "/" is the image.
 fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            let mount_point = unescape(l.get(4)?);
-            Some(Mount {
-                id: l.first()?.parse().ok()?,
-                parent: l.get(1)?.parse().ok()?,
-                root: unescape(l.get(3)?),
-                origin: if mount_point == "/" { "image" } else { "added" },
-                mount_point,
-                options: l.get(5)?.to_string(),
-                fstype: r.first()?.to_string(),
-                source: unescape(r.get(1).unwrap_or(&"")),
-                super_options: r.get(2).unwrap_or(&"").to_string(),
-                why: None,
-            })
+    crate::mountinfo::parse(text)
+        .into_iter()
+        .map(|e| Mount {
+            id: e.id,
+            parent: e.parent,
+            root: e.root,
+            origin: if e.mount_point == "/" { "image" } else { "added" },
+            mount_point: e.mount_point,
+            options: e.options,
+            fstype: e.fstype,
+            source: e.source,
+            super_options: e.super_options,
+            why: None,
         })
         .collect()
-}
-
-/// The kernel's octal escapes of space, tab, newline and backslash.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What config.json (as it is now in the bundle) asked for, to tell why a mount is there.
@@ -1605,7 +1581,7 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(unescape("a\\040b\\011c\\134d"), "a b\tc\\d");
-        assert_eq!(unescape("trailing\\04"), "trailing\\04");
+        assert_eq!(crate::mountinfo::unescape("a\\040b\\011c\\134d"), "a b\tc\\d");
+        assert_eq!(crate::mountinfo::unescape("trailing\\04"), "trailing\\04");
     }
 }

@@ -91,15 +91,12 @@ fn is_cgroup2_only() -> bool {
 /// (its directory name: "memory", "cpu", "unified", "systemd").
 fn hierarchies() -> Result<Vec<(String, String)>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    Ok(info
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            let mountpoint = left.split(' ').nth(4)?;
-            let name = mountpoint.strip_prefix("/sys/fs/cgroup/")?;
-            (matches!(fstype, "cgroup" | "cgroup2") && !name.contains('/'))
-                .then(|| (mountpoint.to_string(), name.to_string()))
+    Ok(crate::mountinfo::parse(&info)
+        .into_iter()
+        .filter(|e| matches!(e.fstype.as_str(), "cgroup" | "cgroup2"))
+        .filter_map(|e| {
+            let name = e.mount_point.strip_prefix("/sys/fs/cgroup/")?.to_string();
+            (!name.contains('/')).then_some((e.mount_point, name))
         })
         .collect())
 }
