@@ -222,6 +222,7 @@ impl Init<'_> {
                 crate::hooks::run(hook, &crate::hooks::with_status(&self.hook_state, status))?
             }
             Action::WriteFile { .. }
+            | Action::MakeMountpoint { .. }
             | Action::IdMappings { .. }
             | Action::Cgroup { .. }
             | Action::EnterCgroup { .. }

@@ -142,6 +142,17 @@ impl Request<'_> {
         let mut join = Vec::new();
         for step in &plan.steps {
             match &step.action {
+                Action::MakeMountpoint { path } => {
+                    let root = crate::rootfs::open_path(&record.context("only create makes mount points")?.0.rootfs)?;
+                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+                    crate::rootfs::resolve::open_in_root(&root, path, crate::rootfs::resolve::Create::File, true)
+                        .with_context(|| step.action.describe())?;
+                }
+                Action::Symlink { link, target } if step.action.side() == Side::BeforeClone => {
+                    let root = crate::rootfs::open_path(&record.context("only create makes symlinks")?.0.rootfs)?;
+                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+                    crate::devices::symlink(&root, link, target).with_context(|| step.action.describe())?;
+                }
                 Action::WriteFile { path, content } => {
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
                     std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
@@ -164,7 +175,9 @@ impl Request<'_> {
             .steps
             .iter()
             .map(|s| match &s.action {
-                Action::Mount(m) => crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone()),
+                Action::Mount(m) if plan.creates_namespace("user") => {
+                    crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone())
+                }
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;

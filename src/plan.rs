@@ -7,7 +7,7 @@ use crate::devices::{self, DeviceNode};
 use crate::rootfs::mounts::{self, MountStep};
 use crate::spec::Bundle;
 use anyhow::{Context, Result};
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +35,11 @@ pub enum Action {
     WriteFile {
         path: PathBuf,
         content: String,
+    },
+    /// A mount point in the image made by the runtime as host root: the init, root of a user
+    /// namespace, may not write in an image owned by the host's root.
+    MakeMountpoint {
+        path: PathBuf,
     },
     /// Made by the clone that creates the container's init (cgroup: unshared by the init).
     CreateNamespace {
@@ -175,7 +180,10 @@ pub enum Side {
 impl Action {
     pub fn side(&self) -> Side {
         match self {
-            Action::WriteFile { .. } => Side::BeforeClone,
+            Action::WriteFile { .. } | Action::MakeMountpoint { .. } => Side::BeforeClone,
+            // A symlink in the image itself (/etc/mtab) is made by the runtime, as host root
+            // (see MakeMountpoint); the /dev ones go in the init's fresh tmpfs.
+            Action::Symlink { link, .. } if !link.starts_with("/dev") => Side::BeforeClone,
             Action::JoinNamespace { kind, .. } if kind == "pid" => Side::BeforeClone,
             Action::CreateNamespace { kind } if kind != "cgroup" => Side::Clone,
             Action::IdMappings { .. } | Action::Cgroup { .. } | Action::EnterCgroup { .. } => Side::AfterClone,
@@ -197,6 +205,7 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::WriteFile { path, .. } => format!("write {}", path.display()),
+            Action::MakeMountpoint { path } => format!("make mount point {} in the image", path.display()),
             Action::CreateNamespace { kind } => format!("create {kind} namespace"),
             Action::JoinNamespace { kind, path } => format!("join {kind} namespace {}", path.display()),
             Action::IdMappings { .. } => "write uid and gid mappings".into(),
@@ -351,6 +360,7 @@ impl Plan {
                     content,
                 },
             );
+            add(SPEC_ETC.into(), Action::MakeMountpoint { path: dest.clone() });
             add(SPEC_ETC.into(), Action::Mount(mounts::generated_file(&path, &dest)));
         }
         add(
@@ -583,7 +593,13 @@ fn cgroup_step(linux: &oci_spec::runtime::Linux) -> Action {
     let mut resources = linux.resources().clone().unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
     rules.extend(crate::cgroups::default_device_rules());
-    for d in linux.devices().iter().flatten() {
+    // A fifo needs no device cgroup rule.
+    for d in linux
+        .devices()
+        .iter()
+        .flatten()
+        .filter(|d| matches!(d.typ(), LinuxDeviceType::C | LinuxDeviceType::U | LinuxDeviceType::B))
+    {
         let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
         rule.set_allow(true)
             .set_typ(Some(d.typ()))

@@ -366,3 +366,10 @@ fn a_namespace_path_of_the_wrong_type_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_program_given_by_path_fails_create() {
+    let b = patched(|c| c["process"]["args"] = json!(["/nosuch"]));
+    let err = create_fails(&b, &unique_id("nopath"));
+    assert!(err.contains("exec /nosuch: no such file or directory"), "{err}");
+}

@@ -24,6 +24,10 @@ pub fn file_id(path: &str) -> Option<FileId> {
 /// dynamically linked binary is the common case, and the user should hear why at once.
 pub fn preflight(exe: &str, runtime: Option<FileId>) -> Result<()> {
     refuse_runtime_binary(exe, runtime)?;
+    // A path given with a slash is not looked up, so check here that it is there at all.
+    if std::fs::metadata(exe).is_err() {
+        bail!(diagnose::exec_failure(Path::new("/"), exe, libc::ENOENT, None));
+    }
     match diagnose::missing_interpreter(Path::new("/"), exe) {
         Some(message) => bail!(message),
         None => Ok(()),

@@ -199,10 +199,13 @@ fn sys_mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u6
         .map_err(|e| anyhow::anyhow!("{}", e.desc().to_lowercase()))
 }
 
-/// Clone a bind mount's source into a detached mount (open_tree). The runtime does this on the
-/// host before the clone, as host root: in a user namespace the init could not reach a source
-/// in a private directory (the state directory is 0700), and a detached mount, unlike a path
-/// in the host's mount namespace, can be attached in the container's.
+/// Clone a bind mount's source into a detached mount (open_tree), for a container with its own
+/// user namespace: the runtime does this on the host before the clone, as host root, because
+/// the init could not reach a source in a private directory (the state directory is 0700),
+/// and a detached mount, unlike a path in the host's mount namespace, can be attached in the
+/// container's. Without a user namespace the init binds by path: a detached mount gets its id
+/// when it is cloned, and mountinfo (sorted by id on current kernels) would list it before the
+/// mounts made earlier in config.json's order.
 pub fn open_source(m: &MountStep) -> Result<Option<OwnedFd>> {
     if m.fstype != "bind" {
         return Ok(None);
@@ -260,7 +263,13 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
     let data = (!m.data.is_empty()).then_some(m.data.as_str());
     match m.fstype.as_str() {
         "bind" => {
-            attach(source.context("bind source not opened")?, &target)?;
+            match source {
+                Some(source) => attach(source, &target)?,
+                None => {
+                    let rec = if m.recursive { libc::MS_REC } else { 0 };
+                    sys_mount(Some(&m.source), &fd_path(&target), None, libc::MS_BIND | rec, None)?
+                }
+            }
             if m.flags & !(libc::MS_REC) != 0 {
                 let mounted = open_in_root(root, &m.destination, Create::No, true)?;
                 remount_bind(&mounted, m.flags).context("remount with its options")?;
