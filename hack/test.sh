@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 hack/setup.sh
+hack/engines.sh   # containerd, docker.io, podman for tests/engine_*.rs (no daemons started)
 cargo test --no-fail-fast

@@ -229,8 +229,12 @@ impl Request<'_> {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
                 Action::IdMappings { uid, gid } => write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?,
-                Action::Hook { hook, .. } => {
-                    crate::hooks::run(hook, &hook_state).with_context(|| step.origin.clone())?
+                // runc and crun give prestart hooks "created" (runtime-tools checks it);
+                // createRuntime hooks see the spec's "creating".
+                Action::Hook { hook, kind } => {
+                    let status = if kind == "prestart" { "created" } else { "creating" };
+                    crate::hooks::run(hook, &crate::hooks::with_status(&hook_state, status))
+                        .with_context(|| step.origin.clone())?
                 }
                 _ => {}
             }

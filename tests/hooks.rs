@@ -42,7 +42,8 @@ fn every_hook_runs_at_its_point_with_the_state() {
         let state = saved(&out_dir, kind);
         assert_eq!(state["id"], id.as_str(), "{kind}");
         assert_eq!(state["pid"], pid, "{kind}");
-        assert_eq!(state["status"], "creating", "{kind}");
+        let want = if kind == "prestart" { "created" } else { "creating" };
+        assert_eq!(state["status"], want, "{kind}");
         assert_eq!(state["bundle"], b.path().to_str().unwrap(), "{kind}");
     }
     assert!(!out_dir.join("poststart").exists());
