@@ -185,6 +185,10 @@ impl Init<'_> {
                 p.root = None;
             }
             Action::Console { dev_console } => self.console(*dev_console)?,
+            Action::Chroot { path } => {
+                nix::unistd::chroot(path).context("chroot")?;
+                nix::unistd::chdir("/").context("chdir /")?
+            }
             Action::Sysctl { key, value } => {
                 let path = Path::new("/proc/sys").join(key.replace('.', "/"));
                 std::fs::write(&path, value).with_context(|| format!("write {}", path.display()))?

@@ -78,6 +78,10 @@ pub enum Action {
     PivotRoot {
         no_pivot: bool,
     },
+    /// For a container without a mount namespace of its own.
+    Chroot {
+        path: PathBuf,
+    },
     /// A pty for the process; the init's (not an exec's) also becomes /dev/console.
     Console {
         dev_console: bool,
@@ -224,6 +228,7 @@ impl Action {
             Action::Symlink { link, target } => format!("symlink {} -> {}", link.display(), target.display()),
             Action::PivotRoot { no_pivot: false } => "pivot_root into the rootfs".into(),
             Action::PivotRoot { no_pivot: true } => "move the rootfs to / and chroot".into(),
+            Action::Chroot { path } => format!("chroot into {} (no mount namespace)", path.display()),
             Action::Console { .. } => "set up the console".into(),
             Action::Sysctl { key, value } => format!("sysctl {key}={value}"),
             Action::ReadonlyPath { path } => format!("make {} read-only", path.display()),
@@ -328,75 +333,94 @@ impl Plan {
             add("runtime: a new network namespace gets lo up".into(), Action::LoopbackUp);
         }
 
-        let propagation = linux.rootfs_propagation().clone().unwrap_or_else(|| "rslave".into());
-        add(
-            "linux.rootfsPropagation".into(),
-            Action::RootPropagation { flags: propagation },
-        );
-        add(
-            "root.path".into(),
-            Action::BindRootfs {
-                path: bundle.rootfs.clone(),
-            },
-        );
-
-        let config_mounts = spec.mounts().clone().unwrap_or_default();
-        for (i, m) in config_mounts.iter().enumerate() {
-            let step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
-            add(format!("mounts[{i}]"), Action::Mount(step));
-        }
-        let mounted = |dest: &str| config_mounts.iter().any(|m| m.destination() == Path::new(dest));
-
-        for (name, content) in etc_files(spec, new_ns(LinuxNamespaceType::Network)) {
-            let dest = PathBuf::from("/etc").join(name);
-            if mounted(dest.to_str().unwrap_or_default()) {
-                continue;
-            }
-            let path = opts.state_dir.join(name);
+        // Without a mount namespace of its own, anything mounted would land in the caller's: the
+        // container then only gets chroot into its rootfs, as with runc.
+        let own_mount_ns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Mount);
+        if !own_mount_ns {
+            add_hooks(&mut add, &["createContainer"]);
             add(
-                SPEC_ETC.into(),
-                Action::WriteFile {
-                    path: path.clone(),
-                    content,
+                "root.path".into(),
+                Action::Chroot {
+                    path: bundle.rootfs.clone(),
                 },
             );
-            add(SPEC_ETC.into(), Action::MakeMountpoint { path: dest.clone() });
-            add(SPEC_ETC.into(), Action::Mount(mounts::generated_file(&path, &dest)));
-        }
-        add(
-            SPEC_ETC.into(),
-            Action::Symlink {
-                link: "/etc/mtab".into(),
-                target: "/proc/mounts".into(),
-            },
-        );
+        } else {
+            let propagation = linux.rootfs_propagation().clone().unwrap_or_else(|| "rslave".into());
+            add(
+                "linux.rootfsPropagation".into(),
+                Action::RootPropagation { flags: propagation },
+            );
+            add(
+                "root.path".into(),
+                Action::BindRootfs {
+                    path: bundle.rootfs.clone(),
+                },
+            );
 
-        let dev_bound = config_mounts.iter().any(|m| {
-            m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
-        });
-        if !dev_bound {
-            for node in devices::defaults() {
-                add(SPEC_DEV.into(), Action::MakeDevice(node));
+            let config_mounts = spec.mounts().clone().unwrap_or_default();
+            for (i, m) in config_mounts.iter().enumerate() {
+                let step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                add(format!("mounts[{i}]"), Action::Mount(step));
             }
-            for (link, target) in devices::symlinks() {
-                add(SPEC_DEV.into(), Action::Symlink { link, target });
-            }
-        }
-        for (i, d) in linux.devices().iter().flatten().enumerate() {
-            let node = DeviceNode::from_spec(d).with_context(|| format!("linux.devices[{i}]"))?;
-            add(format!("linux.devices[{i}]"), Action::MakeDevice(node));
-        }
+            let mounted = |dest: &str| config_mounts.iter().any(|m| m.destination() == Path::new(dest));
 
-        add_hooks(&mut add, &["createContainer"]);
-        add(
-            "root.path".into(),
-            Action::PivotRoot {
-                no_pivot: opts.no_pivot,
-            },
-        );
+            for (name, content) in etc_files(spec, new_ns(LinuxNamespaceType::Network)) {
+                let dest = PathBuf::from("/etc").join(name);
+                if mounted(dest.to_str().unwrap_or_default()) {
+                    continue;
+                }
+                let path = opts.state_dir.join(name);
+                add(
+                    SPEC_ETC.into(),
+                    Action::WriteFile {
+                        path: path.clone(),
+                        content,
+                    },
+                );
+                add(SPEC_ETC.into(), Action::MakeMountpoint { path: dest.clone() });
+                add(SPEC_ETC.into(), Action::Mount(mounts::generated_file(&path, &dest)));
+            }
+            add(
+                SPEC_ETC.into(),
+                Action::Symlink {
+                    link: "/etc/mtab".into(),
+                    target: "/proc/mounts".into(),
+                },
+            );
+
+            let dev_bound = config_mounts.iter().any(|m| {
+                m.destination() == Path::new("/dev")
+                    && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+            });
+            if !dev_bound {
+                for node in devices::defaults() {
+                    add(SPEC_DEV.into(), Action::MakeDevice(node));
+                }
+                for (link, target) in devices::symlinks() {
+                    add(SPEC_DEV.into(), Action::Symlink { link, target });
+                }
+            }
+            for (i, d) in linux.devices().iter().flatten().enumerate() {
+                let node = DeviceNode::from_spec(d).with_context(|| format!("linux.devices[{i}]"))?;
+                add(format!("linux.devices[{i}]"), Action::MakeDevice(node));
+            }
+
+            add_hooks(&mut add, &["createContainer"]);
+            add(
+                "root.path".into(),
+                Action::PivotRoot {
+                    no_pivot: opts.no_pivot,
+                },
+            );
+        }
         let terminal = process.terminal().unwrap_or(false);
         if terminal {
-            add("process.terminal".into(), Action::Console { dev_console: true });
+            add(
+                "process.terminal".into(),
+                Action::Console {
+                    dev_console: own_mount_ns,
+                },
+            );
         }
         // Created if missing (as runc does), so before the root turns read-only and while the
         // init is still root.
@@ -411,16 +435,36 @@ impl Plan {
         for (key, value) in sysctls {
             add(format!("linux.sysctl[{key:?}]"), Action::Sysctl { key, value });
         }
-        for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
+        let paths = linux.readonly_paths().iter().flatten().count() + linux.masked_paths().iter().flatten().count();
+        if !own_mount_ns && paths > 0 {
+            crate::logging::warn("linux.maskedPaths, linux.readonlyPaths: not applied without a mount namespace (they would change the host's mounts)");
+        }
+        for (i, p) in linux
+            .readonly_paths()
+            .iter()
+            .flatten()
+            .filter(|_| own_mount_ns)
+            .enumerate()
+        {
             add(
                 format!("linux.readonlyPaths[{i}]"),
                 Action::ReadonlyPath { path: p.into() },
             );
         }
-        for (i, p) in linux.masked_paths().iter().flatten().enumerate() {
+        for (i, p) in linux
+            .masked_paths()
+            .iter()
+            .flatten()
+            .filter(|_| own_mount_ns)
+            .enumerate()
+        {
             add(format!("linux.maskedPaths[{i}]"), Action::MaskPath { path: p.into() });
         }
-        if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let readonly = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+        if readonly && !own_mount_ns {
+            anyhow::bail!("root.readonly: a read-only root needs a mount namespace in linux.namespaces");
+        }
+        if readonly {
             add("root.readonly".into(), Action::ReadonlyRoot);
         }
 

@@ -554,3 +554,27 @@ fn seccomp_blocks_what_the_profile_denies() {
     let r = report(|c| c["linux"]["seccomp"] = profile.clone());
     assert_eq!(r["seccomp"], 2, "filter mode");
 }
+
+#[test]
+fn without_a_mount_namespace_the_container_is_chrooted_and_mounts_nothing() {
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let bundle = Bundle::new();
+    bundle.set_args(&["/probe", "hello"]);
+    bundle.config_mut(|c| {
+        remove_namespace(c, "mount");
+        c["root"]["readonly"] = json!(false);
+    });
+    let rt = Runtime::new();
+    let id = unique_id("nomnt");
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not applied without a mount namespace"), "{}", describe(&out));
+    assert_eq!(std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(), before, "host mounts changed");
+    // The probe ran in the host's mount namespace, inside the rootfs.
+    bundle.set_args(&["/probe", "report"]);
+    let r: Value = serde_json::from_slice(&rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]).stdout).unwrap();
+    assert_eq!(r["root_entries"], json!(["probe"]));
+    assert_eq!(host_mnt, std::fs::read_link("/proc/self/ns/mnt").unwrap());
+    assert_nothing_left(&rt, &id, bundle.path());
+}

@@ -27,9 +27,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     let namespaces = namespaces(spec)?;
     let has = |t| namespaces.contains(&t);
-    if !has(LinuxNamespaceType::Mount) {
-        bail!("linux.namespaces: a mount namespace is required to set up the root filesystem");
-    }
+
     let uts_new = spec
         .linux()
         .as_ref()
