@@ -23,7 +23,13 @@ pub fn kill(global: &GlobalOpts, args: &KillArgs) -> Result<()> {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(other), signal);
         }
     }
-    nix::sys::signal::kill(pid, signal).with_context(|| format!("kill {pid} with {signal}"))
+    match nix::sys::signal::kill(pid, signal) {
+        // Reaped since we looked (a shim reaps at once): the words containerd reads as
+        // "already exited". With --all the cgroup's processes got the signal anyway.
+        Err(nix::errno::Errno::ESRCH) if args.all => Ok(()),
+        Err(nix::errno::Errno::ESRCH) => bail!("container not running"),
+        r => r.with_context(|| format!("kill {pid} with {signal}")),
+    }
 }
 
 /// A signal by name (SIGTERM, TERM, term) or number, as runc accepts it.
