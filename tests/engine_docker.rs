@@ -597,6 +597,16 @@ fn dockerd_runs_containers_on_scrun() {
             }),
         ),
         (
+            "oom: --memory 16m, a process that wants 64 MiB exits 137",
+            Box::new(|| {
+                let out = d.run(
+                    &["--network", "none", "--memory", "16m", "--memory-swap", "16m"],
+                    &["/probe", "alloc", "64"],
+                );
+                expect_code(&out, 137, "allocating 64 MiB under a 16 MiB limit")
+            }),
+        ),
+        (
             "pids --pids-limit 20",
             Box::new(|| {
                 let out = d.run(

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
-wait-signal | cat | write PATH [TEXT] | mkdir PATH | read PATH | ls PATH | stat PATH | kill-self SIG]";
+wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | ls PATH | stat PATH | kill-self SIG]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -55,6 +55,16 @@ fn main() {
             }
             Err(e) => fail(&e),
         },
+        "alloc" => {
+            // Touch every page so the memory is really charged (an OOM test's allocation).
+            let mib: usize = parse(arg(2));
+            let mut chunks = Vec::new();
+            for _ in 0..mib {
+                chunks.push(vec![1u8; 1 << 20]);
+            }
+            out(format!("allocated {} MiB\n", chunks.len()).as_bytes());
+            0
+        }
         "mkdir" => match fs::create_dir(arg(2)) {
             Ok(()) => {
                 out(b"ok\n");
