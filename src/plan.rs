@@ -345,10 +345,12 @@ impl Plan {
                 },
             );
         } else {
-            let propagation = linux.rootfs_propagation().clone().unwrap_or_else(|| "rslave".into());
+            // rslave while the rootfs is built, whatever config.json asks: a shared "/" here would
+            // carry the container's mounts into the host's namespace. rootfsPropagation applies to
+            // the container's own "/" after pivot_root.
             add(
-                "linux.rootfsPropagation".into(),
-                Action::RootPropagation { flags: propagation },
+                "runtime: keep the container's mounts from reaching the host".into(),
+                Action::RootPropagation { flags: "rslave".into() },
             );
             add(
                 "root.path".into(),
@@ -412,6 +414,9 @@ impl Plan {
                     no_pivot: opts.no_pivot,
                 },
             );
+            if let Some(flags) = linux.rootfs_propagation().clone() {
+                add("linux.rootfsPropagation".into(), Action::RootPropagation { flags });
+            }
         }
         let terminal = process.terminal().unwrap_or(false);
         if terminal {
@@ -611,6 +616,11 @@ fn check_lsm(process: &Process, linux: &oci_spec::runtime::Linux) -> Result<()> 
     let asked = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.is_empty());
     let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
     let selinux = Path::new("/sys/fs/selinux/enforce").exists();
+    // A mount label only means something to SELinux: without it there is nothing to apply
+    // and nothing weakened (crun ignores it too).
+    if asked(linux.mount_label()) && !selinux {
+        crate::logging::warn("linux.mountLabel ignored: SELinux is not enabled on this host");
+    }
     for (field, value, lsm, enabled) in [
         (
             "process.apparmorProfile",
@@ -621,11 +631,11 @@ fn check_lsm(process: &Process, linux: &oci_spec::runtime::Linux) -> Result<()> 
         ("process.selinuxLabel", process.selinux_label(), "SELinux", selinux),
         ("linux.mountLabel", linux.mount_label(), "SELinux", selinux),
     ] {
-        if asked(value) {
-            match enabled {
-                false => anyhow::bail!("{field}: {lsm} is not enabled on this host"),
-                true => anyhow::bail!("{field}: applying {lsm} labels is not supported by scrun yet"),
-            }
+        match (asked(value), enabled) {
+            (true, false) if field == "linux.mountLabel" => {}
+            (true, false) => anyhow::bail!("{field}: {lsm} is not enabled on this host"),
+            (true, true) => anyhow::bail!("{field}: applying {lsm} labels is not supported by scrun yet"),
+            (false, _) => {}
         }
     }
     Ok(())

@@ -569,12 +569,41 @@ fn without_a_mount_namespace_the_container_is_chrooted_and_mounts_nothing() {
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
     let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not applied without a mount namespace"), "{}", describe(&out));
-    assert_eq!(std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(), before, "host mounts changed");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not applied without a mount namespace"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(),
+        before,
+        "host mounts changed"
+    );
     // The probe ran in the host's mount namespace, inside the rootfs.
     bundle.set_args(&["/probe", "report"]);
-    let r: Value = serde_json::from_slice(&rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]).stdout).unwrap();
+    let r: Value = serde_json::from_slice(
+        &rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id])
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(r["root_entries"], json!(["probe"]));
     assert_eq!(host_mnt, std::fs::read_link("/proc/self/ns/mnt").unwrap());
     assert_nothing_left(&rt, &id, bundle.path());
+}
+
+#[test]
+fn rootfs_propagation_applies_to_the_containers_root_only() {
+    let host_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for (propagation, tag) in [("shared", Some("shared:")), ("private", None), ("unbindable", Some("unbindable"))] {
+        let out = probe_run(&["read", "/proc/self/mountinfo"], |c| c["linux"]["rootfsPropagation"] = json!(propagation));
+        let info = stdout(&out);
+        let root = info.lines().find(|l| l.split(' ').nth(4) == Some("/")).unwrap_or_else(|| panic!("{}", describe(&out)));
+        let fields: Vec<&str> = root.split(" - ").next().unwrap().split(' ').skip(6).collect();
+        match tag {
+            Some(t) => assert!(fields.iter().any(|f| f.starts_with(t)), "{propagation}: {root}"),
+            None => assert!(fields.is_empty(), "{propagation}: {root}"),
+        }
+    }
+    // Nothing the containers mounted reached the host, "shared" included.
+    assert_eq!(std::fs::read_to_string("/proc/self/mountinfo").unwrap(), host_before);
 }
