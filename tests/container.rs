@@ -594,10 +594,19 @@ fn without_a_mount_namespace_the_container_is_chrooted_and_mounts_nothing() {
 #[test]
 fn rootfs_propagation_applies_to_the_containers_root_only() {
     let host_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for (propagation, tag) in [("shared", Some("shared:")), ("private", None), ("unbindable", Some("unbindable"))] {
-        let out = probe_run(&["read", "/proc/self/mountinfo"], |c| c["linux"]["rootfsPropagation"] = json!(propagation));
+    for (propagation, tag) in [
+        ("shared", Some("shared:")),
+        ("private", None),
+        ("unbindable", Some("unbindable")),
+    ] {
+        let out = probe_run(&["read", "/proc/self/mountinfo"], |c| {
+            c["linux"]["rootfsPropagation"] = json!(propagation)
+        });
         let info = stdout(&out);
-        let root = info.lines().find(|l| l.split(' ').nth(4) == Some("/")).unwrap_or_else(|| panic!("{}", describe(&out)));
+        let root = info
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .unwrap_or_else(|| panic!("{}", describe(&out)));
         let fields: Vec<&str> = root.split(" - ").next().unwrap().split(' ').skip(6).collect();
         match tag {
             Some(t) => assert!(fields.iter().any(|f| f.starts_with(t)), "{propagation}: {root}"),
