@@ -30,40 +30,6 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Installs containerd/ctr with hack/engines.sh when missing. apt may be busy (another test
-/// installing the same packages), so retry for a while.
-fn ensure_containerd() {
-    if have("containerd") && have("ctr") && have("containerd-shim-runc-v2") {
-        return;
-    }
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let out = Command::new("bash")
-            .arg(repo().join("hack/engines.sh"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run hack/engines.sh");
-        if out.status.success() && have("containerd") && have("ctr") {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "hack/engines.sh could not install containerd ({}):\n{}",
-                out.status,
-                describe(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_secs(5));
-    }
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -470,7 +436,7 @@ fn ctr_on_pty(mut cmd: Command) -> (std::process::ExitStatus, String) {
 #[test]
 fn containerd_runs_scrun() {
     let started = Instant::now();
-    ensure_containerd();
+    ensure_engines(&["containerd", "ctr", "containerd-shim-runc-v2"]);
     let probe = probe().to_path_buf();
     let scrun = runtime_bin();
     assert!(scrun.is_file(), "runtime {} missing", scrun.display());

@@ -369,27 +369,6 @@ fn host_interfaces() -> Vec<String> {
     names
 }
 
-fn ensure_engines() {
-    let have = Command::new("sh")
-        .args([
-            "-c",
-            "test -x /usr/sbin/dockerd && test -x /usr/bin/docker && test -x /usr/bin/containerd",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if have {
-        return;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/engines.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run hack/engines.sh");
-    assert!(out.status.success(), "hack/engines.sh failed:\n{}", describe(&out));
-}
-
 /// Waits (≤ 5 s) until `signal` shows in the `field` mask of the container's pid 1 (the
 /// probe is then ready for it: `wait-signal` catches, `ignore-term` ignores).
 fn wait_mask(d: &Dockerd, id: &str, field: &str, signal: i32) -> Result<(), String> {
@@ -433,7 +412,7 @@ type Scenario<'a> = (&'static str, Box<dyn Fn() -> Result<(), String> + 'a>);
 fn dockerd_runs_containers_on_scrun() {
     assert!(unsafe { libc::geteuid() } == 0, "this test needs root");
     let started = Instant::now();
-    ensure_engines();
+    ensure_engines(&["dockerd", "containerd", "docker-init"]);
     let probe = probe();
     let runtime = runtime_bin();
     let daemon = Dockerd::start(&runtime);

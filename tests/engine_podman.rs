@@ -36,40 +36,6 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Installs podman/conmon with hack/engines.sh when missing. apt may be busy (another test
-/// installing the engines), so retry for a while.
-fn ensure_podman() {
-    if have("podman") && have("conmon") {
-        return;
-    }
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let out = Command::new("bash")
-            .arg(repo().join("hack/engines.sh"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run hack/engines.sh");
-        if out.status.success() && have("podman") && have("conmon") {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "hack/engines.sh could not install podman ({}):\n{}",
-                out.status,
-                describe(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_secs(5));
-    }
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -906,7 +872,7 @@ fn scenarios<'a>() -> Vec<Scenario<'a>> {
 #[test]
 fn podman_runs_containers_on_scrun() {
     let started = Instant::now();
-    ensure_podman();
+    ensure_engines(&["podman", "conmon"]);
     let _ = probe();
     let mut p = Podman::new();
     load_image(&mut p);

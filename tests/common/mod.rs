@@ -395,3 +395,32 @@ pub fn wait_for_signal_mask(pid: i64, field: &str, signal: i32) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Installs the container engines (hack/engines.sh) unless every one of `commands` is on PATH.
+/// apt may be busy (another process holding its lock), so it retries for up to 10 minutes.
+pub fn ensure_engines(commands: &[&str]) {
+    let have = |cmd: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {cmd} >/dev/null")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !commands.iter().all(|c| have(c)) {
+        let out = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/engines.sh"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run hack/engines.sh");
+        if Instant::now() > deadline {
+            panic!(
+                "hack/engines.sh could not install {commands:?} ({}):\n{}",
+                out.status,
+                describe(&out)
+            );
+        }
+        if !out.status.success() {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+}
