@@ -373,24 +373,8 @@ fn host_interfaces() -> Vec<String> {
 /// probe is then ready for it: `wait-signal` catches, `ignore-term` ignores).
 fn wait_mask(d: &Dockerd, id: &str, field: &str, signal: i32) -> Result<(), String> {
     let pid = d.ok(&["inspect", "-f", "{{.State.Pid}}", id])?;
-    let bit = 1u64 << (signal - 1);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let mask = status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-        if mask.is_some_and(|m| m & bit != 0) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "pid {pid} of {id}: signal {signal} never showed in {field} ({mask:?})"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pid: i64 = pid.trim().parse().map_err(|e| format!("pid {pid:?} of {id}: {e}"))?;
+    signal_mask_shows(pid, field, signal).map_err(|e| format!("{id}: {e}"))
 }
 
 fn wait_handled(d: &Dockerd, id: &str, signal: i32) -> Result<(), String> {

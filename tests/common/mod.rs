@@ -378,6 +378,11 @@ pub fn create_fails(bundle: &Bundle, id: &str) -> String {
 /// "SigIgn", "SigBlk") of /proc/<pid>/status. `probe wait-signal` is ready
 /// once SIGUSR1 shows in SigCgt; `probe ignore-term` once SIGTERM shows in SigIgn.
 pub fn wait_for_signal_mask(pid: i64, field: &str, signal: i32) {
+    signal_mask_shows(pid, field, signal).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `wait_for_signal_mask`, saying why it gave up instead of panicking.
+pub fn signal_mask_shows(pid: i64, field: &str, signal: i32) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let bit = 1u64 << (signal - 1);
     loop {
@@ -387,10 +392,12 @@ pub fn wait_for_signal_mask(pid: i64, field: &str, signal: i32) {
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
         if mask.is_some_and(|m| m & bit != 0) {
-            return;
+            return Ok(());
         }
         if Instant::now() > deadline {
-            panic!("pid {pid}: signal {signal} never showed in {field} (mask {mask:?})");
+            return Err(format!(
+                "pid {pid}: signal {signal} never showed in {field} (mask {mask:?})"
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
