@@ -614,6 +614,12 @@ impl Plan {
 /// the host lacks the LSM or scrun does.
 fn check_lsm(process: &Process, linux: &oci_spec::runtime::Linux) -> Result<()> {
     let asked = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.is_empty());
+    if ![process.apparmor_profile(), process.selinux_label(), linux.mount_label()]
+        .iter()
+        .any(|v| asked(v))
+    {
+        return Ok(()); // the usual case: no need to look at the host's LSMs on every create
+    }
     let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
     let selinux = Path::new("/sys/fs/selinux/enforce").exists();
     // A mount label only means something to SELinux: without it there is nothing to apply

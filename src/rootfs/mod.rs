@@ -11,7 +11,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use resolve::fd_path;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NONE: Option<&str> = None;
 
@@ -28,19 +28,6 @@ pub fn set_root_propagation(name: &str) -> Result<()> {
 /// Make the rootfs a mount point of its own (pivot_root needs one) and return an fd of it, the
 /// anchor every later path is resolved from.
 pub fn bind_rootfs(path: &Path) -> Result<OwnedFd> {
-    // pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
-    // makes / so): make that parent private, in our mount namespace only (runc does the same).
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    if let Some(parent) = crate::mountinfo::parse(&info)
-        .into_iter()
-        .map(|e| PathBuf::from(e.mount_point))
-        .filter(|m| path.starts_with(m))
-        .max_by_key(|m| m.as_os_str().len())
-    {
-        mount(NONE, &parent, NONE, MsFlags::MS_PRIVATE, NONE)
-            .map_err(errno)
-            .context("make the rootfs's parent mount private")?;
-    }
     mount(Some(path), path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE).map_err(errno)?;
     open_path(path)
 }
