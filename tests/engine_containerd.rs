@@ -34,12 +34,9 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The first JSON object in `s` (the probe's report, possibly between other output / \r\n).
-fn json_in(s: &str) -> Option<Value> {
-    let s = &strip_ctr_log_lines(s);
-    let start = s.find('{')?;
-    let end = s.rfind('}')?;
-    serde_json::from_str(&s[start..=end]).ok()
+/// The probe's report in ctr's output, with ctr's own log lines cut out of a tty's stream.
+fn report_in(s: &str) -> Option<Value> {
+    json_in(&strip_ctr_log_lines(s))
 }
 
 /// On a pty ctr's own log lines share the terminal with the container's output and can land in
@@ -54,42 +51,6 @@ fn strip_ctr_log_lines(s: &str) -> String {
         }
     }
     s
-}
-
-/// Mount points under `dir`, deepest first.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let prefix = dir.to_string_lossy().into_owned();
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut found: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|mp| mp.replace("\\040", " "))
-        .filter(|mp| mp == &prefix || mp.starts_with(&format!("{prefix}/")))
-        .collect();
-    found.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    found.dedup();
-    found
-}
-
-/// Pids (not ours) whose command line contains `needle`.
-fn pids_mentioning(needle: &str) -> Vec<(i32, String)> {
-    let me = std::process::id() as i32;
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        if let Ok(raw) = fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push((pid, cmdline.trim_end().to_string()));
-            }
-        }
-    }
-    found
 }
 
 fn kill(pid: i32, sig: i32) {
@@ -257,7 +218,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             out.status,
             describe(&out)
         );
-        json_in(&text(&out.stdout)).unwrap_or_else(|| panic!("no probe report from {id}:\n{}", describe(&out)))
+        report_in(&text(&out.stdout)).unwrap_or_else(|| panic!("no probe report from {id}:\n{}", describe(&out)))
     }
 
     /// `TASK PID STATUS` row of `ctr task ls` for `id`: (pid, status).
@@ -561,7 +522,7 @@ fn containerd_runs_scrun() {
             .args(&args);
         let (status, out) = ctr_on_pty(cmd);
         assert!(status.success(), "ctr run -t failed ({status}):\n{out}");
-        let r = json_in(&out).unwrap_or_else(|| panic!("no report on the tty:\n{out}"));
+        let r = report_in(&out).unwrap_or_else(|| panic!("no report on the tty:\n{out}"));
         assert_eq!(r["tty"]["stdin"], true, "tty: {}", r["tty"]);
         assert_eq!(r["tty"]["stdout"], true, "tty: {}", r["tty"]);
         assert_eq!(r["tty"]["stderr"], true, "tty: {}", r["tty"]);
@@ -600,7 +561,7 @@ fn containerd_runs_scrun() {
                 describe(&out),
                 ctrd.bundle_log(&id)
             );
-            let r = json_in(&text(&out.stdout)).unwrap_or_else(|| panic!("no exec report:\n{}", describe(&out)));
+            let r = report_in(&text(&out.stdout)).unwrap_or_else(|| panic!("no exec report:\n{}", describe(&out)));
             let pid = r["pid"].as_i64().unwrap_or(0);
             assert!(
                 pid > 1 && pid < 1000,
@@ -638,7 +599,8 @@ fn containerd_runs_scrun() {
                 describe(&out),
                 ctrd.bundle_log(&id)
             );
-            let r = json_in(&text(&out.stdout)).unwrap_or_else(|| panic!("no exec --user report:\n{}", describe(&out)));
+            let r =
+                report_in(&text(&out.stdout)).unwrap_or_else(|| panic!("no exec --user report:\n{}", describe(&out)));
             assert_eq!(r["uid"], 1000, "exec --user uid");
             assert_eq!(r["gid"], 1000, "exec --user gid");
 
@@ -709,7 +671,7 @@ fn containerd_runs_scrun() {
                 "ctr task exec -t failed ({status}):\n{out}\nlog.json: {}",
                 ctrd.bundle_log(&id)
             );
-            let r = json_in(&out).unwrap_or_else(|| panic!("no exec -t report on the tty:\n{out}"));
+            let r = report_in(&out).unwrap_or_else(|| panic!("no exec -t report on the tty:\n{out}"));
             assert_eq!(r["tty"]["stdin"], true, "exec -t tty: {}", r["tty"]);
             assert_eq!(r["tty"]["stdout"], true, "exec -t tty: {}", r["tty"]);
 

@@ -218,7 +218,7 @@ impl Dockerd {
         while !pids_mentioning(&needle).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        for pid in pids_mentioning(&needle) {
+        for (pid, _) in pids_mentioning(&needle) {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             left.push(format!(
                 "process {pid} left: {}",
@@ -226,7 +226,7 @@ impl Dockerd {
             ));
         }
         let netns = self.exec_root().join("netns/default");
-        for m in mounts_under(&needle) {
+        for m in mounts_under(Path::new(&needle)) {
             if Path::new(&m) != netns {
                 left.push(format!("mount left: {m}"));
             }
@@ -257,14 +257,12 @@ fn cleanup_dir(dir: &Path) {
         if pids.is_empty() {
             break;
         }
-        for pid in pids {
+        for (pid, _) in pids {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut mounts = mounts_under(&needle);
-    mounts.sort_by_key(|m| std::cmp::Reverse(m.matches('/').count()));
-    for m in mounts {
+    for m in mounts_under(dir) {
         let c = std::ffi::CString::new(m.clone()).unwrap();
         if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
             eprintln!("umount {m}: {}", std::io::Error::last_os_error());
@@ -275,34 +273,6 @@ fn cleanup_dir(dir: &Path) {
             eprintln!("rm -r {}: {e}", dir.display());
         }
     }
-}
-
-fn pids_mentioning(needle: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        if let Ok(raw) = fs::read(entry.path().join("cmdline")) {
-            if String::from_utf8_lossy(&raw).contains(needle) {
-                found.push(pid);
-            }
-        }
-    }
-    found
-}
-
-fn mounts_under(prefix: &str) -> Vec<String> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|mp| mp.replace("\\040", " "))
-        .filter(|mp| mp == prefix || mp.starts_with(&format!("{prefix}/")))
-        .collect()
 }
 
 fn stdout(out: &Output) -> String {
@@ -383,6 +353,16 @@ fn wait_handled(d: &Dockerd, id: &str, signal: i32) -> Result<(), String> {
 
 /// Removes a detached container when a scenario ends early.
 struct RmOnDrop<'a>(&'a Dockerd, String);
+
+/// `docker run -d` of the probe with `args` on scrun: the guard removes the container even
+/// when the scenario stops early, and `seen` keeps its id for the final leftover check.
+fn detached<'a>(d: &'a Dockerd, seen: &std::cell::RefCell<Vec<String>>, args: &[&str]) -> Result<RmOnDrop<'a>, String> {
+    let mut run = vec!["run", "-d", "--runtime", "scrun", "--network", "none", IMAGE];
+    run.extend(args);
+    let id = d.ok(&run)?;
+    seen.borrow_mut().push(id.clone());
+    Ok(RmOnDrop(d, id))
+}
 
 impl Drop for RmOnDrop<'_> {
     fn drop(&mut self) {
@@ -796,20 +776,8 @@ fn dockerd_runs_containers_on_scrun() {
         (
             "detached: exec, exec -u, exec -t, exec -i, exec missing, top, pause/unpause, update, rm -f",
             Box::new(|| {
-                let id = d.ok(&[
-                    "run",
-                    "-d",
-                    "--runtime",
-                    "scrun",
-                    "--network",
-                    "none",
-                    IMAGE,
-                    "/probe",
-                    "sleep",
-                    "300",
-                ])?;
-                seen.borrow_mut().push(id.clone());
-                let _rm = RmOnDrop(d, id.clone());
+                let _rm = detached(d, &seen, &["/probe", "sleep", "300"])?;
+                let id = _rm.1.clone();
                 let state_dir = d.exec_root().join("runtime-runc/moby").join(&id);
                 check(state_dir.is_dir(), || {
                     format!("no scrun state at {}", state_dir.display())
@@ -896,20 +864,8 @@ fn dockerd_runs_containers_on_scrun() {
         (
             "stop -t 1 of a SIGTERM-ignoring pid 1: exit 137",
             Box::new(|| {
-                let id = d.ok(&[
-                    "run",
-                    "-d",
-                    "--runtime",
-                    "scrun",
-                    "--network",
-                    "none",
-                    IMAGE,
-                    "/probe",
-                    "ignore-term",
-                    "300",
-                ])?;
-                seen.borrow_mut().push(id.clone());
-                let _rm = RmOnDrop(d, id.clone());
+                let _rm = detached(d, &seen, &["/probe", "ignore-term", "300"])?;
+                let id = _rm.1.clone();
                 wait_mask(d, &id, "SigIgn", libc::SIGTERM)?;
                 let t = Instant::now();
                 d.ok(&["stop", "-t", "1", &id])?;
@@ -923,19 +879,8 @@ fn dockerd_runs_containers_on_scrun() {
         (
             "stop of a program that handles SIGTERM: prompt exit 0",
             Box::new(|| {
-                let id = d.ok(&[
-                    "run",
-                    "-d",
-                    "--runtime",
-                    "scrun",
-                    "--network",
-                    "none",
-                    IMAGE,
-                    "/probe",
-                    "wait-signal",
-                ])?;
-                seen.borrow_mut().push(id.clone());
-                let _rm = RmOnDrop(d, id.clone());
+                let _rm = detached(d, &seen, &["/probe", "wait-signal"])?;
+                let id = _rm.1.clone();
                 wait_handled(d, &id, libc::SIGTERM)?;
                 let t = Instant::now();
                 d.ok(&["stop", "-t", "30", &id])?;
@@ -952,20 +897,8 @@ fn dockerd_runs_containers_on_scrun() {
         (
             "restart: docker restart -t 1 runs it again",
             Box::new(|| {
-                let id = d.ok(&[
-                    "run",
-                    "-d",
-                    "--runtime",
-                    "scrun",
-                    "--network",
-                    "none",
-                    IMAGE,
-                    "/probe",
-                    "sleep",
-                    "300",
-                ])?;
-                seen.borrow_mut().push(id.clone());
-                let _rm = RmOnDrop(d, id.clone());
+                let _rm = detached(d, &seen, &["/probe", "sleep", "300"])?;
+                let id = _rm.1.clone();
                 let pid1 = d.ok(&["inspect", "-f", "{{.State.Pid}}", &id])?;
                 d.ok(&["restart", "-t", "1", &id])?;
                 let st = d.ok(&[
@@ -986,19 +919,8 @@ fn dockerd_runs_containers_on_scrun() {
         (
             "kill -s USR1 reaches the program (exit 0, its output in logs)",
             Box::new(|| {
-                let id = d.ok(&[
-                    "run",
-                    "-d",
-                    "--runtime",
-                    "scrun",
-                    "--network",
-                    "none",
-                    IMAGE,
-                    "/probe",
-                    "wait-signal",
-                ])?;
-                seen.borrow_mut().push(id.clone());
-                let _rm = RmOnDrop(d, id.clone());
+                let _rm = detached(d, &seen, &["/probe", "wait-signal"])?;
+                let id = _rm.1.clone();
                 wait_handled(d, &id, libc::SIGUSR1)?;
                 d.ok(&["kill", "-s", "USR1", &id])?;
                 let code = d.ok(&["wait", &id])?;
@@ -1043,7 +965,7 @@ fn dockerd_runs_containers_on_scrun() {
             failures.push(format!("cgroups left for {id}: {cgroups:?}"));
         }
     }
-    let mounts = mounts_under(&dir.to_string_lossy());
+    let mounts = mounts_under(&dir);
     if !mounts.is_empty() {
         failures.push(format!("mounts left under {} after cleanup: {mounts:?}", dir.display()));
     }

@@ -40,28 +40,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The probe's report: the first JSON object in `s`.
-fn json_in(s: &str) -> Option<Value> {
-    let start = s.find('{')?;
-    let end = s.rfind('}')?;
-    serde_json::from_str(&s[start..=end]).ok()
-}
-
-/// Mount points under `dir`, deepest first.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let prefix = dir.to_string_lossy().into_owned();
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut found: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|mp| mp.replace("\\040", " "))
-        .filter(|mp| mp == &prefix || mp.starts_with(&format!("{prefix}/")))
-        .collect();
-    found.sort_by_key(|mp| std::cmp::Reverse(mp.matches('/').count()));
-    found.dedup();
-    found
-}
-
 fn umount(mp: &str) {
     let Ok(c) = std::ffi::CString::new(mp) else { return };
     unsafe {

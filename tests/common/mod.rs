@@ -280,23 +280,48 @@ pub fn run_probe(bundle: &Bundle, rt: &Runtime, id: &str) -> (Output, Value) {
     }
 }
 
-/// Processes (other than ourselves) whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let me = std::process::id().to_string();
+/// Processes (other than ourselves) whose command line mentions `needle`: pid and command line.
+pub fn pids_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid == me {
             continue;
         }
         if let Ok(raw) = fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
             if cmdline.contains(needle) {
-                found.push(format!("{pid}: {}", cmdline.trim_end()));
+                found.push((pid, cmdline.trim_end().to_string()));
             }
         }
     }
     found
+}
+
+/// Mount points in our mount namespace at or under `dir`, deepest first (the order to
+/// unmount them in).
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let prefix = dir.to_string_lossy().into_owned();
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| mp.replace("\\040", " "))
+        .filter(|mp| mp == &prefix || mp.starts_with(&format!("{prefix}/")))
+        .collect();
+    found.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    found.dedup();
+    found
+}
+
+/// The first JSON object in `s` (the probe's report, possibly among other output).
+pub fn json_in(s: &str) -> Option<Value> {
+    let start = s.find('{')?;
+    let end = s.rfind('}')?;
+    serde_json::from_str(&s[start..=end]).ok()
 }
 
 /// Cgroup directories named `id` in any hierarchy (searched a few levels deep).
@@ -343,7 +368,10 @@ pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Path) {
 
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let procs = processes_mentioning(id);
+        let procs: Vec<String> = pids_mentioning(id)
+            .into_iter()
+            .map(|(pid, cmd)| format!("{pid}: {cmd}"))
+            .collect();
         if procs.is_empty() {
             break;
         }
