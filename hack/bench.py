@@ -261,26 +261,17 @@ def main():
         rss_rounds = min(args.n, RSS_ROUNDS)
         for i in range(args.n + rss_rounds):
             rss = i >= args.n  # the last rounds only measure peak RSS
-            for rt in active:
-                try:
-                    wall, kb = rt.run(f"{args.prefix}-{rt.name}-run{i}", rss=rss)
-                    if rss:
-                        rt.run_rss_kb.append(kb)
-                    else:
-                        rt.run_ms.append(wall)
-                except Failure as e:
-                    rt.failures.append(str(e))
-                    rt.cleanup()
-            for rt in active:
-                try:
-                    wall, kb = rt.cycle(f"{args.prefix}-{rt.name}-cycle{i}", rss=rss)
-                    if rss:
-                        rt.cycle_rss_kb.append(kb)
-                    else:
-                        rt.cycle_ms.append(wall)
-                except Failure as e:
-                    rt.failures.append(str(e))
-                    rt.cleanup()
+            for kind in ("run", "cycle"):
+                for rt in active:
+                    try:
+                        wall, kb = getattr(rt, kind)(f"{args.prefix}-{rt.name}-{kind}{i}", rss=rss)
+                        if rss:
+                            getattr(rt, f"{kind}_rss_kb").append(kb)
+                        else:
+                            getattr(rt, f"{kind}_ms").append(wall)
+                    except Failure as e:
+                        rt.failures.append(str(e))
+                        rt.cleanup()
             reap_orphans()
             if tty:
                 what = f"{i + 1}/{args.n} timed rounds" if not rss else f"{i + 1 - args.n}/{rss_rounds} RSS rounds"
