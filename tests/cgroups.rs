@@ -51,7 +51,7 @@ impl Guard {
             top: format!("/scrun-test-{}-{name}", std::process::id()),
             children: Vec::new(),
             also: Vec::new(),
-            root_controllers: root_subtree_control(),
+            root_controllers: root_controllers_at_start(),
         }
     }
 
@@ -107,6 +107,13 @@ impl Drop for Guard {
             }
         }
     }
+}
+
+/// Read once, before any test of this process turned a controller on: a guard that read it
+/// while another test had hugetlb on would take that for the host's own setting.
+fn root_controllers_at_start() -> String {
+    static AT_START: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AT_START.get_or_init(root_subtree_control).clone()
 }
 
 fn root_subtree_control() -> String {
@@ -597,7 +604,7 @@ fn relative_path_goes_below_our_own_cgroup() {
         top: rel.rsplit_once('/').unwrap().0.to_string(),
         children: Vec::new(),
         also: Vec::new(),
-        root_controllers: root_subtree_control(),
+        root_controllers: root_controllers_at_start(),
     };
     let cg = Cgroup::create(Some(&rel), "x").unwrap();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
@@ -623,7 +630,7 @@ fn default_path_is_scrun_id() {
         top: format!("/scrun/{id}"),
         children: Vec::new(),
         also: Vec::new(),
-        root_controllers: root_subtree_control(),
+        root_controllers: root_controllers_at_start(),
     };
     let h = host();
     g.also =
