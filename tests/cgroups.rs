@@ -464,9 +464,17 @@ fn device_rules() {
     ];
     cg.apply(&res(json!({ "devices": rules }))).unwrap();
     let Some(Dir::V1(d)) = cg.locate("devices") else {
-        return eprintln!("cgroup v2: device rules are a no-op for now");
+        return eprintln!("no v1 devices controller: the cgroup2 filter is tested in tests/resources.rs");
     };
     assert_eq!(rd(d, "devices.list"), "c 1:3 rwm\nc 1:5 rw");
+
+    // Rules that do not begin with an "a" rule start from deny-all, as the cgroup2 filter does.
+    let fresh = g.create("fresh");
+    fresh.apply(&res(json!({ "devices": [rules[1]] }))).unwrap();
+    let Some(Dir::V1(f)) = fresh.locate("devices") else {
+        unreachable!()
+    };
+    assert_eq!(rd(f, "devices.list"), "c 1:3 rwm");
 
     rules.truncate(1);
     rules.extend(default_device_rules().iter().map(|r| serde_json::to_value(r).unwrap()));
@@ -476,6 +484,52 @@ fn device_rules() {
         assert!(list.lines().any(|l| l == line), "{line} missing from\n{list}");
     }
     assert!(!list.lines().any(|l| l == "c 1:5 rw"), "{list}");
+}
+
+/// The cgroup2 device filter through the cgroup2 directory alone, as on a cgroup2-only host:
+/// a process that joins it cannot open a device no rule allows, and applying new rules
+/// replaces the program rather than stacking a second one (which would still deny).
+#[test]
+fn cgroup2_device_filter_is_enforced_and_replaced() {
+    need_root!();
+    let g = Guard::new("v2devices");
+    let full = g.create("c");
+    let Some(v2) = full.saved().v2 else {
+        return eprintln!("skipped: no cgroup2");
+    };
+    let cg = Cgroup::open(&scrun::cgroups::SavedCgroup {
+        path: full.saved().path,
+        v1: Vec::new(),
+        v2: Some(v2.clone()),
+    })
+    .unwrap();
+    let nodes = std::env::temp_dir().join(format!("scrun-test-{}-nodes", std::process::id()));
+    std::fs::create_dir_all(&nodes).unwrap();
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let node = nodes.join("loop-control");
+    let _ = std::fs::remove_file(&node);
+    mknod(&node, SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), makedev(10, 237)).unwrap();
+    // A shell that moves itself into the cgroup, then opens the node.
+    let opens = || {
+        let out = Command::new("sh")
+            .args(["-c", "echo $$ > \"$0/cgroup.procs\" && exec 3< \"$1\""])
+            .arg(&v2)
+            .arg(&node)
+            .output()
+            .unwrap();
+        out.status.success()
+    };
+    let allow_null = json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3}]);
+    cg.apply(&res(json!({ "devices": allow_null }))).unwrap();
+    assert!(!opens(), "loop-control opened despite the filter");
+    let mut with_loop = allow_null.clone();
+    with_loop
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"allow": true, "type": "c", "major": 10, "minor": 237, "access": "r"}));
+    cg.apply(&res(json!({ "devices": with_loop }))).unwrap();
+    assert!(opens(), "the first program is still attached");
+    std::fs::remove_dir_all(&nodes).unwrap();
 }
 
 #[test]

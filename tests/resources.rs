@@ -5,6 +5,8 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 #[test]
 fn limits_are_set_before_the_program_runs_and_seen_inside() {
@@ -217,4 +219,57 @@ fn an_lsm_label_that_cannot_be_applied_is_refused() {
         err.contains("process.apparmorProfile: AppArmor is not enabled on this host"),
         "{err}"
     );
+}
+
+/// Device rules hold inside the container: a device node in the image that no rule allows
+/// (loop-control, which asks for no capability on open) cannot be opened. Run twice: as the host is (v1 devices controller, plus the cgroup2 filter on a
+/// hybrid host), and in a mount namespace that hides the v1 devices hierarchy, where only the
+/// eBPF filter on the container's cgroup2 directory can refuse the open.
+#[test]
+fn device_rules_hold_inside_the_container_with_v1_and_with_the_cgroup2_filter() {
+    if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() && !Path::new("/sys/fs/cgroup/cgroup.procs").exists()
+    {
+        return eprintln!("skipped: no cgroup2 mounted");
+    }
+    let b = Bundle::new();
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    mknod(
+        &b.rootfs().join("loop-control"),
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o600),
+        makedev(10, 237),
+    )
+    .unwrap();
+    let rt = Runtime::new();
+    for hide_v1 in [false, true] {
+        for (path, want) in [
+            ("/dev/null", "ok"),
+            ("/loop-control", "error: Operation not permitted (errno 1)"),
+        ] {
+            b.set_args(&["/probe", "open", path, "r"]);
+            let id = unique_id("devfilter");
+            let mut cmd = if hide_v1 && Path::new("/sys/fs/cgroup/devices").exists() {
+                let mut c = Command::new("unshare");
+                c.args([
+                    "--mount",
+                    "sh",
+                    "-c",
+                    "umount -l /sys/fs/cgroup/devices && exec \"$0\" \"$@\"",
+                ]);
+                c.arg(runtime_bin());
+                c
+            } else {
+                Command::new(runtime_bin())
+            };
+            let rootdir = rt.root.to_str().unwrap();
+            let out = cmd
+                .args(["--root", rootdir, "run", "--bundle", b.path().to_str().unwrap(), &id])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(text.trim(), want, "{path} (v1 hidden: {hide_v1}): {}", describe(&out));
+            assert_nothing_left(&rt, &id, b.path());
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //! processes (us), and the "no internal processes" rule forbids enabling controllers below such a
 //! cgroup, so it cannot be the parent; engines always pass a path anyway.
 
+mod device_filter;
 mod host;
 mod resources;
 mod stats;

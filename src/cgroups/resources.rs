@@ -2,7 +2,7 @@
 //! conversions. A zero that engines send to mean "unset" (docker: cpu.shares 0, blockIO.weight 0)
 //! is never written.
 
-use super::{host, read, read_opt, write, Cgroup, Dir};
+use super::{device_filter, host, read, read_opt, write, Cgroup, Dir};
 use anyhow::{anyhow, bail, Result};
 use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxHugepageLimit, LinuxMemory, LinuxResources,
@@ -426,41 +426,41 @@ fn devices(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     if rules.is_empty() {
         return Ok(());
     }
-    let Some(dir) = cg.locate("devices") else {
-        // cgroup2 controls devices with an eBPF program attached to the cgroup; not written yet.
-        if cg.saved.v2.is_some() {
-            tracing::warn!("linux.resources.devices not applied: cgroup v2 device rules (eBPF) are not implemented");
-            return Ok(());
+    // Compiled first, wherever the rules go: a bad rule fails before anything is written.
+    let program = device_filter::program(rules)?;
+    match (cg.locate("devices"), cg.saved.v2.as_deref()) {
+        (Some(dir), _) => {
+            // From a deny-all start, as the cgroup2 filter: a fresh v1 cgroup inherits its
+            // parent's allow-all, which rules that do not begin with an "a" rule would keep.
+            if rules[0].typ().unwrap_or(LinuxDeviceType::A) != LinuxDeviceType::A {
+                write(dir.path(), "devices.deny", "a")?;
+            }
+            // Written in order: the usual "deny all" first empties the list, then the allows
+            // refill it.
+            for rule in rules {
+                let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+                write(dir.path(), file, &device_line(rule))?;
+            }
+            Ok(())
         }
-        bail!("linux.resources.devices: this host has no devices cgroup controller");
-    };
-    // Written in order: the usual "deny all" first empties the list, then the allows refill
-    // it. For a running container (update) that leaves a moment with no access; runc avoids it
-    // by diffing against devices.list, which `create` does not need.
-    for rule in rules {
-        let line = device_line(rule)?;
-        write(
-            dir.path(),
-            if rule.allow() { "devices.allow" } else { "devices.deny" },
-            &line,
-        )?;
+        // Only without a v1 devices controller, as runc and crun: on a hybrid host the filter
+        // would repeat what v1 enforces, at the cost of a program load on every create.
+        (None, Some(v2)) => device_filter::attach(v2, &program),
+        (None, None) => bail!("linux.resources.devices: this host has no devices cgroup controller"),
     }
-    Ok(())
 }
 
-fn device_line(rule: &LinuxDeviceCgroup) -> Result<String> {
+/// The v1 line of a rule that device_filter::program has accepted.
+fn device_line(rule: &LinuxDeviceCgroup) -> String {
     let typ = match rule.typ().unwrap_or(LinuxDeviceType::A) {
         LinuxDeviceType::A => "a",
         LinuxDeviceType::B => "b",
         LinuxDeviceType::C | LinuxDeviceType::U => "c",
-        LinuxDeviceType::P => bail!("linux.resources.devices: type \"p\" (fifo) is not a device cgroup type"),
+        LinuxDeviceType::P => unreachable!("device_filter::program refuses fifo rules"),
     };
     let num = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_string(), |n| n.to_string());
     let access = rule.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm");
-    if !access.chars().all(|c| "rwm".contains(c)) {
-        bail!("linux.resources.devices: access {access:?} is not made of r, w and m");
-    }
-    Ok(format!("{typ} {}:{} {access}", num(rule.major()), num(rule.minor())))
+    format!("{typ} {}:{} {access}", num(rule.major()), num(rule.minor()))
 }
 
 /// The devices every container may use, which runc appends after the config's own rules.
@@ -553,9 +553,9 @@ mod tests {
     #[test]
     fn device_lines() {
         let rules = default_device_rules();
-        assert_eq!(device_line(&rules[0]).unwrap(), "c *:* m");
-        assert_eq!(device_line(&rules[9]).unwrap(), "c 136:* rwm");
+        assert_eq!(device_line(&rules[0]), "c *:* m");
+        assert_eq!(device_line(&rules[9]), "c 136:* rwm");
         let deny_all = LinuxDeviceCgroup::default();
-        assert_eq!(device_line(&deny_all).unwrap(), "a *:* rwm");
+        assert_eq!(device_line(&deny_all), "a *:* rwm");
     }
 }

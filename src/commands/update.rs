@@ -43,7 +43,13 @@ pub fn update(global: &GlobalOpts, args: &UpdateArgs) -> Result<()> {
     set("cpu", "mems", args.cpuset_mems.clone().map(Value::from));
     set("pids", "limit", args.pids_limit.map(Value::from));
     set("blockIO", "weight", args.blkio_weight.map(Value::from));
-    let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(resources).context("resources")?;
+    let mut resources: oci_spec::runtime::LinuxResources = serde_json::from_value(resources).context("resources")?;
+    // As runc: the device rules were settled at create, with the defaults every container gets
+    // appended; a partial list here would take those away.
+    if resources.devices().is_some() {
+        tracing::warn!("devices in --resources are ignored: device rules cannot be changed by update");
+        resources.set_devices(None);
+    }
     cgroup.apply(&resources)
 }
 

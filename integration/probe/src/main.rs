@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
-wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | ls PATH | stat PATH | kill-self SIG]";
+wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | kill-self SIG]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -79,6 +79,22 @@ fn main() {
             }
             Err(e) => fail(&e),
         },
+        // Opens without reading: the device cgroup check is on open, and a device such as
+        // /dev/kmsg would block a read.
+        "open" => {
+            let mode = arg(3);
+            let result = fs::OpenOptions::new()
+                .read(mode.contains('r'))
+                .write(mode.contains('w'))
+                .open(arg(2));
+            match result {
+                Ok(_) => {
+                    out(b"ok\n");
+                    0
+                }
+                Err(e) => fail(&e),
+            }
+        }
         "ls" => match list_dir(arg(2)) {
             Ok(names) => {
                 out(names.iter().map(|n| format!("{n}\n")).collect::<String>().as_bytes());
