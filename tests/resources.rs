@@ -273,3 +273,116 @@ fn device_rules_hold_inside_the_container_with_v1_and_with_the_cgroup2_filter() 
         }
     }
 }
+
+/// scrun as on a cgroup2-only host: each command runs in a mount namespace where the v1
+/// hierarchies are gone and cgroup2 (this host's unified tree) is mounted at /sys/fs/cgroup.
+/// The state records cgroup paths as seen there, so every command on the container runs so.
+/// `detached`: the container keeps the runtime's stdio, which must then not be pipes.
+fn on_cgroup2_only(rt: &Runtime, args: &[&str], detached: bool) -> std::process::Output {
+    let stdio = || if detached { Stdio::null() } else { Stdio::piped() };
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("umount -R -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"")
+        .arg(runtime_bin())
+        .arg("--root")
+        .arg(&rt.root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdio())
+        .stderr(stdio())
+        .output()
+        .unwrap()
+}
+
+/// The whole cgroup2 path through the CLI: the container (with a cgroup namespace, as docker
+/// gives on cgroup2) sees its own cgroup2 tree, its
+/// hugetlb limit (the one controller this hybrid host has on cgroup2), the device filter;
+/// pause and resume go through cgroup.freeze; delete removes the cgroup.
+#[test]
+fn a_container_on_a_cgroup2_only_host() {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !unified.join("cgroup.procs").exists() || !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+        return eprintln!("skipped: needs a hybrid host with cgroup2 at /sys/fs/cgroup/unified and 2MB huge pages");
+    }
+    let root_controllers = std::fs::read_to_string(unified.join("cgroup.subtree_control")).unwrap();
+    let id = unique_id("v2only");
+    let parent = format!("scrun-test-{id}");
+    let b = Bundle::new();
+    b.config_mut(|c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{parent}/c"));
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 4 << 20}]);
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "cgroup"}));
+    });
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    mknod(
+        &b.rootfs().join("loop-control"),
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o600),
+        makedev(10, 237),
+    )
+    .unwrap();
+    let rt = Runtime::new();
+    let bundle = b.path().to_str().unwrap();
+    let inside = |args: &[&str]| {
+        b.set_args(args);
+        let out = on_cgroup2_only(&rt, &["run", "--bundle", bundle, &id], false);
+        String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let mounts = inside(&["/probe", "read", "/proc/self/mountinfo"]);
+    let cgroup_mount = mounts
+        .lines()
+        .find(|l| l.contains(" /sys/fs/cgroup "))
+        .unwrap_or_default();
+    assert!(cgroup_mount.contains(" - cgroup2 "), "{mounts}");
+    // In its cgroup namespace, the container's cgroup2 line is its root.
+    let own = inside(&["/probe", "read", "/proc/self/cgroup"]);
+    assert!(own.lines().any(|l| l == "0::/"), "{own}");
+    assert_eq!(
+        inside(&["/probe", "read", "/sys/fs/cgroup/hugetlb.2MB.max"]),
+        (4 << 20).to_string()
+    );
+    assert_eq!(
+        inside(&["/probe", "open", "/loop-control", "r"]),
+        "error: Operation not permitted (errno 1)"
+    );
+
+    b.set_args(&["/probe", "sleep", "30"]);
+    let out = on_cgroup2_only(&rt, &["run", "--detach", "--bundle", bundle, &id], true);
+    assert!(out.status.success(), "{}", describe(&out));
+    let dir = unified.join(&parent).join("c");
+    let status = |want: &str| {
+        let out = on_cgroup2_only(&rt, &["state", &id], false);
+        let state: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
+        assert_eq!(state["status"], want, "{state}");
+        state["pid"].as_i64().unwrap()
+    };
+    let pid = status("running");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cgroup.procs")).unwrap().trim(),
+        pid.to_string()
+    );
+    assert!(on_cgroup2_only(&rt, &["pause", &id], false).status.success());
+    assert_eq!(std::fs::read_to_string(dir.join("cgroup.freeze")).unwrap().trim(), "1");
+    status("paused");
+    assert!(on_cgroup2_only(&rt, &["resume", &id], false).status.success());
+    status("running");
+    let out = on_cgroup2_only(&rt, &["delete", "--force", &id], false);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert_nothing_left(&rt, &id, b.path());
+
+    // As on a cgroup2 host, scrun turned every controller on along the path; on this hybrid
+    // host that is host-wide, so put the root back as it was.
+    std::fs::remove_dir(unified.join(&parent)).unwrap();
+    for c in std::fs::read_to_string(unified.join("cgroup.subtree_control"))
+        .unwrap()
+        .split_whitespace()
+    {
+        if !root_controllers.split_whitespace().any(|r| r == c) {
+            let _ = std::fs::write(unified.join("cgroup.subtree_control"), format!("-{c}"));
+        }
+    }
+}
