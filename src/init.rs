@@ -163,10 +163,7 @@ impl Init<'_> {
                     become_userns_root(p)?;
                 }
             }
-            Action::CreateNamespace { kind } => {
-                nix::sched::unshare(nix::sched::CloneFlags::from_bits_truncate(namespaces::flag(kind)))
-                    .context("unshare")?
-            }
+            Action::CreateNamespace { kind } => namespaces::unshare(kind)?,
             Action::SetHostname { name } => nix::unistd::sethostname(name).context("sethostname")?,
             Action::SetDomainname { name } => {
                 // SAFETY: setdomainname reads len bytes of name.
@@ -228,6 +225,7 @@ impl Init<'_> {
             Action::WriteFile { .. }
             | Action::MakeMountpoint { .. }
             | Action::IdMappings { .. }
+            | Action::TimeOffset { .. }
             | Action::Cgroup { .. }
             | Action::EnterCgroup { .. }
             | Action::Exec { .. } => {

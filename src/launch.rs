@@ -139,6 +139,10 @@ impl Request<'_> {
             record,
             cache_dir,
         } = self;
+        let own = namespaces::Own::save(plan.steps(Side::BeforeClone).filter_map(|s| match &s.action {
+            Action::JoinNamespace { kind, .. } | Action::CreateNamespace { kind } => Some(kind.as_str()),
+            _ => None,
+        }))?;
         let mut join = Vec::new();
         for step in &plan.steps {
             match &step.action {
@@ -161,12 +165,20 @@ impl Request<'_> {
                     let fd = namespaces::open(kind, path).with_context(|| step.origin.clone())?;
                     if step.action.side() == Side::BeforeClone {
                         let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                        // Entering a pid namespace only affects children: do it here, so the one
-                        // clone lands in it and no second fork is needed.
-                        namespaces::enter(kind, &fd)?;
+                        // The one clone lands in it, and no second fork is needed.
+                        namespaces::enter(kind, &fd).with_context(|| step.origin.clone())?;
                     } else {
                         join.push(fd);
                     }
+                }
+                Action::CreateNamespace { kind } if step.action.side() == Side::BeforeClone => {
+                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+                    namespaces::unshare(kind).with_context(|| step.origin.clone())?;
+                }
+                Action::TimeOffset { clock, secs, nanosecs } => {
+                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
+                    std::fs::write("/proc/self/timens_offsets", format!("{clock} {secs} {nanosecs}\n"))
+                        .with_context(|| format!("{}: write /proc/self/timens_offsets", step.origin))?;
                 }
                 _ => {}
             }
@@ -196,7 +208,7 @@ impl Request<'_> {
         let (ours, theirs) = sync::pair()?;
         let pid = clone(plan.clone_flags()).context("clone the container's init")?;
         if pid.as_raw() == 0 {
-            drop(ours);
+            drop((ours, own));
             Init {
                 plan,
                 channel: theirs,
@@ -216,6 +228,7 @@ impl Request<'_> {
             .run();
         }
         made.child = Some(pid);
+        own.restore()?;
         drop((theirs, listener, join, sources));
 
         let hook_state = match record {

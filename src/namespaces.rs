@@ -1,9 +1,13 @@
-//! Linux namespaces: the clone flag of each kind, and entering an existing one by path after
-//! checking that the file really is a namespace of the kind config.json says.
+//! Linux namespaces: the clone flag of each kind, entering an existing one by path after
+//! checking that the file really is a namespace of the kind config.json says, and the kinds
+//! the runtime itself handles before the clone.
 
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+
+/// Every kind scrun knows, as config.json names them.
+pub const KINDS: [&str; 8] = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
 
 pub fn flag(kind: &str) -> libc::c_int {
     match kind {
@@ -19,6 +23,23 @@ pub fn flag(kind: &str) -> libc::c_int {
     }
 }
 
+/// The name of the kind's file in /proc/PID/ns.
+pub fn file(kind: &str) -> &str {
+    match kind {
+        "mount" => "mnt",
+        "network" => "net",
+        k => k,
+    }
+}
+
+/// Kinds the runtime joins just before the clone, so that the one clone is born in them.
+/// Entering a pid namespace only affects the caller's children. Entering a time namespace
+/// needs CAP_SYS_ADMIN in the user namespace that owns it: the one scrun makes is owned by
+/// the runtime's, where the init, once in the container's user namespace, has no rights.
+pub fn joined_by_runtime(kind: &str) -> bool {
+    kind == "pid" || kind == "time"
+}
+
 /// Open a namespace file and check its type (NS_GET_NSTYPE), so a bind-mounted file of the
 /// wrong kind, or an ordinary file, is refused before anything is created.
 pub fn open(kind: &str, path: &Path) -> Result<OwnedFd> {
@@ -32,16 +53,44 @@ pub fn open(kind: &str, path: &Path) -> Result<OwnedFd> {
         bail!("{} is not a namespace file", path.display());
     }
     if actual != flag(kind) {
-        let name = ["mount", "cgroup", "uts", "ipc", "user", "pid", "network", "time"]
-            .into_iter()
-            .find(|k| flag(k) == actual)
-            .unwrap_or("unknown");
+        let name = KINDS.into_iter().find(|k| flag(k) == actual).unwrap_or("unknown");
         bail!("{} is a {name} namespace, not a {kind} namespace", path.display());
     }
     Ok(fd)
 }
 
+// The flags are kept as they are: nix's CloneFlags has no CLONE_NEWTIME, which truncating
+// would silently turn into 0 ("any kind" for setns, nothing for unshare).
 pub fn enter(kind: &str, fd: &OwnedFd) -> Result<()> {
-    nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_truncate(flag(kind)))
-        .with_context(|| format!("setns {kind}"))
+    nix::sched::setns(fd, nix::sched::CloneFlags::from_bits_retain(flag(kind))).with_context(|| format!("setns {kind}"))
+}
+
+pub fn unshare(kind: &str) -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flag(kind)))
+        .with_context(|| format!("unshare {kind} namespace"))
+}
+
+/// The runtime's own namespaces of the kinds it changes before the clone, to go back to once
+/// the init exists: the hooks it runs after that (createRuntime, prestart) belong in the
+/// runtime's namespaces, and an exec'd hook would otherwise land in the container's.
+pub struct Own(Vec<(String, OwnedFd)>);
+
+impl Own {
+    pub fn save<'a>(kinds: impl IntoIterator<Item = &'a str>) -> Result<Own> {
+        kinds
+            .into_iter()
+            .map(|kind| {
+                let path = format!("/proc/self/ns/{}", file(kind));
+                Ok((kind.to_string(), open(kind, Path::new(&path))?))
+            })
+            .collect::<Result<_>>()
+            .map(Own)
+    }
+
+    pub fn restore(self) -> Result<()> {
+        for (kind, fd) in &self.0 {
+            enter(kind, fd).with_context(|| format!("return to the runtime's own {kind} namespace"))?;
+        }
+        Ok(())
+    }
 }

@@ -41,14 +41,23 @@ pub enum Action {
     MakeMountpoint {
         path: PathBuf,
     },
-    /// Made by the clone that creates the container's init (cgroup: unshared by the init).
+    /// Made by the clone that creates the container's init (cgroup: unshared by the init;
+    /// time: unshared by the runtime just before the clone).
     CreateNamespace {
         kind: String,
     },
-    /// Entered with setns; a pid namespace by the runtime before the clone, others by the init.
+    /// Entered with setns; pid and time namespaces by the runtime before the clone, others by
+    /// the init.
     JoinNamespace {
         kind: String,
         path: PathBuf,
+    },
+    /// Written by the runtime into its new time namespace before the clone: the offsets freeze
+    /// once a process is in it.
+    TimeOffset {
+        clock: String,
+        secs: i64,
+        nanosecs: u32,
     },
     /// Written by the runtime once the init exists in its new user namespace.
     IdMappings {
@@ -188,7 +197,11 @@ impl Action {
             // A symlink in the image itself (/etc/mtab) is made by the runtime, as host root
             // (see MakeMountpoint); the /dev ones go in the init's fresh tmpfs.
             Action::Symlink { link, .. } if !link.starts_with("/dev") => Side::BeforeClone,
-            Action::JoinNamespace { kind, .. } if kind == "pid" => Side::BeforeClone,
+            Action::JoinNamespace { kind, .. } if crate::namespaces::joined_by_runtime(kind) => Side::BeforeClone,
+            // CLONE_NEWTIME does not fit the legacy clone syscall (it overlaps the exit signal
+            // bits); unshared, it only applies to the children made next, which is the clone.
+            Action::CreateNamespace { kind } if kind == "time" => Side::BeforeClone,
+            Action::TimeOffset { .. } => Side::BeforeClone,
             Action::CreateNamespace { kind } if kind != "cgroup" => Side::Clone,
             Action::IdMappings { .. } | Action::Cgroup { .. } | Action::EnterCgroup { .. } => Side::AfterClone,
             Action::Hook { kind, .. } => match kind.as_str() {
@@ -212,6 +225,9 @@ impl Action {
             Action::MakeMountpoint { path } => format!("make mount point {} in the image", path.display()),
             Action::CreateNamespace { kind } => format!("create {kind} namespace"),
             Action::JoinNamespace { kind, path } => format!("join {kind} namespace {}", path.display()),
+            Action::TimeOffset { clock, secs, nanosecs } => {
+                format!("offset the {clock} clock by {secs} s {nanosecs} ns")
+            }
             Action::IdMappings { .. } => "write uid and gid mappings".into(),
             Action::Cgroup { path, .. } => format!(
                 "create cgroup {} with its limits, and enter it",
@@ -295,6 +311,18 @@ impl Plan {
                 ),
                 None => add(ns_origin(*i), Action::CreateNamespace { kind }),
             }
+        }
+        let mut offsets: Vec<_> = linux.time_offsets().iter().flatten().collect();
+        offsets.sort_by(|a, b| a.0.cmp(b.0));
+        for (clock, offset) in offsets {
+            add(
+                format!("linux.timeOffsets.{clock}"),
+                Action::TimeOffset {
+                    clock: clock.clone(),
+                    secs: offset.secs().unwrap_or(0),
+                    nanosecs: offset.nanosecs().unwrap_or(0),
+                },
+            );
         }
         let new_ns = |t| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
         if new_ns(LinuxNamespaceType::User) {
@@ -503,12 +531,8 @@ impl Plan {
                 Action::EnterCgroup { cgroup: cgroup.clone() },
             );
         }
-        for kind in ["user", "cgroup", "ipc", "uts", "network", "pid", "mount"] {
-            let file = match kind {
-                "mount" => "mnt",
-                "network" => "net",
-                k => k,
-            };
+        for kind in ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"] {
+            let file = crate::namespaces::file(kind);
             let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{file}"));
             let ours = std::fs::metadata(format!("/proc/self/ns/{file}"));
             use std::os::unix::fs::MetadataExt;

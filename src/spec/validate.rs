@@ -48,6 +48,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             check_sysctl(key, &has)?;
         }
+        check_time_offsets(linux)?;
     }
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         if r.soft() > r.hard() {
@@ -73,9 +74,6 @@ fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
         if !seen.insert(ns.typ()) {
             bail!("linux.namespaces[{i}]: namespace {} is listed twice", ns.typ());
         }
-        if ns.typ() == LinuxNamespaceType::Time {
-            bail!("linux.namespaces[{i}]: time namespaces are not supported by scrun yet");
-        }
         if let Some(path) = ns.path() {
             if !Path::new(path).is_absolute() {
                 bail!("linux.namespaces[{i}].path {path:?} is not an absolute path");
@@ -83,6 +81,39 @@ fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
         }
     }
     Ok(seen)
+}
+
+/// Offsets can only be set on a time namespace no process is in yet: one scrun makes (runc's
+/// rule). The kernel offsets only these two clocks.
+fn check_time_offsets(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    let time_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, n)| n.typ() == LinuxNamespaceType::Time);
+    match time_ns {
+        None => bail!("linux.timeOffsets: clock offsets require a time namespace in linux.namespaces"),
+        Some((i, n)) if n.path().is_some() => bail!(
+            "linux.timeOffsets: the time namespace is joined by path (linux.namespaces[{i}].path), and the \
+             offsets of an existing one cannot change"
+        ),
+        Some(_) => {}
+    }
+    let mut clocks: Vec<_> = offsets.iter().collect();
+    clocks.sort_by(|a, b| a.0.cmp(b.0));
+    for (clock, offset) in clocks {
+        if clock != "monotonic" && clock != "boottime" {
+            bail!("linux.timeOffsets.{clock}: only the monotonic and boottime clocks can be offset");
+        }
+        if let Some(n) = offset.nanosecs().filter(|n| *n >= 1_000_000_000) {
+            bail!("linux.timeOffsets.{clock}.nanosecs {n} is out of range: it must be below 1000000000");
+        }
+    }
+    Ok(())
 }
 
 /// A sysctl is only safe to set when the namespace that scopes it is the container's own;
@@ -170,9 +201,41 @@ mod tests {
     }
 
     #[test]
-    fn time_namespace_refused_clearly() {
-        let e = err(serde_json::json!({"linux": {"namespaces": [{"type": "mount"}, {"type": "time"}]}}));
-        assert!(e.contains("linux.namespaces[1]: time namespaces"), "{e}");
+    fn time_offsets_need_a_new_time_namespace() {
+        let offsets = serde_json::json!({"monotonic": {"secs": 1}});
+        let e = err(serde_json::json!({"linux": {"timeOffsets": offsets}}));
+        assert!(
+            e.contains("linux.timeOffsets: clock offsets require a time namespace"),
+            "{e}"
+        );
+        let joined = serde_json::json!([{"type": "uts"}, {"type": "time", "path": "/proc/1/ns/time"}]);
+        let e = err(serde_json::json!({"linux": {"namespaces": joined, "timeOffsets": offsets}}));
+        assert!(
+            e.contains("linux.timeOffsets: the time namespace is joined by path (linux.namespaces[1].path)"),
+            "{e}"
+        );
+        let new = serde_json::json!([{"type": "uts"}, {"type": "time"}]);
+        validate(&spec(
+            serde_json::json!({"linux": {"namespaces": new, "timeOffsets": offsets}}),
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_time_offsets_rejected() {
+        let ns = serde_json::json!([{"type": "uts"}, {"type": "time"}]);
+        let e = err(
+            serde_json::json!({"linux": {"namespaces": ns, "timeOffsets": {"boottime": {"secs": 1, "nanosecs": 1_000_000_000}}}}),
+        );
+        assert!(
+            e.contains("linux.timeOffsets.boottime.nanosecs 1000000000 is out of range"),
+            "{e}"
+        );
+        let e = err(serde_json::json!({"linux": {"namespaces": ns, "timeOffsets": {"realtime": {"secs": 1}}}}));
+        assert!(
+            e.contains("linux.timeOffsets.realtime: only the monotonic and boottime"),
+            "{e}"
+        );
     }
 
     #[test]

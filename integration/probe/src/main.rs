@@ -17,7 +17,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
-wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | kill-self SIG]";
+wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
+kill-self SIG | clocks]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -110,6 +111,10 @@ fn main() {
             Err(e) => fail(&e),
         },
         "kill-self" => kill_self(parse(arg(2))),
+        "clocks" => {
+            out(format!("{}\n", clocks()).as_bytes());
+            0
+        }
         _ => usage(),
     };
     let _ = io::stdout().flush();
@@ -207,6 +212,20 @@ fn kill_self(sig: i32) -> i32 {
         unsafe { libc::getpid() }
     );
     1
+}
+
+/// The two clocks a time namespace offsets (whole seconds), its offsets and its identity.
+fn clocks() -> Value {
+    let secs = |clock| unsafe {
+        let mut ts: libc::timespec = zeroed();
+        (libc::clock_gettime(clock, &mut ts) == 0).then_some(ts.tv_sec)
+    };
+    json!({
+        "monotonic": secs(libc::CLOCK_MONOTONIC),
+        "boottime": secs(libc::CLOCK_BOOTTIME),
+        "timens_offsets": read_string("/proc/self/timens_offsets"),
+        "time_ns": read_link("/proc/self/ns/time"),
+    })
 }
 
 fn report(args: &[String]) -> Value {
