@@ -228,6 +228,7 @@ impl Init<'_> {
             Action::WriteFile { .. }
             | Action::MakeMountpoint { .. }
             | Action::IdMappings { .. }
+            | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
             | Action::EnterCgroup { .. }
             | Action::Exec { .. } => {
