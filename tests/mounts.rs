@@ -209,6 +209,26 @@ fn idmap_without_mappings_takes_the_containers_user_namespace() {
     assert_eq!(stat(&bundle, "/vol/root-owned"), (0, 0));
 }
 
+/// runc's check: every detached mount is closed once attached, so many binds fit in a low
+/// RLIMIT_NOFILE, which the init sets before it execs.
+#[test]
+fn many_idmapped_binds_fit_in_a_low_nofile_limit() {
+    let src = HostDir::new();
+    src.make("root-owned", 0, 0);
+    let bundle = Bundle::new();
+    with_userns(&bundle);
+    bundle.config_mut(|c| {
+        for i in 0..30 {
+            add_mount(
+                c,
+                json!({"destination": format!("/vol{i}"), "type": "bind", "source": src.path, "options": ["bind", "idmap"]}),
+            );
+        }
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 20, "hard": 20}]);
+    });
+    assert_eq!(stat(&bundle, "/vol29/root-owned"), (0, 0));
+}
+
 /// Only the plan: a container that joins a user namespace by path while creating its other
 /// namespaces cannot use them yet (they belong to the host's user namespace).
 #[test]
