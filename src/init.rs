@@ -114,8 +114,10 @@ impl Init<'_> {
             if in_cgroup_needed {
                 self.wait_placed()?;
             }
-            let source = self.sources.get(i).and_then(Option::as_ref);
-            self.step(step, source, &mut progress, &mut join)
+            // Closed once attached: with many binds and a low RLIMIT_NOFILE, fds held until
+            // the exec would leave the init none to open.
+            let source = self.sources.get_mut(i).and_then(Option::take);
+            self.step(step, source.as_ref(), &mut progress, &mut join)
                 .with_context(|| step.action.describe())?;
             drop(span);
         }
@@ -226,6 +228,7 @@ impl Init<'_> {
             | Action::MakeMountpoint { .. }
             | Action::IdMappings { .. }
             | Action::TimeOffset { .. }
+            | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
             | Action::EnterCgroup { .. }
             | Action::Exec { .. } => {

@@ -5,7 +5,7 @@
 use crate::cgroups::Cgroup;
 use crate::cli::CreateOpts;
 use crate::init::Init;
-use crate::plan::{Action, Options, Plan, Side};
+use crate::plan::{Action, IdmapUserns, Options, Plan, Side};
 use crate::spec::Bundle;
 use crate::state::{self, Saved, Store};
 use crate::sync::{self, Msg};
@@ -187,7 +187,7 @@ impl Request<'_> {
             .steps
             .iter()
             .map(|s| match &s.action {
-                Action::Mount(m) if plan.creates_namespace("user") => {
+                Action::Mount(m) if m.idmap.is_some() || plan.creates_namespace("user") => {
                     crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone())
                 }
                 _ => Ok(None),
@@ -206,7 +206,7 @@ impl Request<'_> {
             .transpose()?;
         let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
         let (ours, theirs) = sync::pair()?;
-        let pid = clone(plan.clone_flags()).context("clone the container's init")?;
+        let pid = namespaces::clone(plan.clone_flags()).context("clone the container's init")?;
         if pid.as_raw() == 0 {
             drop((ours, own));
             Init {
@@ -229,7 +229,7 @@ impl Request<'_> {
         }
         made.child = Some(pid);
         own.restore()?;
-        drop((theirs, listener, join, sources));
+        drop((theirs, listener, join));
 
         let hook_state = match record {
             Some((bundle, _)) => {
@@ -238,10 +238,30 @@ impl Request<'_> {
             }
             None => String::new(),
         };
-        for step in plan.steps(Side::AfterClone) {
+        let mut made_userns = Vec::new();
+        // Before Go: what the init needs before its first step. After Go, while it works: its
+        // cgroup, which it waits for only before running anything of the image.
+        let placement = |a: &Action| matches!(a, Action::Cgroup { .. } | Action::EnterCgroup { .. });
+        for (i, step) in plan.steps.iter().enumerate() {
+            if step.action.side() != Side::AfterClone || placement(&step.action) {
+                continue;
+            }
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
-                Action::IdMappings { uid, gid } => write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?,
+                Action::IdMappings { uid, gid } => {
+                    namespaces::write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?
+                }
+                Action::IdmapMount { recursive, userns, .. } => {
+                    // The init holds the same detached mount, from before the clone; the plan
+                    // puts the bind it belongs to right after this step.
+                    let tree = sources
+                        .get(i + 1)
+                        .and_then(Option::as_ref)
+                        .context("the idmapped bind source is not open")?;
+                    let userns = userns_fd(pid, userns, &mut made_userns).with_context(|| step.origin.clone())?;
+                    crate::rootfs::mounts::set_idmap(tree, &userns, *recursive)
+                        .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
+                }
                 // runc and crun give prestart hooks "created" (runtime-tools checks it);
                 // createRuntime hooks see the spec's "creating".
                 Action::Hook { hook, kind } => {
@@ -252,9 +272,10 @@ impl Request<'_> {
                 _ => {}
             }
         }
+        drop(sources);
         // If the init already failed, the send fails but its error message is still queued.
         let _ = ours.send(&Msg::Go(hook_state));
-        for step in plan.steps(Side::AfterClone) {
+        for step in plan.steps(Side::AfterClone).filter(|s| placement(&s.action)) {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
                 Action::Cgroup { path, resources } => {
@@ -304,6 +325,23 @@ impl Request<'_> {
             Err(_) => Ok(Launched { pid, pty }),
             Ok((Msg::Error(e), _)) => bail!(e),
             Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),
+        }
+    }
+}
+
+/// The user namespace an idmapped mount takes its mappings from. One made for the purpose
+/// is kept in `made` for the next mount with the same mappings.
+fn userns_fd<'p>(pid: Pid, userns: &'p IdmapUserns, made: &mut Vec<(&'p IdmapUserns, OwnedFd)>) -> Result<OwnedFd> {
+    match userns {
+        IdmapUserns::Container => namespaces::open("user", Path::new(&format!("/proc/{pid}/ns/user"))),
+        IdmapUserns::Joined { path } => namespaces::open("user", path),
+        IdmapUserns::New { uid, gid } => {
+            if let Some((_, fd)) = made.iter().find(|(u, _)| *u == userns) {
+                return Ok(fd.try_clone()?);
+            }
+            let fd = namespaces::new_user_namespace(uid, gid)?;
+            made.push((userns, fd.try_clone()?));
+            Ok(fd)
         }
     }
 }
@@ -360,38 +398,4 @@ fn start_listener(dir: &Path) -> Result<OwnedFd> {
 
 pub fn short_path(dirfd: &std::fs::File) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}/{}", dirfd.as_raw_fd(), state::START_SOCKET))
-}
-
-/// Fork with namespace flags: the raw clone syscall with no new stack behaves like fork, so
-/// the child runs on in this same code with its namespaces already made.
-fn clone(flags: libc::c_int) -> Result<Pid> {
-    // SAFETY: without CLONE_VM the child gets a copy of this single-threaded process, as with
-    // fork; the arguments after flags (stack, tids, tls) are unused.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if ret < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    Ok(Pid::from_raw(ret as i32))
-}
-
-fn write_id_maps(pid: Pid, uid: &[crate::plan::IdMap], gid: &[crate::plan::IdMap]) -> Result<()> {
-    let text = |maps: &[crate::plan::IdMap]| {
-        maps.iter()
-            .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
-            .collect::<String>()
-    };
-    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text(maps)).with_context(|| format!("write {path}"))?;
-    }
-    Ok(())
 }

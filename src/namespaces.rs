@@ -2,7 +2,9 @@
 //! checking that the file really is a namespace of the kind config.json says, and the kinds
 //! the runtime itself handles before the clone.
 
+use crate::plan::IdMap;
 use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -93,4 +95,70 @@ impl Own {
         }
         Ok(())
     }
+}
+
+/// Fork with namespace flags: the raw clone syscall with no new stack behaves like fork, so
+/// the child runs on in this same code with its namespaces already made.
+pub fn clone(flags: libc::c_int) -> Result<Pid> {
+    // SAFETY: without CLONE_VM the child gets a copy of this single-threaded process, as with
+    // fork; the arguments after flags (stack, tids, tls) are unused.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(Pid::from_raw(ret as i32))
+}
+
+pub fn write_id_maps(pid: Pid, uid: &[IdMap], gid: &[IdMap]) -> Result<()> {
+    let text = |maps: &[IdMap]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+            .collect::<String>()
+    };
+    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text(maps)).with_context(|| format!("write {path}"))?;
+    }
+    Ok(())
+}
+
+/// A user namespace with these mappings, held by an fd alone (for an idmapped mount): made by
+/// a child that only waits to be killed, whose maps the runtime writes. The child is reaped
+/// before this returns, whatever happens.
+pub fn new_user_namespace(uid: &[IdMap], gid: &[IdMap]) -> Result<OwnedFd> {
+    let parent = nix::unistd::getpid();
+    let pid = clone(libc::CLONE_NEWUSER).context("clone a user namespace")?;
+    if pid.as_raw() == 0 {
+        // Dies with the runtime too, should the runtime die before it kills it.
+        // SAFETY: prctl, getppid, pause and _exit are async-signal-safe and touch no memory
+        // this forked copy shares.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent.as_raw() {
+                libc::_exit(1);
+            }
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    struct Reap(Pid);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(self.0, None);
+        }
+    }
+    let child = Reap(pid);
+    write_id_maps(child.0, uid, gid)?;
+    open("user", Path::new(&format!("/proc/{}/ns/user", child.0)))
 }

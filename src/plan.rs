@@ -6,7 +6,7 @@ use crate::cli::Phase;
 use crate::devices::{self, DeviceNode};
 use crate::rootfs::mounts::{self, MountStep};
 use crate::spec::Bundle;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -77,6 +77,14 @@ pub enum Action {
     },
     BindRootfs {
         path: PathBuf,
+    },
+    /// Give the detached mount of the bind in the next step (a Mount) its idmapping. The
+    /// runtime does it between the clone and the init's mounts: a mapping taken from the
+    /// container's user namespace exists only once the runtime has written it.
+    IdmapMount {
+        source: String,
+        recursive: bool,
+        userns: IdmapUserns,
     },
     Mount(MountStep),
     MakeDevice(DeviceNode),
@@ -160,7 +168,19 @@ pub enum Action {
     },
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+/// The user namespace whose mappings an idmapped mount takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IdmapUserns {
+    /// The container's new one, once its mappings are written.
+    Container,
+    /// The one the container joins (linux.namespaces[].path).
+    Joined { path: PathBuf },
+    /// A user namespace made for the purpose (by a short-lived child), with these mappings.
+    New { uid: Vec<IdMap>, gid: Vec<IdMap> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IdMap {
     pub container_id: u32,
     pub host_id: u32,
@@ -203,7 +223,10 @@ impl Action {
             Action::CreateNamespace { kind } if kind == "time" => Side::BeforeClone,
             Action::TimeOffset { .. } => Side::BeforeClone,
             Action::CreateNamespace { kind } if kind != "cgroup" => Side::Clone,
-            Action::IdMappings { .. } | Action::Cgroup { .. } | Action::EnterCgroup { .. } => Side::AfterClone,
+            Action::IdMappings { .. }
+            | Action::IdmapMount { .. }
+            | Action::Cgroup { .. }
+            | Action::EnterCgroup { .. } => Side::AfterClone,
             Action::Hook { kind, .. } => match kind.as_str() {
                 "prestart" | "createRuntime" => Side::AfterClone,
                 "poststart" => Side::AfterStart,
@@ -239,6 +262,22 @@ impl Action {
             Action::LoopbackUp => "bring up lo".into(),
             Action::RootPropagation { flags } => format!("make / {flags}"),
             Action::BindRootfs { path } => format!("bind rootfs {}", path.display()),
+            Action::IdmapMount {
+                source,
+                recursive,
+                userns,
+            } => format!(
+                "idmap the bind of {source}{} with {}",
+                if *recursive { " and its submounts" } else { "" },
+                match userns {
+                    IdmapUserns::Container => "the container's user namespace".to_string(),
+                    IdmapUserns::Joined { path } => format!("user namespace {}", path.display()),
+                    IdmapUserns::New { .. } => "a user namespace made for it".to_string(),
+                }
+            ),
+            Action::Mount(m) if m.idmap.is_some() => {
+                format!("mount idmapped {} on {}", m.fstype, m.destination.display())
+            }
             Action::Mount(m) => format!("mount {} on {}", m.fstype, m.destination.display()),
             Action::MakeDevice(d) => format!("make device {}", d.path.display()),
             Action::Symlink { link, target } => format!("symlink {} -> {}", link.display(), target.display()),
@@ -390,6 +429,16 @@ impl Plan {
             let config_mounts = spec.mounts().clone().unwrap_or_default();
             for (i, m) in config_mounts.iter().enumerate() {
                 let step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                if let Some(idmap) = &step.idmap {
+                    add(
+                        format!("mounts[{i}]"),
+                        Action::IdmapMount {
+                            source: step.source.clone(),
+                            recursive: idmap.recursive,
+                            userns: idmap_userns(idmap, &linux).with_context(|| format!("mounts[{i}]"))?,
+                        },
+                    );
+                }
                 add(format!("mounts[{i}]"), Action::Mount(step));
             }
             let mounted = |dest: &str| config_mounts.iter().any(|m| m.destination() == Path::new(dest));
@@ -632,6 +681,30 @@ impl Plan {
             .iter()
             .any(|s| matches!(&s.action, Action::CreateNamespace { kind: k } if k == kind))
     }
+}
+
+/// Where an idmapped mount gets its mappings: its own, or else the container's user namespace
+/// (runtime-spec: "the runtime MAY use the container's user namespace mapping"). Mappings
+/// equal to those of the container's new user namespace reuse it rather than make another.
+fn idmap_userns(idmap: &mounts::Idmap, linux: &oci_spec::runtime::Linux) -> Result<IdmapUserns> {
+    let userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|n| n.typ() == LinuxNamespaceType::User);
+    let maps = |m: &Option<Vec<LinuxIdMapping>>| m.iter().flatten().map(IdMap::from).collect::<Vec<_>>();
+    let own = !idmap.uid.is_empty();
+    Ok(match userns.map(|n| n.path()) {
+        Some(None) if !own || (idmap.uid == maps(linux.uid_mappings()) && idmap.gid == maps(linux.gid_mappings())) => {
+            IdmapUserns::Container
+        }
+        Some(Some(path)) if !own => IdmapUserns::Joined { path: path.clone() },
+        _ if own => IdmapUserns::New {
+            uid: idmap.uid.clone(),
+            gid: idmap.gid.clone(),
+        },
+        _ => bail!("option idmap without uidMappings and gidMappings needs a user namespace in linux.namespaces"),
+    })
 }
 
 /// An LSM label asked for and not applied would be a silent hole: refuse it, saying whether

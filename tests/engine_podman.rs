@@ -599,6 +599,43 @@ fn scenarios<'a>() -> Vec<Scenario<'a>> {
             }),
         ),
         (
+            "volume-idmap",
+            Box::new(|p: &Podman| {
+                // A volume owned by the host's root, in a container whose root is host uid
+                // 100000: with `idmap` the container's root owns it and may write in it.
+                let dir = p.base.join("vol-idmap");
+                fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+                fs::write(dir.join("root-file"), "host").map_err(|e| format!("write root-file: {e}"))?;
+                let volume = format!("{}:/vol:idmap", dir.display());
+                let args = [
+                    "--uidmap",
+                    "0:100000:65536",
+                    "--gidmap",
+                    "0:100000:65536",
+                    "-v",
+                    &volume,
+                ];
+                let out = p.run_rm(&args, &["/probe", "stat", "/vol/root-file"]);
+                let st = json_in(&text(&out.stdout)).unwrap_or_default();
+                expect(code(&out) == Some(0) && st["uid"] == 0 && st["gid"] == 0, || {
+                    format!(
+                        "/vol/root-file must show as 0:0 inside, got {}:\n{}",
+                        out.status,
+                        describe(&out)
+                    )
+                })?;
+                let out = p.run_rm(&args, &["/probe", "write", "/vol/new", "x"]);
+                expect(code(&out) == Some(0), || {
+                    format!("writing /vol/new must work, got {}:\n{}", out.status, describe(&out))
+                })?;
+                use std::os::unix::fs::MetadataExt;
+                let md = fs::metadata(dir.join("new")).map_err(|e| format!("stat the new file on the host: {e}"))?;
+                expect((md.uid(), md.gid()) == (0, 0), || {
+                    format!("the new file must be 0:0 on the host, got {}:{}", md.uid(), md.gid())
+                })
+            }),
+        ),
+        (
             "detached-exec-pause-kill",
             Box::new(|p: &Podman| {
                 let out = p.ok(&[

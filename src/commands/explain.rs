@@ -3,7 +3,7 @@
 //! It prints the very plan the runtime executes, so the explanation cannot drift from it.
 
 use crate::cli::{ExplainArgs, TextOrJson};
-use crate::plan::{Action, Options, Plan, Side, Step};
+use crate::plan::{Action, IdMap, IdmapUserns, Options, Plan, Side, Step};
 use crate::rootfs::resolve::{open_in_root, Create};
 use crate::spec::Bundle;
 use anyhow::Result;
@@ -210,7 +210,20 @@ fn details(action: &Action) -> Vec<String> {
             "{} {}:{}, mode {:04o}, owner {}:{}",
             d.kind, d.major, d.minor, d.mode, d.uid, d.gid
         )],
-        Action::IdMappings { uid, gid } => vec![format!("uid {uid:?}"), format!("gid {gid:?}")],
+        Action::IdMappings { uid, gid }
+        | Action::IdmapMount {
+            userns: IdmapUserns::New { uid, gid },
+            ..
+        } => {
+            let maps = |v: &[IdMap]| {
+                let ranges: Vec<String> = v
+                    .iter()
+                    .map(|m| format!("{} -> host {} ({} ids)", m.container_id, m.host_id, m.size))
+                    .collect();
+                join(&ranges)
+            };
+            vec![format!("uid {}", maps(uid)), format!("gid {}", maps(gid))]
+        }
         Action::Identity {
             uid,
             gid,

@@ -106,7 +106,7 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
         },
         "annotations": {"io.github.scrun.version": env!("CARGO_PKG_VERSION")},
     });

@@ -2,8 +2,10 @@
 //! extensions), and mounting each entry inside the rootfs through an fd from the in-root resolver.
 
 use super::resolve::{fd_path, open_in_root, Create};
+use crate::plan::IdMap;
 use anyhow::{bail, Context, Result};
 use nix::mount::MsFlags;
+use oci_spec::runtime::Mount;
 use serde::Serialize;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -29,15 +31,29 @@ pub struct MountStep {
     pub tmpcopyup: bool,
     /// The mount point is a file (the bind source is not a directory).
     pub file_mountpoint: bool,
+    /// An idmapped bind: the runtime prepares its detached mount (see `Action::IdmapMount`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idmap: Option<Idmap>,
+}
+
+/// The idmapping of a bind mount (the mount's uidMappings and gidMappings; `idmap`, `ridmap`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Idmap {
+    /// Applied to the submounts of an rbind too (`ridmap`).
+    pub recursive: bool,
+    /// Empty: the container's user namespace gives the mappings.
+    pub uid: Vec<IdMap>,
+    pub gid: Vec<IdMap>,
 }
 
 struct Parsed {
     flags: u64,
     propagation: Vec<u64>,
     data: Vec<String>,
-    bind: bool,
     recursive: bool,
     tmpcopyup: bool,
+    /// `idmap` (false) or `ridmap` (true).
+    idmap: Option<bool>,
 }
 
 /// The mount options that are flags: (name, flags set, flags cleared). runtime-spec's list
@@ -88,17 +104,19 @@ pub const OTHER_OPTIONS: &[&str] = &[
     "rslave",
     "unbindable",
     "runbindable",
+    "idmap",
+    "ridmap",
 ];
 
 /// Translate mount options to flags. Unknown words are filesystem data, as runc does.
-fn parse_options(options: &[String]) -> Result<Parsed> {
+fn parse_options(options: &[String]) -> Parsed {
     let mut p = Parsed {
         flags: 0,
         propagation: vec![],
         data: vec![],
-        bind: false,
         recursive: false,
         tmpcopyup: false,
+        idmap: None,
     };
     for opt in options {
         if let Some((_, set, clear)) = FLAG_OPTIONS.iter().find(|(name, _, _)| name == opt) {
@@ -106,20 +124,18 @@ fn parse_options(options: &[String]) -> Result<Parsed> {
             continue;
         }
         match opt.as_str() {
-            "bind" => p.bind = true,
-            "rbind" => {
-                p.bind = true;
-                p.recursive = true;
-            }
+            "bind" => {}
+            "rbind" => p.recursive = true,
             "tmpcopyup" => p.tmpcopyup = true,
-            "idmap" | "ridmap" => bail!("option {opt}: idmapped mounts are not supported yet"),
+            "idmap" => p.idmap = Some(false),
+            "ridmap" => p.idmap = Some(true),
             other => match propagation(other) {
                 Some(flag) => p.propagation.push(flag.bits()),
                 None => p.data.push(other.to_string()),
             },
         }
     }
-    Ok(p)
+    p
 }
 
 fn propagation(name: &str) -> Option<MsFlags> {
@@ -141,11 +157,24 @@ pub fn root_propagation(name: &str) -> Result<MsFlags> {
     propagation(name).with_context(|| format!("linux.rootfsPropagation: unknown propagation {name:?}"))
 }
 
-pub fn plan_mount(m: &oci_spec::runtime::Mount, bundle: &Path) -> Result<MountStep> {
+/// A bind mount: `bind` or `rbind` among the options, or type "bind".
+pub fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
+/// An idmapped mount: `idmap` or `ridmap` among the options, or mappings of its own (which
+/// runc also takes without either option).
+pub fn is_idmapped(m: &Mount) -> bool {
+    m.uid_mappings().is_some()
+        || m.gid_mappings().is_some()
+        || m.options().iter().flatten().any(|o| o == "idmap" || o == "ridmap")
+}
+
+pub fn plan_mount(m: &Mount, bundle: &Path) -> Result<MountStep> {
     let options = m.options().clone().unwrap_or_default();
-    let p = parse_options(&options)?;
+    let p = parse_options(&options);
     let mut fstype = m.typ().clone().unwrap_or_default();
-    let bind = p.bind || fstype == "bind";
+    let bind = is_bind(m);
     let source = m.source().clone().unwrap_or_default();
     let (source, file_mountpoint) = if bind {
         fstype = "bind".into();
@@ -173,13 +202,22 @@ pub fn plan_mount(m: &oci_spec::runtime::Mount, bundle: &Path) -> Result<MountSt
         recursive: p.recursive,
         tmpcopyup: p.tmpcopyup,
         file_mountpoint,
+        idmap: is_idmapped(m).then(|| {
+            let maps =
+                |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| m.iter().flatten().map(IdMap::from).collect();
+            Idmap {
+                recursive: p.idmap == Some(true),
+                uid: maps(m.uid_mappings()),
+                gid: maps(m.gid_mappings()),
+            }
+        }),
     })
 }
 
 /// A read-only bind of a file the runtime generated in the state directory.
 pub fn generated_file(host: &Path, dest: &Path) -> MountStep {
     let options: Vec<String> = ["bind", "ro", "nosuid", "nodev", "noexec"].map(String::from).to_vec();
-    let p = parse_options(&options).expect("static options parse");
+    let p = parse_options(&options);
     MountStep {
         fstype: "bind".into(),
         source: host.to_string_lossy().into_owned(),
@@ -191,6 +229,7 @@ pub fn generated_file(host: &Path, dest: &Path) -> MountStep {
         recursive: false,
         tmpcopyup: false,
         file_mountpoint: true,
+        idmap: None,
     }
 }
 
@@ -203,9 +242,10 @@ fn sys_mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u6
 /// user namespace: the runtime does this on the host before the clone, as host root, because
 /// the init could not reach a source in a private directory (the state directory is 0700),
 /// and a detached mount, unlike a path in the host's mount namespace, can be attached in the
-/// container's. Without a user namespace the init binds by path: a detached mount gets its id
-/// when it is cloned, and mountinfo (sorted by id on current kernels) would list it before the
-/// mounts made earlier in config.json's order.
+/// container's. An idmapped bind always goes this way: only a detached mount takes an
+/// idmapping. Other binds without a user namespace are bound by path by the init: a detached
+/// mount gets its id when it is cloned, and mountinfo (sorted by id on current kernels) would
+/// list it before the mounts made earlier in config.json's order.
 pub fn open_source(m: &MountStep) -> Result<Option<OwnedFd>> {
     if m.fstype != "bind" {
         return Ok(None);
@@ -227,6 +267,46 @@ pub fn open_source(m: &MountStep) -> Result<Option<OwnedFd>> {
     Ok(Some(unsafe {
         <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
     }))
+}
+
+/// Give a detached mount (from `open_source`) the idmapping of the user namespace `userns`:
+/// an id that namespace maps from X to Y shows as Y for a file stored as X, and the reverse for
+/// what is written through the mount. `recursive` covers the submounts of an rbind too.
+pub fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive: bool) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    // SAFETY: mount_setattr reads `attr` (its size is passed) and an empty path.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        let e = nix::errno::Errno::last();
+        let why = if e == nix::errno::Errno::EINVAL {
+            " (the filesystem may not support idmapped mounts)"
+        } else {
+            ""
+        };
+        bail!("mount_setattr MOUNT_ATTR_IDMAP: {}{why}", e.desc().to_lowercase());
+    }
+    Ok(())
 }
 
 /// Attach a detached mount (from open_tree) on the object `target` holds.
@@ -327,7 +407,7 @@ mod tests {
     use super::*;
 
     fn opts(o: &[&str]) -> Parsed {
-        parse_options(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        parse_options(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
     #[test]
@@ -337,13 +417,15 @@ mod tests {
         assert_eq!(p.data, vec!["mode=755", "size=65536k"]);
         let p = opts(&["ro", "rw", "rbind", "rprivate"]);
         assert_eq!(p.flags, 0);
-        assert!(p.bind && p.recursive);
+        assert!(p.recursive && p.idmap.is_none());
         assert_eq!(p.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
     }
 
     #[test]
-    fn idmap_refused_clearly() {
-        let err = parse_options(&["idmap".into()]).err().unwrap().to_string();
-        assert!(err.contains("idmap"), "{err}");
+    fn idmap_options_are_not_filesystem_data() {
+        let p = opts(&["rbind", "ridmap"]);
+        assert_eq!(p.idmap, Some(true));
+        assert!(p.data.is_empty());
+        assert_eq!(opts(&["bind", "idmap"]).idmap, Some(false));
     }
 }

@@ -1,8 +1,9 @@
 //! Every rule that rejects a config.json before anything is created. Pure: no syscalls, so each
 //! rule is unit-tested without root. Errors name the config field, as a JSON path.
 
+use crate::rootfs::mounts;
 use anyhow::{bail, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -24,6 +25,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !m.destination().is_absolute() {
             bail!("mounts[{i}].destination {:?} is not an absolute path", m.destination());
         }
+        check_idmapped_mount(&format!("mounts[{i}]"), m)?;
     }
     let namespaces = namespaces(spec)?;
     let has = |t| namespaces.contains(&t);
@@ -45,6 +47,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if maps && !has(LinuxNamespaceType::User) {
             bail!("linux.uidMappings: id mappings require a user namespace in linux.namespaces");
         }
+        check_id_mappings("linux.uidMappings", linux.uid_mappings().as_deref().unwrap_or_default())?;
+        check_id_mappings("linux.gidMappings", linux.gid_mappings().as_deref().unwrap_or_default())?;
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             check_sysctl(key, &has)?;
         }
@@ -57,6 +61,72 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 r.soft(),
                 r.hard()
             );
+        }
+    }
+    Ok(())
+}
+
+/// An idmapped mount is a bind mount (runc's rule: the kernel idmaps only a detached mount,
+/// which for scrun is a cloned bind source) with both mappings or neither.
+fn check_idmapped_mount(field: &str, m: &Mount) -> Result<()> {
+    let inline = m
+        .options()
+        .iter()
+        .flatten()
+        .position(|o| o.starts_with("idmap=") || o.starts_with("ridmap="));
+    if let Some(j) = inline {
+        bail!("{field}.options[{j}]: mappings inside the idmap option (crun's form) are not supported: give uidMappings and gidMappings");
+    }
+    if !mounts::is_idmapped(m) {
+        return Ok(());
+    }
+    if !mounts::is_bind(m) {
+        bail!(
+            "{field}: idmapped mounts (uidMappings, gidMappings, idmap, ridmap) must be bind mounts, not type {:?}",
+            m.typ().as_deref().unwrap_or_default()
+        );
+    }
+    match (m.uid_mappings(), m.gid_mappings()) {
+        (Some(_), None) => bail!("{field}.gidMappings is missing: uidMappings needs it"),
+        (None, Some(_)) => bail!("{field}.uidMappings is missing: gidMappings needs it"),
+        (Some(uid), Some(gid)) => {
+            for (name, maps) in [("uidMappings", uid), ("gidMappings", gid)] {
+                if maps.is_empty() {
+                    bail!("{field}.{name} is empty");
+                }
+                check_id_mappings(&format!("{field}.{name}"), maps)?;
+            }
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// What the kernel would refuse in a uid_map or gid_map, named by field: an empty range, one
+/// past 2^32, overlapping ranges on either side, more than 340 lines.
+fn check_id_mappings(field: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    const MAX_LINES: usize = 340;
+    if maps.len() > MAX_LINES {
+        bail!("{field}: {} mappings, the kernel takes at most {MAX_LINES}", maps.len());
+    }
+    let end = |start: u32, size: u32| start as u64 + size as u64;
+    for (j, m) in maps.iter().enumerate() {
+        if m.size() == 0 {
+            bail!("{field}[{j}].size is 0");
+        }
+        for (side, start) in [("containerID", m.container_id()), ("hostID", m.host_id())] {
+            if end(start, m.size()) > 1 << 32 {
+                bail!(
+                    "{field}[{j}]: {side} {start} + size {} is past the last id 4294967295",
+                    m.size()
+                );
+            }
+        }
+        for (k, other) in maps.iter().enumerate().take(j) {
+            let overlap = |a: u32, b: u32| (a as u64) < end(b, other.size()) && (b as u64) < end(a, m.size());
+            if overlap(m.container_id(), other.container_id()) || overlap(m.host_id(), other.host_id()) {
+                bail!("{field}[{j}] overlaps {field}[{k}]");
+            }
         }
     }
     Ok(())
@@ -252,6 +322,42 @@ mod tests {
             serde_json::json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}, "namespaces": [{"type": "mount"}, {"type": "uts"}]}}),
         );
         assert!(e.contains("requires a net namespace"), "{e}");
+    }
+
+    fn idmapped(extra: serde_json::Value) -> String {
+        let mut m = serde_json::json!({"destination": "/v", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"],
+            "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 10}],
+            "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 10}]});
+        json_patch(&mut m, extra);
+        let mut base = spec(serde_json::json!({}));
+        let mut mounts = base.mounts().clone().unwrap_or_default();
+        mounts.push(serde_json::from_value(m).unwrap());
+        let index = mounts.len() - 1;
+        base.set_mounts(Some(mounts));
+        validate(&base)
+            .map_or_else(|e| format!("{e:#}"), |_| "ok".into())
+            .replace(&format!("mounts[{index}]"), "M")
+    }
+
+    #[test]
+    fn idmapped_mounts_checked() {
+        assert_eq!(idmapped(serde_json::json!({})), "ok");
+        let e = idmapped(serde_json::json!({"type": "tmpfs", "options": ["idmap"]}));
+        assert!(e.starts_with("M: idmapped mounts") && e.contains("\"tmpfs\""), "{e}");
+        assert!(idmapped(serde_json::json!({"gidMappings": null})).starts_with("M.gidMappings is missing"));
+        assert_eq!(
+            idmapped(serde_json::json!({"uidMappings": []})),
+            "M.uidMappings is empty"
+        );
+        let e = idmapped(serde_json::json!({"uidMappings": [{"containerID": 0, "hostID": 1, "size": 0}]}));
+        assert_eq!(e, "M.uidMappings[0].size is 0");
+        let e = idmapped(serde_json::json!({"gidMappings": [{"containerID": 0, "hostID": 4294967295u32, "size": 2}]}));
+        assert!(e.starts_with("M.gidMappings[0]: hostID 4294967295 + size 2"), "{e}");
+        let e = idmapped(serde_json::json!({"uidMappings": [
+            {"containerID": 0, "hostID": 1000, "size": 10}, {"containerID": 100, "hostID": 1005, "size": 1}]}));
+        assert_eq!(e, "M.uidMappings[1] overlaps M.uidMappings[0]");
+        let e = idmapped(serde_json::json!({"options": ["bind", "idmap=uids=0-1-10"]}));
+        assert!(e.starts_with("M.options[1]: mappings inside the idmap option"), "{e}");
     }
 
     #[test]
