@@ -1,6 +1,7 @@
 //! Idmapped bind mounts (a mount's uidMappings/gidMappings, options idmap and ridmap): what
 //! the container sees through them, what lands on the host when it writes, and the configs
-//! create must refuse.
+//! create must refuse. And the recursive mount options (rro, rnoexec, ...), which reach
+//! submounts.
 
 mod common;
 
@@ -322,5 +323,33 @@ fn bad_idmapped_mounts_fail_create_naming_the_field() {
         let err = create_fails(&bundle, &unique_id("bad-idmap"));
         let want = format!("mounts[{index}{want}");
         assert!(err.contains(&want), "want {want:?} in:\n{err}");
+    }
+}
+
+/// "ro" on an rbind makes only its top read-only (mount(2) flags are per mount); "rro" reaches
+/// the submount too. A recursive option that is silently dropped would leave it writable.
+#[test]
+fn recursive_options_reach_the_submounts_of_an_rbind() {
+    let mut src = HostDir::new();
+    src.mount_tmpfs("sub");
+    let bundle = Bundle::new();
+    let index = mount_count(&bundle);
+    let rt = Runtime::new();
+    for (option, sub) in [("ro", "ok"), ("rro", "error: Read-only file system (errno 30)")] {
+        bundle.config_mut(|c| {
+            let m = json!({"destination": "/vol", "type": "bind", "source": src.path, "options": ["rbind", option]});
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.truncate(index);
+            mounts.push(m);
+        });
+        let write = |path: &str| {
+            bundle.set_args(&["/probe", "write", path, "x"]);
+            let id = unique_id("rro");
+            let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+            assert_nothing_left(&rt, &id, bundle.path());
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(write("/vol/top"), "error: Read-only file system (errno 30)", "{option}");
+        assert_eq!(write("/vol/sub/file"), sub, "{option}");
     }
 }

@@ -2,7 +2,7 @@
 //! out from the code itself (the mount option table, the hook kinds of the plan, and for
 //! seccomp by compiling a one-rule profile with each action, operator and architecture).
 
-use crate::rootfs::mounts::{FLAG_OPTIONS, OTHER_OPTIONS};
+use crate::rootfs::mounts::{FLAG_OPTIONS, OTHER_OPTIONS, RECURSIVE_OPTIONS};
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -83,6 +83,7 @@ pub fn features() -> Result<()> {
         .iter()
         .map(|(name, _, _)| *name)
         .chain(OTHER_OPTIONS.iter().copied())
+        .chain(RECURSIVE_OPTIONS.iter().map(|(name, _, _)| *name))
         .collect();
     mount_options.sort();
     let mut capabilities: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();

@@ -34,6 +34,9 @@ pub struct MountStep {
     /// An idmapped bind: the runtime prepares its detached mount (see `Action::IdmapMount`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idmap: Option<Idmap>,
+    /// Set on the mount and its submounts once it is in place.
+    #[serde(skip)]
+    pub attrs: Attrs,
 }
 
 /// The idmapping of a bind mount (the mount's uidMappings and gidMappings; `idmap`, `ridmap`).
@@ -54,7 +57,45 @@ struct Parsed {
     tmpcopyup: bool,
     /// `idmap` (false) or `ridmap` (true).
     idmap: Option<bool>,
+    attrs: Attrs,
 }
+
+/// Mount attributes for mount_setattr (MOUNT_ATTR_*) on a mount and all its submounts: the
+/// recursive options ("rro", "rnosuid", ...), which mount(2) flags cannot express.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attrs {
+    pub set: u64,
+    pub clear: u64,
+}
+
+/// The recursive options (runc's names, runtime-spec "Mount Options"): (name, attribute, set
+/// it or clear it). An access-time attribute replaces the whole access-time field.
+pub const RECURSIVE_OPTIONS: &[(&str, u64, bool)] = &[
+    ("rro", libc::MOUNT_ATTR_RDONLY, true),
+    ("rrw", libc::MOUNT_ATTR_RDONLY, false),
+    ("rnosuid", libc::MOUNT_ATTR_NOSUID, true),
+    ("rsuid", libc::MOUNT_ATTR_NOSUID, false),
+    ("rnodev", libc::MOUNT_ATTR_NODEV, true),
+    ("rdev", libc::MOUNT_ATTR_NODEV, false),
+    ("rnoexec", libc::MOUNT_ATTR_NOEXEC, true),
+    ("rexec", libc::MOUNT_ATTR_NOEXEC, false),
+    ("rnodiratime", libc::MOUNT_ATTR_NODIRATIME, true),
+    ("rdiratime", libc::MOUNT_ATTR_NODIRATIME, false),
+    ("rrelatime", libc::MOUNT_ATTR_RELATIME, true),
+    ("rnorelatime", libc::MOUNT_ATTR_RELATIME, false),
+    ("rnoatime", libc::MOUNT_ATTR_NOATIME, true),
+    ("ratime", libc::MOUNT_ATTR_NOATIME, false),
+    ("rstrictatime", libc::MOUNT_ATTR_STRICTATIME, true),
+    ("rnostrictatime", libc::MOUNT_ATTR_STRICTATIME, false),
+    ("rnosymfollow", libc::MOUNT_ATTR_NOSYMFOLLOW, true),
+    ("rsymfollow", libc::MOUNT_ATTR_NOSYMFOLLOW, false),
+];
+
+const ATIME_ATTRS: [u64; 3] = [
+    libc::MOUNT_ATTR_RELATIME,
+    libc::MOUNT_ATTR_NOATIME,
+    libc::MOUNT_ATTR_STRICTATIME,
+];
 
 /// The mount options that are flags: (name, flags set, flags cleared). runtime-spec's list
 /// plus "defaults"; `scrun features` reports these.
@@ -117,10 +158,27 @@ fn parse_options(options: &[String]) -> Parsed {
         recursive: false,
         tmpcopyup: false,
         idmap: None,
+        attrs: Attrs::default(),
     };
     for opt in options {
         if let Some((_, set, clear)) = FLAG_OPTIONS.iter().find(|(name, _, _)| name == opt) {
             p.flags = (p.flags | set) & !clear;
+            continue;
+        }
+        if let Some(&(_, attr, set)) = RECURSIVE_OPTIONS.iter().find(|(name, _, _)| name == opt) {
+            let a = &mut p.attrs;
+            if ATIME_ATTRS.contains(&attr) {
+                // The access-time attributes are values of one field (relatime is 0), changed
+                // as a whole: clearing one leaves the kernel's default, relatime.
+                a.clear |= libc::MOUNT_ATTR__ATIME;
+                a.set = (a.set & !libc::MOUNT_ATTR__ATIME) | if set { attr } else { 0 };
+            } else if set {
+                a.set |= attr;
+                a.clear &= !attr;
+            } else {
+                a.clear |= attr;
+                a.set &= !attr;
+            }
             continue;
         }
         match opt.as_str() {
@@ -211,6 +269,7 @@ pub fn plan_mount(m: &Mount, bundle: &Path) -> Result<MountStep> {
                 gid: maps(m.gid_mappings()),
             }
         }),
+        attrs: p.attrs,
     })
 }
 
@@ -230,6 +289,7 @@ pub fn generated_file(host: &Path, dest: &Path) -> MountStep {
         tmpcopyup: false,
         file_mountpoint: true,
         idmap: None,
+        attrs: Attrs::default(),
     }
 }
 
@@ -280,6 +340,29 @@ pub fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive: bool) -> Result<()
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
+    setattr(tree, &attr, recursive).map_err(|e| {
+        let why = if e == nix::errno::Errno::EINVAL {
+            " (the filesystem may not support idmapped mounts)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("mount_setattr MOUNT_ATTR_IDMAP: {}{why}", e.desc().to_lowercase())
+    })
+}
+
+/// Sets the recursive options' attributes on a mount in place and everything below it.
+fn set_attrs(mounted: &OwnedFd, attrs: Attrs) -> Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: attrs.set,
+        attr_clr: attrs.clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    setattr(mounted, &attr, true).map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()))
+}
+
+fn setattr(mount: &OwnedFd, attr: &libc::mount_attr, recursive: bool) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
     let flags = libc::AT_EMPTY_PATH as libc::c_uint
         | if recursive {
             libc::AT_RECURSIVE as libc::c_uint
@@ -290,23 +373,14 @@ pub fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive: bool) -> Result<()
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
+            mount.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const libc::mount_attr,
+            attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
     };
-    if r < 0 {
-        let e = nix::errno::Errno::last();
-        let why = if e == nix::errno::Errno::EINVAL {
-            " (the filesystem may not support idmapped mounts)"
-        } else {
-            ""
-        };
-        bail!("mount_setattr MOUNT_ATTR_IDMAP: {}{why}", e.desc().to_lowercase());
-    }
-    Ok(())
+    nix::errno::Errno::result(r).map(drop)
 }
 
 /// Attach a detached mount (from open_tree) on the object `target` holds.
@@ -358,8 +432,11 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
         "cgroup" => super::cgroupfs::mount(root, &target, m)?,
         fstype => sys_mount(Some(&m.source), &fd_path(&target), Some(fstype), m.flags, data)?,
     }
-    if !m.propagation.is_empty() || image_dir.is_some() {
+    if !m.propagation.is_empty() || image_dir.is_some() || m.attrs != Attrs::default() {
         let mounted = open_in_root(root, &m.destination, Create::No, true)?;
+        if m.attrs != Attrs::default() {
+            set_attrs(&mounted, m.attrs).context("set the recursive options")?;
+        }
         for flag in &m.propagation {
             sys_mount(None, &fd_path(&mounted), None, *flag, None).context("set propagation")?;
         }
@@ -419,6 +496,25 @@ mod tests {
         assert_eq!(p.flags, 0);
         assert!(p.recursive && p.idmap.is_none());
         assert_eq!(p.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
+    }
+
+    #[test]
+    fn recursive_options_are_attributes() {
+        let p = opts(&["rbind", "rro", "rnosuid", "rsuid", "rnoexec", "rnoatime"]);
+        assert!(p.data.is_empty());
+        assert_eq!(p.flags, 0);
+        assert_eq!(
+            p.attrs,
+            Attrs {
+                set: libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_NOATIME,
+                clear: libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR__ATIME,
+            }
+        );
+        let p = opts(&["rnoatime", "rrelatime"]);
+        assert_eq!(
+            (p.attrs.set, p.attrs.clear),
+            (libc::MOUNT_ATTR_RELATIME, libc::MOUNT_ATTR__ATIME)
+        );
     }
 
     #[test]
