@@ -107,7 +107,7 @@ impl Init<'_> {
                 return self.exec(args, env);
             }
             let in_cgroup_needed = match &step.action {
-                Action::CreateNamespace { kind } => kind == "cgroup",
+                Action::CreateNamespace { kind, .. } => kind == "cgroup",
                 Action::Mount(m) => m.fstype == "cgroup",
                 _ => false,
             };
@@ -165,7 +165,7 @@ impl Init<'_> {
                     become_userns_root(p)?;
                 }
             }
-            Action::CreateNamespace { kind } => namespaces::unshare(kind)?,
+            Action::CreateNamespace { kind, .. } => namespaces::unshare(kind)?,
             Action::SetHostname { name } => nix::unistd::sethostname(name).context("sethostname")?,
             Action::SetDomainname { name } => {
                 // SAFETY: setdomainname reads len bytes of name.

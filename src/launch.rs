@@ -5,7 +5,7 @@
 use crate::cgroups::Cgroup;
 use crate::cli::CreateOpts;
 use crate::init::Init;
-use crate::plan::{Action, IdmapUserns, Options, Plan, Side};
+use crate::plan::{Action, IdmapUserns, Maker, Options, Plan, Side};
 use crate::spec::Bundle;
 use crate::state::{self, Saved, Store};
 use crate::sync::{self, Msg};
@@ -140,7 +140,7 @@ impl Request<'_> {
             cache_dir,
         } = self;
         let own = namespaces::Own::save(plan.steps(Side::BeforeClone).filter_map(|s| match &s.action {
-            Action::JoinNamespace { kind, .. } | Action::CreateNamespace { kind } => Some(kind.as_str()),
+            Action::JoinNamespace { kind, .. } | Action::CreateNamespace { kind, .. } => Some(kind.as_str()),
             _ => None,
         }))?;
         let mut join = Vec::new();
@@ -171,7 +171,10 @@ impl Request<'_> {
                         join.push(fd);
                     }
                 }
-                Action::CreateNamespace { kind } if step.action.side() == Side::BeforeClone => {
+                Action::CreateNamespace {
+                    kind,
+                    by: Maker::Runtime,
+                } => {
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
                     namespaces::unshare(kind).with_context(|| step.origin.clone())?;
                 }
@@ -187,7 +190,7 @@ impl Request<'_> {
             .steps
             .iter()
             .map(|s| match &s.action {
-                Action::Mount(m) if m.idmap.is_some() || plan.creates_namespace("user") => {
+                Action::Mount(m) if m.idmap.is_some() || plan.in_user_namespace() => {
                     crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone())
                 }
                 _ => Ok(None),

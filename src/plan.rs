@@ -41,10 +41,9 @@ pub enum Action {
     MakeMountpoint {
         path: PathBuf,
     },
-    /// Made by the clone that creates the container's init (cgroup: unshared by the init;
-    /// time: unshared by the runtime just before the clone).
     CreateNamespace {
         kind: String,
+        by: Maker,
     },
     /// Entered with setns; pid and time namespaces by the runtime before the clone, others by
     /// the init.
@@ -197,6 +196,21 @@ impl From<&LinuxIdMapping> for IdMap {
     }
 }
 
+/// Who makes a new namespace. Its owner is the user namespace its maker is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Maker {
+    /// The clone that creates the init.
+    Clone,
+    /// The runtime, with unshare just before the clone: a time namespace, which the clone
+    /// syscall cannot make (CLONE_NEWTIME overlaps its exit signal bits); it applies to the
+    /// children made next, which is the clone.
+    Runtime,
+    /// The init, with unshare: a cgroup namespace once the init is in its cgroup, and every
+    /// kind when the user namespace is joined by path, so that the joined one owns them.
+    Init,
+}
+
 /// Who carries a step out: the runtime on the host side, or the container's init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -218,11 +232,8 @@ impl Action {
             // (see MakeMountpoint); the /dev ones go in the init's fresh tmpfs.
             Action::Symlink { link, .. } if !link.starts_with("/dev") => Side::BeforeClone,
             Action::JoinNamespace { kind, .. } if crate::namespaces::joined_by_runtime(kind) => Side::BeforeClone,
-            // CLONE_NEWTIME does not fit the legacy clone syscall (it overlaps the exit signal
-            // bits); unshared, it only applies to the children made next, which is the clone.
-            Action::CreateNamespace { kind } if kind == "time" => Side::BeforeClone,
-            Action::TimeOffset { .. } => Side::BeforeClone,
-            Action::CreateNamespace { kind } if kind != "cgroup" => Side::Clone,
+            Action::CreateNamespace { by: Maker::Runtime, .. } | Action::TimeOffset { .. } => Side::BeforeClone,
+            Action::CreateNamespace { by: Maker::Clone, .. } => Side::Clone,
             Action::IdMappings { .. }
             | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
@@ -246,7 +257,7 @@ impl Action {
         match self {
             Action::WriteFile { path, .. } => format!("write {}", path.display()),
             Action::MakeMountpoint { path } => format!("make mount point {} in the image", path.display()),
-            Action::CreateNamespace { kind } => format!("create {kind} namespace"),
+            Action::CreateNamespace { kind, .. } => format!("create {kind} namespace"),
             Action::JoinNamespace { kind, path } => format!("join {kind} namespace {}", path.display()),
             Action::TimeOffset { clock, secs, nanosecs } => {
                 format!("offset the {clock} clock by {secs} s {nanosecs} ns")
@@ -336,6 +347,9 @@ impl Plan {
                 1
             }
         };
+        let joined_user = namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
         let mut indexed: Vec<_> = namespaces.iter().enumerate().collect();
         indexed.sort_by_key(|(_, n)| order(n.typ()));
         for (i, ns) in &indexed {
@@ -348,7 +362,15 @@ impl Plan {
                         path: path.clone(),
                     },
                 ),
-                None => add(ns_origin(*i), Action::CreateNamespace { kind }),
+                None => {
+                    let by = match ns.typ() {
+                        LinuxNamespaceType::Time => Maker::Runtime,
+                        LinuxNamespaceType::Cgroup => Maker::Init,
+                        _ if joined_user => Maker::Init,
+                        _ => Maker::Clone,
+                    };
+                    add(ns_origin(*i), Action::CreateNamespace { kind, by })
+                }
             }
         }
         let mut offsets: Vec<_> = linux.time_offsets().iter().flatten().collect();
@@ -634,7 +656,7 @@ impl Plan {
     pub fn clone_flags(&self) -> libc::c_int {
         self.steps(Side::Clone)
             .filter_map(|s| match &s.action {
-                Action::CreateNamespace { kind } => Some(crate::namespaces::flag(kind)),
+                Action::CreateNamespace { kind, .. } => Some(crate::namespaces::flag(kind)),
                 _ => None,
             })
             .fold(0, |a, b| a | b)
@@ -676,10 +698,19 @@ impl Plan {
             .collect()
     }
 
+    /// The init runs in a user namespace, new or joined: it cannot reach host paths only root
+    /// may (the state directory), so the runtime opens bind sources for it.
+    pub fn in_user_namespace(&self) -> bool {
+        self.steps.iter().any(|s| match &s.action {
+            Action::CreateNamespace { kind, .. } | Action::JoinNamespace { kind, .. } => kind == "user",
+            _ => false,
+        })
+    }
+
     pub fn creates_namespace(&self, kind: &str) -> bool {
         self.steps
             .iter()
-            .any(|s| matches!(&s.action, Action::CreateNamespace { kind: k } if k == kind))
+            .any(|s| matches!(&s.action, Action::CreateNamespace { kind: k, .. } if k == kind))
     }
 }
 

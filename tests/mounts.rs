@@ -230,34 +230,88 @@ fn many_idmapped_binds_fit_in_a_low_nofile_limit() {
     assert_eq!(stat(&bundle, "/vol29/root-owned"), (0, 0));
 }
 
-/// Only the plan: a container that joins a user namespace by path while creating its other
-/// namespaces cannot use them yet (they belong to the host's user namespace).
+/// A user namespace whose root is host uid/gid 100000 and a pid namespace it owns, held by
+/// unshare(1) and its child, for containers to join by path (as a pod's sandbox holds them);
+/// killed and reaped on drop.
+struct UserNamespace(std::process::Child);
+
+impl UserNamespace {
+    fn new() -> UserNamespace {
+        let child = std::process::Command::new("unshare")
+            .args(["--user", "--pid", "--fork", "sleep", "60"])
+            .spawn()
+            .unwrap();
+        let ns = format!("/proc/{}/ns/user", child.id());
+        let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+        // unshare(1) is in the new namespace once its ns file differs from ours.
+        while std::fs::read_link(&ns).map(|l| l == own).unwrap_or(true) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for file in ["uid_map", "gid_map"] {
+            std::fs::write(format!("/proc/{}/{file}", child.id()), format!("0 {USERNS_BASE} 65536")).unwrap();
+        }
+        UserNamespace(child)
+    }
+
+    fn path(&self, kind: &str) -> String {
+        format!("/proc/{}/ns/{kind}", self.0.id())
+    }
+}
+
+impl Drop for UserNamespace {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Joining a user namespace by path: the init joins it first and makes the container's other
+/// namespaces in it, so it may set the hostname and mount; an idmap bind takes that
+/// namespace's mappings. A new pid namespace is refused, naming both entries: the pid
+/// namespace comes by path too, as from a pod's sandbox.
 #[test]
-fn idmap_in_a_joined_user_namespace_is_planned_with_that_namespace() {
+fn a_user_namespace_joined_by_path_owns_the_new_ones_and_idmaps() {
     let src = HostDir::new();
+    src.make("by-host-root", 0, 0);
+    let userns = UserNamespace::new();
     let bundle = Bundle::new();
+    chown(bundle.rootfs(), Some(USERNS_BASE), Some(USERNS_BASE)).unwrap();
     let index = mount_count(&bundle);
     bundle.config_mut(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user", "path": "/proc/self/ns/user"}));
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.push(json!({"type": "user", "path": userns.path("user")}));
         add_mount(
             c,
             json!({"destination": "/vol", "type": "bind", "source": src.path, "options": ["bind", "idmap"]}),
-        )
+        );
+    });
+    let err = create_fails(&bundle, &unique_id("joinuser"));
+    assert!(
+        err.contains("linux.namespaces[0]: a new pid namespace inside a user namespace joined by path"),
+        "{err}"
+    );
+
+    bundle.config_mut(|c| {
+        let pid = json!({"type": "pid", "path": userns.path("pid_for_children")});
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                *n = pid.clone();
+            }
+        }
+        c["hostname"] = json!("joined");
     });
     let steps = explained_steps(&bundle, index);
     assert_eq!(
         steps[0]["userns"],
-        json!({"kind": "joined", "path": "/proc/self/ns/user"})
+        json!({"kind": "joined", "path": userns.path("user")})
     );
+    let report: Value = serde_json::from_str(&probe(&bundle, &["report"])).unwrap();
+    assert_eq!(report["uid"], 0);
+    assert_eq!(report["hostname"], "joined");
     assert_eq!(
-        steps[0]["describe"],
-        format!(
-            "idmap the bind of {} with user namespace /proc/self/ns/user",
-            src.path.display()
-        )
+        stat(&bundle, "/vol/by-host-root"),
+        (0, 0),
+        "idmapped with the joined mappings"
     );
 }
 

@@ -298,8 +298,8 @@ fn sys_mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u6
         .map_err(|e| anyhow::anyhow!("{}", e.desc().to_lowercase()))
 }
 
-/// Clone a bind mount's source into a detached mount (open_tree), for a container with its own
-/// user namespace: the runtime does this on the host before the clone, as host root, because
+/// Clone a bind mount's source into a detached mount (open_tree), for a container in a user
+/// namespace (its own or one joined by path): the runtime does this on the host before the clone, as host root, because
 /// the init could not reach a source in a private directory (the state directory is 0700),
 /// and a detached mount, unlike a path in the host's mount namespace, can be attached in the
 /// container's. An idmapped bind always goes this way: only a detached mount takes an
