@@ -54,9 +54,13 @@ impl Init<'_> {
             Err(e) => format!("{e:#}"),
             Ok(never) => match never {},
         };
-        match &self.started {
-            Some(conn) => drop(nix::unistd::write(conn, error.as_bytes())),
-            None => drop(self.channel.send(&Msg::Error(error))),
+        let delivered = match &self.started {
+            Some(conn) => nix::unistd::write(conn, error.as_bytes()).is_ok(),
+            None => self.channel.send(&Msg::Error(error.clone())).is_ok(),
+        };
+        // Between detaching and the start connection nobody listens: the log has it then.
+        if !delivered {
+            crate::logging::error(&error);
         }
         // SAFETY: leave without running the runtime's exit handlers or flushing its buffers,
         // which this forked copy shares.
@@ -126,25 +130,42 @@ impl Init<'_> {
 
     /// No fd of the runtime may reach the container: everything from 3 on is close-on-exec,
     /// except the ones --preserve-fds hands over.
+    /// Everything the runtime had open beyond stdio and the preserved fds is closed, but for
+    /// what the init itself uses, which is close-on-exec: nothing of the host reaches the
+    /// container, and under a low RLIMIT_NOFILE the init still has a slot for the start
+    /// connection.
     fn seal_fds(&self) -> Result<()> {
-        let first = 3 + self.preserve_fds;
-        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-        if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } != 0 {
-            bail!("mark fds close-on-exec: {}", std::io::Error::last_os_error());
-        }
+        let first = 3 + self.preserve_fds as i32;
         let mut own: Vec<i32> = self
             .join
             .iter()
             .chain(self.sources.iter().flatten())
             .map(|f| f.as_raw_fd())
+            .chain([self.channel.fd().as_raw_fd()])
+            .chain(self.start_listener.as_ref().map(|l| l.as_raw_fd()))
+            .chain(crate::logging::file_fd())
             .collect();
-        own.push(self.channel.fd().as_raw_fd());
-        own.extend(self.start_listener.as_ref().map(|l| l.as_raw_fd()));
-        for fd in 3..first as i32 {
-            if !own.contains(&fd) {
-                // SAFETY: clearing FD_CLOEXEC on an fd number; EBADF for a closed one is fine.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        own.sort_unstable();
+        let close_range = |from: i32, to: i32, flags: libc::c_int| {
+            // SAFETY: close_range on fds this process no longer uses, or only setting flags.
+            if unsafe { libc::syscall(libc::SYS_close_range, from as u32, to as u32, flags) } != 0 {
+                bail!("close fds {from}..={to}: {}", std::io::Error::last_os_error());
             }
+            Ok(())
+        };
+        let mut from = first;
+        for &fd in own.iter().filter(|fd| **fd >= first) {
+            if fd > from {
+                close_range(from, fd - 1, 0)?;
+            }
+            close_range(fd, fd, libc::CLOSE_RANGE_CLOEXEC as libc::c_int)?;
+            from = fd + 1;
+        }
+        close_range(from, i32::MAX, 0)?;
+        // The preserved ones are the container's.
+        for fd in (3..first).filter(|fd| !own.contains(fd)) {
+            // SAFETY: clearing FD_CLOEXEC on an fd number; EBADF for a closed one is fine.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
         }
         Ok(())
     }

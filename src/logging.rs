@@ -98,6 +98,13 @@ fn write_line(level: &str, msg: &str) {
 
 /// Report a failure: one line on stderr (conmon shows it to podman users; runc prints it too) and,
 /// with `--log`, one error line there (containerd and dockerd show that one).
+/// The `--log` file's descriptor, which the container's init (a fork) keeps using.
+pub fn file_fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let file = SINK.get()?.file.as_ref()?.lock().ok()?;
+    Some(file.as_raw_fd())
+}
+
 pub fn error(msg: &str) {
     eprintln!("scrun: {msg}");
     if SINK.get().is_some_and(|s| s.file.is_some()) {

@@ -417,6 +417,30 @@ fn rlimits_are_set() {
     assert_eq!(r["rlimits"]["RLIMIT_CORE"], json!({"soft": 0, "hard": 0}));
 }
 
+/// RLIMIT_NOFILE 4 leaves the init one slot beyond stdio, for the start connection: it has
+/// nothing else of the runtime's open. Both ways a container starts: run, and create + start.
+#[test]
+fn a_nofile_limit_of_four_is_enough_to_start() {
+    let b = Bundle::new();
+    b.set_args(&["/probe", "hello"]);
+    b.config_mut(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 4, "hard": 4}]));
+    let rt = Runtime::new();
+    let bundle = b.path().to_str().unwrap();
+    let id = unique_id("nofile");
+    let out = rt.run(&["run", "--bundle", bundle, &id]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello from a scratch container!\n",
+        "{}",
+        describe(&out)
+    );
+    rt.run_bg_ok(&["create", "--bundle", bundle, &id]);
+    rt.run_ok(&["start", &id]);
+    wait_for_status(&rt, &id, "stopped");
+    rt.run_ok(&["delete", &id]);
+    assert_nothing_left(&rt, &id, b.path());
+}
+
 #[test]
 fn no_new_privileges_follows_the_config() {
     assert_eq!(
