@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the container engines the end-to-end tests drive (Debian's containerd, docker.io,
 # podman), without letting their packages start system daemons: the tests start their own,
-# privately, and stop them by pid. Idempotent; run as root.
+# privately, and stop them by pid. Also the Python CRI client's modules (hack/cri-client.sh).
+# Idempotent; run as root.
 set -euo pipefail
+
+"$(dirname "$0")/cri-client.sh"
 
 packages=(containerd docker.io podman)
 missing=()
