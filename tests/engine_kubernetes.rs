@@ -53,6 +53,9 @@ fn pod_network() -> Value {
 
 /// Debian's containernetworking-plugins.
 const CNI_PLUGINS: &str = "/usr/lib/cni";
+/// Where libcni (in containerd 1.6, not configurable) caches each attachment's result until the
+/// pod's network is torn down.
+const CNI_CACHE: &str = "/var/lib/cni";
 /// The pod's address, from the documentation range: nothing is sent anywhere.
 const POD_IP: &str = "192.0.2.2";
 
@@ -201,6 +204,8 @@ struct Kube {
     pods: RefCell<Vec<String>>,
     /// The host end of the veth pair whose other end the pod network gets.
     veth: String,
+    /// Whether CNI_CACHE was there before: if not, it goes when empty.
+    cni_cache_existed: bool,
     d: PrivateContainerd,
 }
 
@@ -258,6 +263,7 @@ impl Kube {
             cgroup_parent: format!("/scrun-e2e-k8s-{}", std::process::id()),
             pods: Default::default(),
             veth,
+            cni_cache_existed: Path::new(CNI_CACHE).exists(),
             d,
         }
     }
@@ -404,6 +410,10 @@ impl Drop for Kube {
         self.d.shutdown();
         // Deleting one end of a veth pair deletes both, wherever the other end is.
         let _ = Command::new("ip").args(["link", "del", &self.veth]).output();
+        if !self.cni_cache_existed {
+            let _ = fs::remove_dir(Path::new(CNI_CACHE).join("results"));
+            let _ = fs::remove_dir(CNI_CACHE);
+        }
         for id in self.pods.borrow().iter() {
             let _ = fs::remove_file(self.d.shim_socket(K8S_NS, id));
         }
