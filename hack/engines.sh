@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the container engines the end-to-end tests drive (Debian's containerd, docker.io,
-# podman), without letting their packages start system daemons: the tests start their own,
-# privately, and stop them by pid. Idempotent; run as root.
+# podman, CNI plugins for containerd's CRI plugin), without letting their packages start system
+# daemons: the tests start their own, privately, and stop them by pid. Also the Python CRI
+# client's modules (hack/cri-client.sh). Idempotent; run as root.
 set -euo pipefail
 
-packages=(containerd docker.io podman)
+"$(dirname "$0")/cri-client.sh"
+
+# containernetworking-plugins and iproute2: the pod network of tests/engine_kubernetes.rs.
+packages=(containerd docker.io podman containernetworking-plugins iproute2)
 missing=()
 for p in "${packages[@]}"; do
     [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) == "install ok installed" ]] || missing+=("$p")

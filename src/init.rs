@@ -216,8 +216,7 @@ impl Init<'_> {
             Action::ReadonlyPath { path } => rootfs::readonly_path(path)?,
             Action::MaskPath { path } => rootfs::mask(path)?,
             Action::ReadonlyRoot => rootfs::readonly_root()?,
-            Action::OomScoreAdj { value } => std::fs::write("/proc/self/oom_score_adj", value.to_string())
-                .context("write /proc/self/oom_score_adj")?,
+            Action::OomScoreAdj { value } => set_oom_score_adj(*value)?,
             Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
             Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
             Action::Identity {
@@ -360,6 +359,18 @@ impl Init<'_> {
 /// In a user namespace the init still has its host ids, which the namespace does not map:
 /// files it creates would have no owner (EOVERFLOW). Becoming the namespace's root fixes that
 /// and, relative to that namespace, keeps every capability.
+/// Lowering oom_score_adj below what the runtime inherited takes CAP_SYS_RESOURCE, and engines
+/// do ask for negative values (containerd's CRI plugin gives every pod's pause process -998): on a
+/// host without that capability the kernel's bare EACCES would not say what is missing.
+fn set_oom_score_adj(value: i32) -> Result<()> {
+    match std::fs::write("/proc/self/oom_score_adj", value.to_string()) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            bail!("write /proc/self/oom_score_adj: {e}: lowering it needs CAP_SYS_RESOURCE, which the runtime lacks")
+        }
+        r => r.context("write /proc/self/oom_score_adj"),
+    }
+}
+
 fn become_userns_root(p: &mut Progress) -> Result<()> {
     let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
     nix::unistd::setresgid(root.0, root.0, root.0).context("setgid 0 in the user namespace")?;

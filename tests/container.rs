@@ -461,6 +461,30 @@ fn oom_score_adj_is_set() {
     );
 }
 
+/// -998 is what containerd's CRI plugin asks for a pod's pause process.
+#[test]
+fn negative_oom_score_adj_is_set_or_says_it_needs_cap_sys_resource() {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap();
+    let patch = |c: &mut Value| c["process"]["oomScoreAdj"] = json!(-998);
+    if eff & (1 << CAP_SYS_RESOURCE) != 0 {
+        assert_eq!(report(patch)["oom_score_adj"], -998);
+        return;
+    }
+    let bundle = Bundle::new();
+    bundle.config_mut(patch);
+    let err = create_fails(&bundle, &unique_id("oom-neg"));
+    assert!(
+        err.contains("oom_score_adj") && err.contains("needs CAP_SYS_RESOURCE"),
+        "error: {err}"
+    );
+}
+
 #[test]
 fn env_is_exactly_the_configured_one_and_cwd_is_created() {
     let bundle = Bundle::new();

@@ -12,6 +12,7 @@
 //! its dead-shim cleanup for some containers with runc too.
 
 mod common;
+use common::containerd::{left_after, PrivateContainerd};
 use common::*;
 
 use serde_json::Value;
@@ -19,7 +20,7 @@ use std::fs;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const NS: &str = "scrun-e2e";
@@ -53,16 +54,9 @@ fn strip_ctr_log_lines(s: &str) -> String {
     s
 }
 
-fn kill(pid: i32, sig: i32) {
-    unsafe { libc::kill(pid, sig) };
-}
-
-/// A private containerd, stopped by pid and cleaned up on drop.
+/// The private containerd (CRI off) with the ctr options these scenarios share.
 struct Containerd {
-    child: Option<Child>,
-    dir: PathBuf,
-    sock: PathBuf,
-    log: PathBuf,
+    d: PrivateContainerd,
     runc_root: PathBuf,
     fifo_dir: PathBuf,
     /// container ids used, to tidy shim sockets in /run/containerd/s.
@@ -71,113 +65,31 @@ struct Containerd {
 
 impl Containerd {
     fn start() -> Containerd {
-        let dir = PathBuf::from(format!("/tmp/scrun-e2e-ctrd-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("mkdir containerd dir");
-        let sock = dir.join("containerd.sock");
-        let log = dir.join("containerd.log");
-        let runc_root = dir.join("runc-root");
-        let fifo_dir = dir.join("fifo");
-        for d in [&runc_root, &fifo_dir] {
-            fs::create_dir_all(d).unwrap();
+        let d = PrivateContainerd::start("ctrd", &["io.containerd.grpc.v1.cri"], |_| String::new());
+        let runc_root = d.dir.join("runc-root");
+        let fifo_dir = d.dir.join("fifo");
+        for dir in [&runc_root, &fifo_dir] {
+            fs::create_dir_all(dir).unwrap();
         }
-        let d = dir.display();
-        let config = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
-
-[grpc]
-  address = "{d}/containerd.sock"
-
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
-  # Not used (ctr picks io.containerd.runc.v2), but the tasks service needs it loaded; keep its
-  # default /run/containerd/runc out of the way.
-  [plugins."io.containerd.runtime.v1.linux"]
-    runtime_root = "{d}/v1-runc"
-"#
-        );
-        let config_path = dir.join("config.toml");
-        fs::write(&config_path, config).unwrap();
-        let logf = fs::File::create(&log).unwrap();
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf)
-            .spawn()
-            .expect("cannot start containerd");
-        let mut c = Containerd {
-            child: Some(child),
-            dir,
-            sock,
-            log,
+        Containerd {
+            d,
             runc_root,
             fifo_dir,
             ids: Default::default(),
-        };
-        // Ready when the socket exists and `ctr version` answers.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = c.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("containerd exited at start ({status}):\n{}", c.log_tail());
-            }
-            if c.sock.exists() && c.ctr(&["version"]).status.success() {
-                break;
-            }
-            if Instant::now() > deadline {
-                panic!("containerd did not come up in 30 s:\n{}", c.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
-        c
-    }
-
-    fn log_tail(&self) -> String {
-        let log = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// `timeout 60 ctr -a SOCK -n NS <args>` with null stdin.
     fn ctr_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("timeout");
-        cmd.args(["-k", "5", "60", "ctr", "-a"])
-            .arg(&self.sock)
-            .args(["-n", NS])
-            .args(args);
-        cmd.stdin(Stdio::null());
-        cmd
+        self.d.ctr_cmd(NS, args)
     }
 
     fn ctr(&self, args: &[&str]) -> Output {
-        self.ctr_cmd(args).output().expect("cannot run ctr")
+        self.d.ctr(NS, args)
     }
 
     fn ctr_ok(&self, args: &[&str]) -> Output {
-        let out = self.ctr(args);
-        assert!(
-            out.status.success(),
-            "`ctr {}` failed ({}):\n{}",
-            args.join(" "),
-            out.status,
-            describe(&out)
-        );
-        out
+        self.d.ctr_ok(NS, args)
     }
 
     /// The `ctr run` prefix that selects scrun.
@@ -259,6 +171,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
     /// scrun's log.json of a container's bundle (only there while the task exists).
     fn bundle_log(&self, id: &str) -> String {
         let p = self
+            .d
             .dir
             .join("state/io.containerd.runtime.v2.task")
             .join(NS)
@@ -277,60 +190,26 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         let _ = self.ctr(&["task", "delete", "-f", id]);
         let _ = self.ctr(&["containers", "rm", id]);
     }
-
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let pid = child.id() as i32;
-        kill(pid, libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                kill(pid, libc::SIGKILL);
-                let _ = child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Shims (and anything else) still mentioning our directory.
-    fn leftover_processes(&self) -> Vec<(i32, String)> {
-        pids_mentioning(&self.dir.to_string_lossy())
-    }
 }
 
 impl Drop for Containerd {
     fn drop(&mut self) {
         // Tasks first, while containerd still answers.
-        if self.child.is_some() {
+        if self.d.running() {
             let out = self.ctr(&["containers", "ls", "-q"]);
             for id in text(&out.stdout).lines() {
                 self.force_remove(id);
             }
         }
-        self.stop();
-        // Shims outlive containerd by design: stop ours by pid.
-        for (pid, _) in self.leftover_processes() {
-            kill(pid, libc::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        for m in mounts_under(&self.dir) {
-            let c = std::ffi::CString::new(m).unwrap();
-            if unsafe { libc::umount2(c.as_ptr(), 0) } != 0 {
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
-        // Shim sockets: /run/containerd/s/<sha256(address/ns/id)> (removed by the shims themselves
-        // when they exit normally).
+        self.d.shutdown();
         for id in self.ids.borrow().iter() {
-            let _ = fs::remove_file(shim_socket(&self.sock, id));
+            let _ = fs::remove_file(self.d.shim_socket(NS, id));
         }
         // Namespace-level cgroups the runtime created (`/scrun-e2e/<id>` paths): only if empty.
         for entry in fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
             let _ = fs::remove_dir(entry.path().join(NS));
         }
         let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(NS));
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -349,17 +228,6 @@ fn freezer_state(pid: i64) -> Option<String> {
     let path = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
     let v = fs::read_to_string(format!("/sys/fs/cgroup{path}/cgroup.freeze")).ok()?;
     Some(if v.trim() == "1" { "FROZEN" } else { "THAWED" }.to_string())
-}
-
-/// containerd 1.6's shim socket: /run/containerd/s/<sha256 of "<address>/<ns>/<id>">.
-fn shim_socket(address: &Path, id: &str) -> PathBuf {
-    let path = format!("{}/{NS}/{id}", address.display());
-    let out = Command::new("sh")
-        .args(["-c", "printf %s \"$1\" | sha256sum", "sh", &path])
-        .output()
-        .expect("sha256sum");
-    let hash = text(&out.stdout).split_whitespace().next().unwrap_or("").to_string();
-    PathBuf::from("/run/containerd/s").join(hash)
 }
 
 /// Runs `ctr` on a fresh pty (ctr -t insists on a console on stdin); returns exit status and
@@ -396,7 +264,6 @@ fn ctr_on_pty(mut cmd: Command) -> (std::process::ExitStatus, String) {
 
 #[test]
 fn containerd_runs_scrun() {
-    let started = Instant::now();
     ensure_engines(&["containerd", "ctr", "containerd-shim-runc-v2"]);
     let probe = probe().to_path_buf();
     let scrun = runtime_bin();
@@ -405,7 +272,7 @@ fn containerd_runs_scrun() {
     let ctrd = Containerd::start();
 
     // The image: a docker-save tar holding only /probe.
-    let tar = ctrd.dir.join("image.tar");
+    let tar = ctrd.d.dir.join("image.tar");
     let out = Command::new("python3")
         .arg(repo().join("integration/engines/image.py"))
         .arg(&tar)
@@ -423,31 +290,10 @@ fn containerd_runs_scrun() {
         "imported image not listed as {IMAGE}: {images}"
     );
 
-    // Scenario failures are collected; print their messages without a backtrace each.
-    std::panic::set_hook(Box::new(|_| {}));
-    let mut failures: Vec<String> = Vec::new();
-    let mut passed: Vec<&str> = Vec::new();
-    let mut scenario = |name: &'static str, f: &dyn Fn()| {
-        let t = Instant::now();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-            Ok(()) => {
-                eprintln!("scenario {name}: ok ({:.1} s)", t.elapsed().as_secs_f64());
-                passed.push(name);
-            }
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                eprintln!("scenario {name}: FAILED: {msg}");
-                failures.push(format!("[{name}] {msg}"));
-            }
-        }
-    };
+    let mut scenarios = Scenarios::new();
     let host_hostname = std::sync::Mutex::new(String::new());
 
-    scenario("run-hello", &|| {
+    scenarios.run("run-hello", || {
         let id = unique_id("e2e-hello");
         let out = ctrd.run(&["--rm"], &id, &["/probe", "hello"]);
         assert!(
@@ -459,7 +305,7 @@ fn containerd_runs_scrun() {
         assert!(text(&out.stdout).contains(GREETING), "no greeting:\n{}", describe(&out));
     });
 
-    scenario("image-default-cmd", &|| {
+    scenarios.run("image-default-cmd", || {
         // No args: the image's Cmd (/probe hello) runs.
         let id = unique_id("e2e-cmd");
         let out = ctrd.run(&["--rm"], &id, &[]);
@@ -472,13 +318,13 @@ fn containerd_runs_scrun() {
         assert!(text(&out.stdout).contains(GREETING), "no greeting:\n{}", describe(&out));
     });
 
-    scenario("exit-code", &|| {
+    scenarios.run("exit-code", || {
         let id = unique_id("e2e-exit");
         let out = ctrd.run(&["--rm"], &id, &["/probe", "exit", "7"]);
         assert_eq!(out.status.code(), Some(7), "ctr run exit 7:\n{}", describe(&out));
     });
 
-    scenario("report", &|| {
+    scenarios.run("report", || {
         let r = ctrd.report(&[], &unique_id("e2e-report"));
         assert_eq!(r["pid"], 1, "pid: {}", r["pid"]);
         assert_eq!(r["uid"], 0, "uid: {}", r["uid"]);
@@ -498,7 +344,7 @@ fn containerd_runs_scrun() {
         assert_eq!(r["tty"]["stdout"], false, "stdout is a tty without -t");
     });
 
-    scenario("env-cwd", &|| {
+    scenarios.run("env-cwd", || {
         let r = ctrd.report(
             &["--env", "SCRUN_E2E=yes it works", "--cwd", "/dev"],
             &unique_id("e2e-env"),
@@ -512,15 +358,11 @@ fn containerd_runs_scrun() {
         assert_eq!(r["cwd"], "/dev", "cwd");
     });
 
-    scenario("tty-run", &|| {
+    scenarios.run("tty-run", || {
         let id = unique_id("e2e-tty");
         let args = ctrd.run_args(&["--rm", "-t"], &id, &["/probe", "report"]);
-        let mut cmd = Command::new("timeout");
-        cmd.args(["-k", "5", "60", "ctr", "-a"])
-            .arg(&ctrd.sock)
-            .args(["-n", NS])
-            .args(&args);
-        let (status, out) = ctr_on_pty(cmd);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (status, out) = ctr_on_pty(ctrd.ctr_cmd(&refs));
         assert!(status.success(), "ctr run -t failed ({status}):\n{out}");
         let r = report_in(&out).unwrap_or_else(|| panic!("no report on the tty:\n{out}"));
         assert_eq!(r["tty"]["stdin"], true, "tty: {}", r["tty"]);
@@ -528,7 +370,7 @@ fn containerd_runs_scrun() {
         assert_eq!(r["tty"]["stderr"], true, "tty: {}", r["tty"]);
     });
 
-    scenario("detached-exec-ps-pause-kill", &|| {
+    scenarios.run("detached-exec-ps-pause-kill", || {
         let id = unique_id("e2e-detached");
         let out = ctrd.run(&["-d"], &id, &["/probe", "sleep", "120"]);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -649,22 +491,18 @@ fn containerd_runs_scrun() {
             );
 
             // exec with a terminal (ctr wants a console on its own stdin for -t).
-            let mut cmd = Command::new("timeout");
-            cmd.args(["-k", "5", "60", "ctr", "-a"])
-                .arg(&ctrd.sock)
-                .args(["-n", NS])
-                .args([
-                    "task",
-                    "exec",
-                    "-t",
-                    "--fifo-dir",
-                    ctrd.fifo_dir.to_str().unwrap(),
-                    "--exec-id",
-                    "e4",
-                    &id,
-                    "/probe",
-                    "report",
-                ]);
+            let cmd = ctrd.ctr_cmd(&[
+                "task",
+                "exec",
+                "-t",
+                "--fifo-dir",
+                ctrd.fifo_dir.to_str().unwrap(),
+                "--exec-id",
+                "e4",
+                &id,
+                "/probe",
+                "report",
+            ]);
             let (status, out) = ctr_on_pty(cmd);
             assert!(
                 status.success(),
@@ -676,7 +514,7 @@ fn containerd_runs_scrun() {
             assert_eq!(r["tty"]["stdout"], true, "exec -t tty: {}", r["tty"]);
 
             // The shim's socket is where the cleanup below expects it.
-            let sock = shim_socket(&ctrd.sock, &id);
+            let sock = ctrd.d.shim_socket(NS, &id);
             assert!(
                 sock.exists(),
                 "shim socket {} not found (hash scheme changed?)",
@@ -714,14 +552,14 @@ fn containerd_runs_scrun() {
         }
     });
 
-    scenario("signal-exit-status", &|| {
+    scenarios.run("signal-exit-status", || {
         // 128+N for a process killed by signal N (pid 1 cannot signal itself: kill-self faults).
         let id = unique_id("e2e-sig");
         let out = ctrd.run(&["--rm"], &id, &["/probe", "kill-self", "11"]);
         assert_eq!(out.status.code(), Some(128 + 11), "kill-self 11:\n{}", describe(&out));
     });
 
-    scenario("task-kill-signal", &|| {
+    scenarios.run("task-kill-signal", || {
         // A signal sent with `ctr task kill` reaches pid 1, which handles it and exits 0.
         let id = unique_id("e2e-kill");
         let out = ctrd.run(&["-d"], &id, &["/probe", "wait-signal"]);
@@ -747,7 +585,7 @@ fn containerd_runs_scrun() {
         }
     });
 
-    scenario("stdin-pipe", &|| {
+    scenarios.run("stdin-pipe", || {
         // ctr 1.6 does not reliably close the container's stdin on EOF (same with runc), so `cat` is stopped
         // with a SIGKILL once the piped text came back.
         let id = unique_id("e2e-stdin");
@@ -797,7 +635,7 @@ fn containerd_runs_scrun() {
         );
     });
 
-    scenario("read-only-rootfs", &|| {
+    scenarios.run("read-only-rootfs", || {
         let id = unique_id("e2e-ro");
         let out = ctrd.run(&["--rm", "--read-only"], &id, &["/probe", "write", "/x", "hi"]);
         assert_eq!(
@@ -816,8 +654,8 @@ fn containerd_runs_scrun() {
         assert!(out.status.success(), "write to a writable rootfs:\n{}", describe(&out));
     });
 
-    scenario("bind-mount", &|| {
-        let host = ctrd.dir.join("bind-src");
+    scenarios.run("bind-mount", || {
+        let host = ctrd.d.dir.join("bind-src");
         fs::create_dir_all(&host).unwrap();
         let id = unique_id("e2e-bind");
         let mount = format!("type=bind,src={},dst=/data,options=rbind:rw", host.display());
@@ -857,14 +695,14 @@ fn containerd_runs_scrun() {
         );
     });
 
-    scenario("seccomp", &|| {
+    scenarios.run("seccomp", || {
         let r = ctrd.report(&["--seccomp"], &unique_id("e2e-seccomp"));
         assert_eq!(r["seccomp"], 2, "Seccomp mode with --seccomp");
         let r = ctrd.report(&[], &unique_id("e2e-noseccomp"));
         assert_eq!(r["seccomp"], 0, "Seccomp mode without --seccomp");
     });
 
-    scenario("memory-limit", &|| {
+    scenarios.run("memory-limit", || {
         let id = unique_id("e2e-mem");
         let out = ctrd.run(&["-d", "--memory-limit", "67108864"], &id, &["/probe", "sleep", "60"]);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -904,7 +742,7 @@ fn containerd_runs_scrun() {
         }
     });
 
-    scenario("create-error-reaches-user", &|| {
+    scenarios.run("create-error-reaches-user", || {
         let id = unique_id("e2e-nosuch");
         let out = ctrd.run(&["--rm"], &id, &["/nosuch"]);
         let err = text(&out.stderr);
@@ -927,7 +765,7 @@ fn containerd_runs_scrun() {
     });
 
     // Nothing left: no runtime state, no containers, no mounts of tasks.
-    scenario("nothing-left", &|| {
+    scenarios.run("nothing-left", || {
         let mut state_dirs = Vec::new();
         for d in [ctrd.runc_root.clone(), ctrd.runc_root.join(NS)] {
             for e in fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -945,7 +783,7 @@ fn containerd_runs_scrun() {
         assert!(cs.is_empty(), "containers left: {cs:?}");
         let tasks = text(&ctrd.ctr_ok(&["task", "ls", "-q"]).stdout);
         assert!(tasks.trim().is_empty(), "tasks left: {tasks}");
-        let m: Vec<String> = mounts_under(&ctrd.dir.join("state"));
+        let m: Vec<String> = mounts_under(&ctrd.d.dir.join("state"));
         assert!(m.is_empty(), "task mounts left: {m:?}");
         for id in ctrd.ids.borrow().iter() {
             let cg = cgroups_named(id);
@@ -955,7 +793,7 @@ fn containerd_runs_scrun() {
             .ids
             .borrow()
             .iter()
-            .map(|id| shim_socket(&ctrd.sock, id))
+            .map(|id| ctrd.d.shim_socket(NS, id))
             .filter(|p| p.exists())
             .collect();
         assert!(socks.is_empty(), "shim sockets left in /run/containerd/s: {socks:?}");
@@ -963,6 +801,7 @@ fn containerd_runs_scrun() {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let shims: Vec<_> = ctrd
+                .d
                 .leftover_processes()
                 .into_iter()
                 .filter(|(_, c)| c.contains("shim"))
@@ -975,33 +814,13 @@ fn containerd_runs_scrun() {
         }
     });
 
-    let _ = std::panic::take_hook(); // back to the default hook
-                                     // SCRUN_E2E_LOG=FILE keeps containerd's whole log (shim cleanup warnings show up only there).
+    // SCRUN_E2E_LOG=FILE keeps containerd's whole log (shim cleanup warnings show up only there).
     if let Some(keep) = std::env::var_os("SCRUN_E2E_LOG") {
-        let _ = fs::copy(&ctrd.log, keep);
+        let _ = fs::copy(&ctrd.d.log, keep);
     }
-    let log = ctrd.log_tail();
-    let dir = ctrd.dir.clone();
+    let log = ctrd.d.log_tail();
+    let dir = ctrd.d.dir.clone();
     drop(ctrd);
-    let mut after = Vec::new();
-    let m = mounts_under(&dir);
-    if !m.is_empty() {
-        after.push(format!("mounts left after cleanup: {m:?}"));
-    }
-    let p = pids_mentioning(&dir.to_string_lossy());
-    if !p.is_empty() {
-        after.push(format!("processes left after cleanup: {p:?}"));
-    }
-    if dir.exists() {
-        after.push(format!("{} not removed", dir.display()));
-    }
-    eprintln!("passed: {passed:?}; total {:.1} s", started.elapsed().as_secs_f64());
-    failures.extend(after);
-    if !failures.is_empty() {
-        panic!(
-            "{} scenario(s) failed:\n{}\n--- containerd log (tail) ---\n{log}",
-            failures.len(),
-            failures.join("\n\n")
-        );
-    }
+    let after = left_after(&dir);
+    scenarios.finish(after, &log);
 }

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod containerd;
+
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -456,6 +458,64 @@ pub fn ensure_engines(commands: &[&str]) {
         }
         if !out.status.success() {
             std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+}
+
+/// The scenarios of an engine test, run one after another against one engine: a failing
+/// scenario is recorded with its name and the others still run; `finish` fails the test with
+/// all of them. Each failure is printed once, without a backtrace.
+pub struct Scenarios {
+    failures: Vec<String>,
+    passed: Vec<&'static str>,
+    started: Instant,
+}
+
+impl Scenarios {
+    pub fn new() -> Scenarios {
+        std::panic::set_hook(Box::new(|_| {}));
+        Scenarios {
+            failures: Vec::new(),
+            passed: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn run(&mut self, name: &'static str, f: impl FnOnce()) {
+        let t = Instant::now();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(()) => {
+                eprintln!("scenario {name}: ok ({:.1} s)", t.elapsed().as_secs_f64());
+                self.passed.push(name);
+            }
+            Err(e) => {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                eprintln!("scenario {name}: FAILED: {msg}");
+                self.failures.push(format!("[{name}] {msg}"));
+            }
+        }
+    }
+
+    /// Puts the default panic hook back and panics if a scenario failed or `after` (what the
+    /// engine's cleanup left) is not empty, showing `log` (the engine's log tail) then.
+    pub fn finish(mut self, after: Vec<String>, log: &str) {
+        let _ = std::panic::take_hook();
+        eprintln!(
+            "passed: {:?}; total {:.1} s",
+            self.passed,
+            self.started.elapsed().as_secs_f64()
+        );
+        self.failures.extend(after);
+        if !self.failures.is_empty() {
+            panic!(
+                "{} scenario(s) failed:\n{}\n--- engine log (tail) ---\n{log}",
+                self.failures.len(),
+                self.failures.join("\n\n")
+            );
         }
     }
 }

@@ -288,7 +288,19 @@ fn report(args: &[String]) -> Value {
         "sysfs_ro": sysfs_ro(),
         "cgroup": read_string("/proc/self/cgroup")
             .map(|s| s.lines().map(String::from).collect::<Vec<_>>()),
+        "ns": namespaces(),
     })
+}
+
+/// The namespaces the probe is in, as `/proc/self/ns` names them ("net:[4026531840]"): a test
+/// compares them with another process's to tell which ones are shared.
+fn namespaces() -> Value {
+    let kinds = ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"];
+    kinds
+        .iter()
+        .map(|k| (k.to_string(), json!(read_link(format!("/proc/self/ns/{k}")))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
