@@ -129,6 +129,8 @@ pub enum Action {
     Cgroup {
         path: Option<String>,
         resources: Box<oci_spec::runtime::LinuxResources>,
+        /// --systemd-cgroup: path is "slice:prefix:name" and systemd makes the cgroup.
+        systemd: bool,
     },
     /// Put an exec'd process in the running container's cgroup.
     EnterCgroup {
@@ -213,9 +215,10 @@ impl Action {
             Action::CreateNamespace { kind } => format!("create {kind} namespace"),
             Action::JoinNamespace { kind, path } => format!("join {kind} namespace {}", path.display()),
             Action::IdMappings { .. } => "write uid and gid mappings".into(),
-            Action::Cgroup { path, .. } => format!(
-                "create cgroup {} with its limits, and enter it",
-                path.as_deref().unwrap_or("(default)")
+            Action::Cgroup { path, systemd, .. } => format!(
+                "create cgroup {}{} with its limits, and enter it",
+                path.as_deref().unwrap_or("(default)"),
+                if *systemd { " through systemd" } else { "" }
             ),
             Action::EnterCgroup { cgroup } => format!("enter cgroup {}", cgroup.path),
             Action::SetHostname { name } => format!("set hostname {name:?}"),
@@ -254,6 +257,7 @@ impl Action {
 pub struct Options<'a> {
     pub state_dir: &'a Path,
     pub no_pivot: bool,
+    pub systemd_cgroup: bool,
 }
 
 const SPEC_DEV: &str = "runtime: libcontainer SPEC, /dev";
@@ -307,7 +311,10 @@ impl Plan {
                 },
             );
         }
-        add("linux.cgroupsPath, linux.resources".into(), cgroup_step(&linux));
+        add(
+            "linux.cgroupsPath, linux.resources".into(),
+            cgroup_step(&linux, opts.systemd_cgroup),
+        );
         let hooks = crate::hooks::by_kind(spec);
         let add_hooks = |add: &mut dyn FnMut(String, Action), kinds: &[&str]| {
             for (kind, list) in hooks.iter().filter(|(k, _)| kinds.contains(k)) {
@@ -649,7 +656,7 @@ fn check_lsm(process: &Process, linux: &oci_spec::runtime::Linux) -> Result<()> 
 
 /// The cgroup step. Engines send device rules that deny everything; the devices every
 /// container has (and linux.devices) are allowed after them, as runc does.
-fn cgroup_step(linux: &oci_spec::runtime::Linux) -> Action {
+fn cgroup_step(linux: &oci_spec::runtime::Linux, systemd: bool) -> Action {
     let mut resources = linux.resources().clone().unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
     rules.extend(crate::cgroups::default_device_rules());
@@ -672,6 +679,7 @@ fn cgroup_step(linux: &oci_spec::runtime::Linux) -> Action {
     Action::Cgroup {
         path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
         resources: Box::new(resources),
+        systemd,
     }
 }
 

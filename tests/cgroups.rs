@@ -536,6 +536,7 @@ fn cgroup2_freezer_and_stats() {
         path: full.saved().path,
         v1: Vec::new(),
         v2: Some(v2.clone()),
+        systemd_unit: None,
     };
     let cg = Cgroup::open(&only_v2).unwrap();
     let pid = g.spawn_sleep();
