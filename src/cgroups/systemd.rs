@@ -1,8 +1,8 @@
 //! The systemd cgroup driver (`--systemd-cgroup`), as runc's: linux.cgroupsPath is
 //! "slice:prefix:name", systemd is asked over D-Bus for a transient scope `<prefix>-<name>.scope`
 //! in that slice holding the container's init, and once the job is done the scope's cgroup
-//! directories are the container's cgroup, which the cgroupfs code fills in (limits, controllers
-//! systemd does not manage on v1, such as freezer and cpuset). `delete` stops the unit.
+//! directories are the container's cgroup, which the cgroupfs code completes (the v1 hierarchies
+//! systemd leaves alone, such as freezer and cpuset) and fills in (limits). `delete` stops the unit.
 //!
 //! The limits systemd knows as unit properties (memory, tasks, CPU quota, devices) are passed
 //! as properties too: systemd rewrites a unit's cgroup files from its properties whenever it
@@ -119,7 +119,7 @@ pub fn create(cgroups_path: Option<&str>, id: &str, pid: i32, resources: &LinuxR
         .call(DESTINATION, MANAGER_PATH, MANAGER, "StartTransientUnit", &args)
         .with_context(|| format!("--systemd-cgroup: start unit {}", unit.name))?;
     wait_job(&mut conn, &reply, &unit.name).with_context(|| format!("--systemd-cgroup: start unit {}", unit.name))?;
-    let mut cgroup = match Cgroup::create(Some(&path), id) {
+    let mut cgroup = match join(&path, id, pid) {
         Ok(c) => c,
         Err(e) => {
             let _ = stop(&unit.name);
@@ -128,6 +128,22 @@ pub fn create(cgroups_path: Option<&str>, id: &str, pid: i32, resources: &LinuxR
     };
     cgroup.saved.systemd_unit = Some(unit.name);
     Ok(cgroup)
+}
+
+/// Makes the unit's cgroup in every hierarchy and puts the init in it at once. Whenever systemd
+/// realizes a unit it removes the unit's directories in the v1 hierarchies it knows but the
+/// unit does not use (blkio, here), and a directory scrun made a moment before can go with them
+/// (seen: the init's pid write found no blkio directory); one that holds a process cannot be
+/// removed, so a directory gone before the init is in is made again.
+fn join(path: &str, id: &str, pid: i32) -> Result<Cgroup> {
+    let mut tries = 0;
+    loop {
+        let cgroup = Cgroup::create(Some(path), id)?;
+        match cgroup.add_pid(pid) {
+            Err(_) if tries < 10 && cgroup.dirs().any(|d| !d.exists()) => tries += 1,
+            result => return result.map(|()| cgroup),
+        }
+    }
 }
 
 /// Stops the unit; systemd removes the cgroup directories it made. A unit already gone (its
