@@ -25,7 +25,15 @@ pub struct Launched {
 
 /// Create the container `id` from `bundle`. With `foreground` the init stays tied to this
 /// process (it dies with it) and the pty master is returned instead of requiring a socket.
-pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foreground: bool) -> Result<Launched> {
+/// `systemd_cgroup` is the global --systemd-cgroup.
+pub fn create(
+    store: &Store,
+    id: &str,
+    bundle: &Path,
+    opts: &CreateOpts,
+    foreground: bool,
+    systemd_cgroup: bool,
+) -> Result<Launched> {
     state::check_id(id)?;
     let span = tracing::debug_span!("step", message = "load and check config.json").entered();
     let bundle = Bundle::load(bundle)?;
@@ -37,6 +45,7 @@ pub fn create(store: &Store, id: &str, bundle: &Path, opts: &CreateOpts, foregro
         &Options {
             state_dir: &dir,
             no_pivot: opts.no_pivot,
+            systemd_cgroup,
         },
     )?;
     drop(span);
@@ -281,10 +290,18 @@ impl Request<'_> {
         for step in plan.steps(Side::AfterClone).filter(|s| placement(&s.action)) {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
-                Action::Cgroup { path, resources } => {
-                    let cgroup = made
-                        .cgroup
-                        .insert(Cgroup::create(path.as_deref(), id).context("linux.cgroupsPath")?);
+                Action::Cgroup {
+                    path,
+                    resources,
+                    systemd,
+                } => {
+                    // systemd's errors name --systemd-cgroup, or linux.cgroupsPath when it is at fault.
+                    let cgroup = if *systemd {
+                        crate::cgroups::systemd::create(path.as_deref(), id, pid.as_raw(), resources)?
+                    } else {
+                        Cgroup::create(path.as_deref(), id).context("linux.cgroupsPath")?
+                    };
+                    let cgroup = made.cgroup.insert(cgroup);
                     cgroup.apply(resources).context("linux.resources")?;
                     cgroup.add_pid(pid.as_raw())?;
                 }

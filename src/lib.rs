@@ -7,6 +7,7 @@
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
+pub mod dbus;
 pub mod devices;
 pub mod diagnose;
 pub mod hooks;

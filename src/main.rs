@@ -37,7 +37,7 @@ fn main() {
         Command::Kill(a) => commands::kill::kill(g, a).map(|()| 0),
         Command::Delete(a) => commands::delete::delete(g, a).map(|()| 0),
         Command::List(a) => commands::list::list(g, a).map(|()| 0),
-        Command::Explain(a) => commands::explain::explain(a).map(|()| 0),
+        Command::Explain(a) => commands::explain::explain(g, a).map(|()| 0),
         Command::Exec(a) => commands::exec::exec(g, a),
         Command::Pause(a) => commands::pause::pause(g, &a.id, true).map(|()| 0),
         Command::Resume(a) => commands::pause::pause(g, &a.id, false).map(|()| 0),

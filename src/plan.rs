@@ -145,6 +145,8 @@ pub enum Action {
     Cgroup {
         path: Option<String>,
         resources: Box<oci_spec::runtime::LinuxResources>,
+        /// --systemd-cgroup: path is "slice:prefix:name" and systemd makes the cgroup.
+        systemd: bool,
     },
     /// Put an exec'd process in the running container's cgroup.
     EnterCgroup {
@@ -263,9 +265,10 @@ impl Action {
                 format!("offset the {clock} clock by {secs} s {nanosecs} ns")
             }
             Action::IdMappings { .. } => "write uid and gid mappings".into(),
-            Action::Cgroup { path, .. } => format!(
-                "create cgroup {} with its limits, and enter it",
-                path.as_deref().unwrap_or("(default)")
+            Action::Cgroup { path, systemd, .. } => format!(
+                "create cgroup {}{} with its limits, and enter it",
+                path.as_deref().unwrap_or("(default)"),
+                if *systemd { " through systemd" } else { "" }
             ),
             Action::EnterCgroup { cgroup } => format!("enter cgroup {}", cgroup.path),
             Action::SetHostname { name } => format!("set hostname {name:?}"),
@@ -320,6 +323,7 @@ impl Action {
 pub struct Options<'a> {
     pub state_dir: &'a Path,
     pub no_pivot: bool,
+    pub systemd_cgroup: bool,
 }
 
 const SPEC_DEV: &str = "runtime: libcontainer SPEC, /dev";
@@ -396,7 +400,10 @@ impl Plan {
                 },
             );
         }
-        add("linux.cgroupsPath, linux.resources".into(), cgroup_step(&linux));
+        add(
+            "linux.cgroupsPath, linux.resources".into(),
+            cgroup_step(&linux, opts.systemd_cgroup),
+        );
         let hooks = crate::hooks::by_kind(spec);
         let add_hooks = |add: &mut dyn FnMut(String, Action), kinds: &[&str]| {
             for (kind, list) in hooks.iter().filter(|(k, _)| kinds.contains(k)) {
@@ -777,7 +784,7 @@ fn check_lsm(process: &Process, linux: &oci_spec::runtime::Linux) -> Result<()> 
 
 /// The cgroup step. Engines send device rules that deny everything; the devices every
 /// container has (and linux.devices) are allowed after them, as runc does.
-fn cgroup_step(linux: &oci_spec::runtime::Linux) -> Action {
+fn cgroup_step(linux: &oci_spec::runtime::Linux, systemd: bool) -> Action {
     let mut resources = linux.resources().clone().unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
     rules.extend(crate::cgroups::default_device_rules());
@@ -800,6 +807,7 @@ fn cgroup_step(linux: &oci_spec::runtime::Linux) -> Action {
     Action::Cgroup {
         path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
         resources: Box::new(resources),
+        systemd,
     }
 }
 

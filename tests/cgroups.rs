@@ -143,6 +143,18 @@ fn rmdir_tree(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_dir(dir)
 }
 
+/// The cgroup2 directory of `full` alone, as a cgroup on a cgroup2-only host would be.
+fn only_v2(full: &Cgroup) -> Option<(Cgroup, PathBuf)> {
+    let saved = full.saved();
+    let v2 = saved.v2.clone()?;
+    let cg = Cgroup::open(&scrun::cgroups::SavedCgroup {
+        v1: Vec::new(),
+        ..saved
+    })
+    .unwrap();
+    Some((cg, v2))
+}
+
 fn size_bytes(size: &str) -> i64 {
     let (n, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit()).unwrap());
     let shift = match unit {
@@ -493,16 +505,9 @@ fn device_rules() {
 fn cgroup2_device_filter_is_enforced_and_replaced() {
     need_root!();
     let g = Guard::new("v2devices");
-    let full = g.create("c");
-    let Some(v2) = full.saved().v2 else {
+    let Some((cg, v2)) = only_v2(&g.create("c")) else {
         return eprintln!("skipped: no cgroup2");
     };
-    let cg = Cgroup::open(&scrun::cgroups::SavedCgroup {
-        path: full.saved().path,
-        v1: Vec::new(),
-        v2: Some(v2.clone()),
-    })
-    .unwrap();
     let nodes = std::env::temp_dir().join(format!("scrun-test-{}-nodes", std::process::id()));
     std::fs::create_dir_all(&nodes).unwrap();
     use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -584,16 +589,9 @@ fn process_added_counted_frozen_thawed_and_removed() {
 fn cgroup2_freezer_and_stats() {
     need_root!();
     let mut g = Guard::new("v2freeze");
-    let full = g.create("c");
-    let Some(v2) = full.saved().v2 else {
+    let Some((cg, v2)) = only_v2(&g.create("c")) else {
         return eprintln!("skipped: no cgroup2");
     };
-    let only_v2 = scrun::cgroups::SavedCgroup {
-        path: full.saved().path,
-        v1: Vec::new(),
-        v2: Some(v2.clone()),
-    };
-    let cg = Cgroup::open(&only_v2).unwrap();
     let pid = g.spawn_sleep();
     cg.add_pid(pid).unwrap();
     assert_eq!(cg.pids().unwrap(), vec![pid]);

@@ -16,6 +16,7 @@ mod device_filter;
 mod host;
 mod resources;
 mod stats;
+pub mod systemd;
 
 pub use host::{host, Hierarchy, Host};
 pub use resources::default_device_rules;
@@ -35,6 +36,9 @@ pub struct SavedCgroup {
     pub v1: Vec<V1Dir>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v2: Option<PathBuf>,
+    /// With --systemd-cgroup: the transient unit whose cgroup this is, stopped on removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +91,7 @@ impl Cgroup {
             path,
             v1: Vec::new(),
             v2: None,
+            systemd_unit: None,
         };
         for h in &host.v1 {
             let dir = h.dir(&saved.path);
@@ -245,12 +250,19 @@ impl Cgroup {
         stats::stats(self)
     }
 
-    /// Removes the cgroup's directory (and any the container made below it) in every hierarchy.
+    /// Removes the cgroup's directory (and any the container made below it) in every hierarchy,
+    /// after stopping its systemd unit if it has one (as runc, the directories go even if that
+    /// fails: some are scrun's, not systemd's).
     /// Parents stay: they may be shared (a pod, /docker), and removing them would race with
     /// another container's create. A cgroup that still holds live processes is an error; a
     /// killed process needs a moment to leave, so EBUSY is retried briefly. Already removed
     /// directories are fine, so a failed remove can be repeated.
     pub fn remove(&self) -> Result<()> {
+        let stopped = self.saved.systemd_unit.as_deref().map_or(Ok(()), systemd::stop);
+        self.remove_dirs().and(stopped)
+    }
+
+    fn remove_dirs(&self) -> Result<()> {
         // One budget for all hierarchies: a live process would otherwise cost it in each.
         let deadline = Instant::now() + Duration::from_secs(1);
         // (why, first directory, how many more) for each distinct reason: a live process

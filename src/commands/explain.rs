@@ -52,7 +52,7 @@ pub struct Instance {
     pub created_in_image: BTreeSet<PathBuf>,
 }
 
-pub fn explain(args: &ExplainArgs) -> Result<()> {
+pub fn explain(global: &crate::cli::GlobalOpts, args: &ExplainArgs) -> Result<()> {
     let dir = args
         .dir
         .clone()
@@ -65,6 +65,7 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
         &Options {
             state_dir,
             no_pivot: false,
+            systemd_cgroup: global.systemd_cgroup,
         },
     )?;
     let explanation = Explanation::new(&bundle, &plan)?;

@@ -96,7 +96,7 @@ pub fn features() -> Result<()> {
         "linux": {
             "namespaces": crate::namespaces::KINDS,
             "capabilities": capabilities,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": actions,

@@ -27,18 +27,17 @@ const FORWARDED: [Signal; 8] = [
 
 /// The exit code of `scrun run`: the container process's own, or 128+N for signal N.
 pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
-    super::create::check_cgroup_manager(global)?;
     if args.opts.pause_at.is_some() {
         anyhow::bail!("--pause-at is for create: run would start the container at once");
     }
     let (id, bundle) = id_and_bundle(&args.id, args.opts.bundle.as_deref())?;
     let store = Store::open(&global.root)?;
     if args.detach {
-        launch::create(&store, &id, &bundle, &args.opts, false)?;
+        launch::create(&store, &id, &bundle, &args.opts, false, global.systemd_cgroup)?;
         return super::start::start(global, &id).map(|()| 0);
     }
     let sigfd = block_signals()?;
-    let launched = launch::create(&store, &id, &bundle, &args.opts, true)?;
+    let launched = launch::create(&store, &id, &bundle, &args.opts, true, global.systemd_cgroup)?;
     let code = super::start::start(global, &id).and_then(|()| relay(&launched, &sigfd));
     if !args.keep {
         if let Ok(container) = store.load(&id) {
