@@ -287,6 +287,18 @@ fn a_container_lives_in_a_systemd_scope() {
     );
     sd.scrun_ok(&rt, &["resume", &id]);
 
+    // update tells systemd too: a daemon-reload re-applies the unit's settings, and the new
+    // limit must be what it puts back.
+    let limit = (128 << 20).to_string();
+    sd.scrun_ok(&rt, &["update", "--memory", &limit, &id]);
+    assert_eq!(sd.show(&unit, "MemoryMax"), limit);
+    let out = sd.nsenter(&["systemctl", "daemon-reload"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap().trim(),
+        limit
+    );
+
     // A second container may not take a unit that exists: systemd's refusal is the error,
     // and the failed create leaves nothing.
     let other = unique_id("sdtaken");

@@ -157,6 +157,14 @@ impl Cgroup {
         resources::apply(self, resources)
     }
 
+    /// New limits for a running container: its systemd unit's first, if it has one (as runc).
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        if let Some(unit) = &self.saved.systemd_unit {
+            systemd::set_limits(unit, resources)?;
+        }
+        self.apply(resources)
+    }
+
     pub fn add_pid(&self, pid: i32) -> Result<()> {
         self.dirs().try_for_each(|d| write(d, "cgroup.procs", &pid.to_string()))
     }

@@ -247,6 +247,33 @@ fn properties(unit: &Unit, id: &str, pid: i32, resources: &LinuxResources) -> Re
         // The container may make cgroups below its own; systemd leaves those alone.
         props.push(Value::property("Delegate", Value::Bool(true)));
     }
+    props.extend(limit_properties(resources));
+    props.extend(device_properties(resources.devices().as_deref().unwrap_or_default())?);
+    Ok(props)
+}
+
+/// Tells systemd the new limits of a running container's unit, so that it does not put the
+/// old ones back the next time it applies the unit's settings (a daemon-reload).
+pub fn set_limits(unit: &str, resources: &LinuxResources) -> Result<()> {
+    let props = limit_properties(resources);
+    if props.is_empty() {
+        return Ok(());
+    }
+    connect()?
+        .call(
+            DESTINATION,
+            MANAGER_PATH,
+            MANAGER,
+            "SetUnitProperties",
+            &[Value::str(unit), Value::Bool(true), Value::Array("(sv)".into(), props)],
+        )
+        .with_context(|| format!("--systemd-cgroup: set the limits of unit {unit}"))?;
+    Ok(())
+}
+
+/// The limits systemd has unit properties for.
+fn limit_properties(resources: &LinuxResources) -> Vec<Value> {
+    let mut props = Vec::new();
     if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit()).filter(|l| *l > 0) {
         props.push(Value::property("MemoryMax", Value::U64(limit as u64)));
     }
@@ -265,8 +292,7 @@ fn properties(unit: &Unit, id: &str, pid: i32, resources: &LinuxResources) -> Re
             props.push(Value::property("CPUQuotaPeriodUSec", Value::U64(period)));
         }
     }
-    props.extend(device_properties(resources.devices().as_deref().unwrap_or_default())?);
-    Ok(props)
+    props
 }
 
 /// DevicePolicy and DeviceAllow for the effect of the device rules: "strict" with the devices

@@ -50,7 +50,7 @@ pub fn update(global: &GlobalOpts, args: &UpdateArgs) -> Result<()> {
         tracing::warn!("devices in --resources are ignored: device rules cannot be changed by update");
         resources.set_devices(None);
     }
-    cgroup.apply(&resources)
+    cgroup.update(&resources)
 }
 
 pub fn events(global: &GlobalOpts, args: &EventsArgs) -> Result<()> {
