@@ -222,9 +222,10 @@ fn an_lsm_label_that_cannot_be_applied_is_refused() {
 }
 
 /// Device rules hold inside the container: a device node in the image that no rule allows
-/// (loop-control, which asks for no capability on open) cannot be opened. Run twice: as the host is (v1 devices controller, plus the cgroup2 filter on a
-/// hybrid host), and in a mount namespace that hides the v1 devices hierarchy, where only the
-/// eBPF filter on the container's cgroup2 directory can refuse the open.
+/// (loop-control, which asks for no capability on open) cannot be opened. Run twice: as the
+/// host is (on a hybrid host, the v1 devices controller), and in a mount namespace that hides
+/// the v1 devices hierarchy, where scrun does as on a cgroup2 host: only the eBPF filter on the
+/// container's cgroup2 directory can refuse the open.
 #[test]
 fn device_rules_hold_inside_the_container_with_v1_and_with_the_cgroup2_filter() {
     if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() && !Path::new("/sys/fs/cgroup/cgroup.procs").exists()
