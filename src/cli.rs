@@ -179,6 +179,12 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long)]
     pub no_new_privs: bool,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process
+    #[arg(long)]
+    pub process_label: Option<String>,
     /// Print each setup step with its duration on stderr
     #[arg(long)]
     pub trace: bool,

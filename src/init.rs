@@ -232,6 +232,10 @@ impl Init<'_> {
                 ambient,
             } => process::capabilities::set(effective, permitted, inheritable, ambient)?,
             Action::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
+            Action::ExecLabel { lsm, label } => {
+                let (file, value) = lsm.exec_attr(label, Path::new("/proc/thread-self/attr/apparmor").is_dir());
+                std::fs::write(file, value).with_context(|| format!("write {file} (is /proc mounted?)"))?
+            }
             Action::Seccomp { .. } => {
                 process::seccomp::install(self.seccomp.as_ref().context("seccomp filter not compiled")?)?
             }

@@ -137,6 +137,12 @@ pub enum Action {
         ambient: Vec<String>,
     },
     NoNewPrivileges,
+    /// The LSM label the program gets at its exec: an AppArmor profile or an SELinux label,
+    /// written to the init's attr file while it is still privileged.
+    ExecLabel {
+        lsm: Lsm,
+        label: String,
+    },
     Chdir {
         path: PathBuf,
     },
@@ -195,6 +201,45 @@ impl From<&LinuxIdMapping> for IdMap {
             host_id: m.host_id(),
             size: m.size(),
         }
+    }
+}
+
+/// A Linux security module that labels processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Lsm {
+    AppArmor,
+    SELinux,
+}
+
+impl Lsm {
+    /// Whether the host runs it; read only when config.json asks for a label.
+    fn enabled(self) -> bool {
+        match self {
+            Lsm::AppArmor => {
+                std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+            }
+            Lsm::SELinux => Path::new("/sys/fs/selinux/enforce").exists(),
+        }
+    }
+
+    /// The attr file that labels the next exec and what to write there. AppArmor has its own
+    /// directory since Linux 5.8 (so that it can stack with other LSMs); older kernels share
+    /// the generic file.
+    pub fn exec_attr(self, label: &str, has_apparmor_dir: bool) -> (&'static str, String) {
+        match self {
+            Lsm::AppArmor if has_apparmor_dir => ("/proc/thread-self/attr/apparmor/exec", format!("exec {label}")),
+            Lsm::AppArmor => ("/proc/thread-self/attr/exec", format!("exec {label}")),
+            Lsm::SELinux => ("/proc/thread-self/attr/exec", label.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Lsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lsm::AppArmor => "AppArmor",
+            Lsm::SELinux => "SELinux",
+        })
     }
 }
 
@@ -309,6 +354,7 @@ impl Action {
             Action::Identity { uid, gid, .. } => format!("set identity {uid}:{gid}"),
             Action::SetCapabilities { .. } => "set capabilities".into(),
             Action::NoNewPrivileges => "set no_new_privs".into(),
+            Action::ExecLabel { lsm, label } => format!("label the program's exec with {lsm} {label:?}"),
             Action::Seccomp { profile } => {
                 format!("install seccomp filter: {}", crate::process::seccomp::summary(profile))
             }
@@ -334,7 +380,7 @@ impl Plan {
         let spec = &bundle.spec;
         let linux = spec.linux().clone().unwrap_or_default();
         let process = spec.process().clone().context("process is missing")?;
-        check_lsm(&process, &linux)?;
+        let mount_label = mount_label(&linux);
         let mut steps = Vec::new();
         let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
 
@@ -457,7 +503,10 @@ impl Plan {
 
             let config_mounts = spec.mounts().clone().unwrap_or_default();
             for (i, m) in config_mounts.iter().enumerate() {
-                let step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                let mut step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                if let Some(label) = &mount_label {
+                    mounts::set_mount_label(&mut step, label);
+                }
                 if let Some(idmap) = &step.idmap {
                     add(
                         format!("mounts[{i}]"),
@@ -745,39 +794,37 @@ fn idmap_userns(idmap: &mounts::Idmap, linux: &oci_spec::runtime::Linux) -> Resu
     })
 }
 
-/// An LSM label asked for and not applied would be a silent hole: refuse it, saying whether
-/// the host lacks the LSM or scrun does.
-fn check_lsm(process: &Process, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let asked = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.is_empty());
-    if ![process.apparmor_profile(), process.selinux_label(), linux.mount_label()]
-        .iter()
-        .any(|v| asked(v))
-    {
-        return Ok(()); // the usual case: no need to look at the host's LSMs on every create
-    }
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
-    let selinux = Path::new("/sys/fs/selinux/enforce").exists();
-    // A mount label only means something to SELinux: without it there is nothing to apply
-    // and nothing weakened (crun ignores it too).
-    if asked(linux.mount_label()) && !selinux {
+/// linux.mountLabel, when SELinux can use it. A mount label only means something to SELinux:
+/// without it there is nothing to apply and nothing weakened (crun ignores it too).
+fn mount_label(linux: &oci_spec::runtime::Linux) -> Option<String> {
+    let label = linux.mount_label().as_ref().filter(|l| !l.is_empty())?;
+    if !Lsm::SELinux.enabled() {
         crate::logging::warn("linux.mountLabel ignored: SELinux is not enabled on this host");
+        return None;
     }
-    for (field, value, lsm, enabled) in [
-        (
-            "process.apparmorProfile",
-            process.apparmor_profile(),
-            "AppArmor",
-            apparmor,
-        ),
-        ("process.selinuxLabel", process.selinux_label(), "SELinux", selinux),
-        ("linux.mountLabel", linux.mount_label(), "SELinux", selinux),
+    Some(label.clone())
+}
+
+/// The process's LSM labels as steps. A label asked for on a host without its LSM would be a
+/// silent hole: refused, naming the field.
+fn label_steps(process: &Process, enabled: impl Fn(Lsm) -> bool, add: &mut dyn FnMut(String, Action)) -> Result<()> {
+    for (field, value, lsm) in [
+        ("process.apparmorProfile", process.apparmor_profile(), Lsm::AppArmor),
+        ("process.selinuxLabel", process.selinux_label(), Lsm::SELinux),
     ] {
-        match (asked(value), enabled) {
-            (true, false) if field == "linux.mountLabel" => {}
-            (true, false) => anyhow::bail!("{field}: {lsm} is not enabled on this host"),
-            (true, true) => anyhow::bail!("{field}: applying {lsm} labels is not supported by scrun yet"),
-            (false, _) => {}
+        let Some(label) = value.as_deref().filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        if !enabled(lsm) {
+            anyhow::bail!("{field}: {lsm} is not enabled on this host");
         }
+        add(
+            field.into(),
+            Action::ExecLabel {
+                lsm,
+                label: label.into(),
+            },
+        );
     }
     Ok(())
 }
@@ -849,6 +896,7 @@ fn process_steps(
             caps: names(caps.bounding()),
         },
     );
+    label_steps(process, Lsm::enabled, add)?;
     let user = process.user();
     add(
         "process.user".into(),
@@ -938,6 +986,46 @@ fn resolv_conf(host: &str, new_netns: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lsm_labels_become_steps_or_a_refusal() {
+        let process: Process = serde_json::from_value(serde_json::json!({
+            "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "apparmorProfile": "docker-default", "selinuxLabel": "system_u:system_r:container_t:s0"
+        }))
+        .unwrap();
+        let mut steps = Vec::new();
+        label_steps(&process, |_| true, &mut |origin, action| steps.push((origin, action))).unwrap();
+        let described: Vec<_> = steps.iter().map(|(o, a)| format!("{o}: {}", a.describe())).collect();
+        assert_eq!(
+            described,
+            [
+                "process.apparmorProfile: label the program's exec with AppArmor \"docker-default\"",
+                "process.selinuxLabel: label the program's exec with SELinux \"system_u:system_r:container_t:s0\""
+            ]
+        );
+        let err = label_steps(&process, |l| l == Lsm::SELinux, &mut |_, _| {}).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "process.apparmorProfile: AppArmor is not enabled on this host"
+        );
+    }
+
+    #[test]
+    fn exec_attr_files() {
+        assert_eq!(
+            Lsm::AppArmor.exec_attr("p", true),
+            ("/proc/thread-self/attr/apparmor/exec", "exec p".to_string())
+        );
+        assert_eq!(
+            Lsm::AppArmor.exec_attr("p", false),
+            ("/proc/thread-self/attr/exec", "exec p".to_string())
+        );
+        assert_eq!(
+            Lsm::SELinux.exec_attr("l", true),
+            ("/proc/thread-self/attr/exec", "l".to_string())
+        );
+    }
 
     #[test]
     fn loopback_nameservers_dropped_only_in_new_netns() {

@@ -121,6 +121,15 @@ fn exec_errors_are_clear() {
         "{}",
         describe(&out)
     );
+    // A label the host cannot apply is refused, not dropped (no AppArmor on the test host).
+    if !std::path::Path::new("/sys/module/apparmor").exists() {
+        let out = rt.run(&["exec", "--apparmor", "docker-default", &id, "/probe", "hello"]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("process.apparmorProfile: AppArmor is not enabled"),
+            "{}",
+            describe(&out)
+        );
+    }
     rt.run_ok(&["kill", &id, "KILL"]);
     wait_for_status(&rt, &id, "stopped");
     let out = rt.run(&["exec", &id, "/probe", "hello"]);

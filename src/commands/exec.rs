@@ -117,6 +117,12 @@ fn process(args: &ExecArgs, config: &crate::spec::Bundle) -> Result<Process> {
     if args.no_new_privs {
         process.set_no_new_privileges(Some(true));
     }
+    if let Some(profile) = &args.apparmor {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        process.set_selinux_label(Some(label.clone()));
+    }
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("process.args must name the program to run");
     }

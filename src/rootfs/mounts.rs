@@ -273,6 +273,24 @@ pub fn plan_mount(m: &Mount, bundle: &Path) -> Result<MountStep> {
     })
 }
 
+/// linux.mountLabel as the SELinux context of a mount the container gets a fresh filesystem
+/// for (runc's rule: not binds, which keep the host file's label, nor the kernel's proc, sysfs
+/// and cgroup views, nor mqueue, whose mount takes no context option).
+pub fn set_mount_label(m: &mut MountStep, label: &str) {
+    if matches!(
+        m.fstype.as_str(),
+        "bind" | "proc" | "sysfs" | "cgroup" | "cgroup2" | "mqueue"
+    ) {
+        return;
+    }
+    let context = format!("context=\"{label}\"");
+    m.data = if m.data.is_empty() {
+        context
+    } else {
+        format!("{},{context}", m.data)
+    };
+}
+
 /// A read-only bind of a file the runtime generated in the state directory.
 pub fn generated_file(host: &Path, dest: &Path) -> MountStep {
     let options: Vec<String> = ["bind", "ro", "nosuid", "nodev", "noexec"].map(String::from).to_vec();
@@ -515,6 +533,26 @@ mod tests {
             (p.attrs.set, p.attrs.clear),
             (libc::MOUNT_ATTR_RELATIME, libc::MOUNT_ATTR__ATIME)
         );
+    }
+
+    #[test]
+    fn mount_label_is_the_context_of_fresh_filesystems() {
+        let mut tmpfs = plan_mount(
+            &serde_json::from_value(serde_json::json!({"destination": "/t", "type": "tmpfs", "options": ["mode=755"]}))
+                .unwrap(),
+            Path::new("/"),
+        )
+        .unwrap();
+        set_mount_label(&mut tmpfs, "system_u:object_r:container_file_t:s0");
+        assert_eq!(tmpfs.data, "mode=755,context=\"system_u:object_r:container_file_t:s0\"");
+        let mut proc = plan_mount(
+            &serde_json::from_value(serde_json::json!({"destination": "/proc", "type": "proc", "source": "proc"}))
+                .unwrap(),
+            Path::new("/"),
+        )
+        .unwrap();
+        set_mount_label(&mut proc, "l");
+        assert_eq!(proc.data, "");
     }
 
     #[test]
