@@ -540,12 +540,7 @@ fn only_stdio_reaches_the_container_unless_fds_are_preserved() {
         }
         let out = cmd.output().unwrap();
         let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
-        r["fds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["fd"].as_i64().unwrap())
-            .collect::<Vec<_>>()
+        report_fds(&r)
     };
     assert_eq!(run(&[]), vec![0, 1, 2]);
     assert_eq!(run(&["--preserve-fds", "1"]), vec![0, 1, 2, 3]);

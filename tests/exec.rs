@@ -32,13 +32,7 @@ fn exec_joins_the_containers_namespaces() {
         "in the container's root"
     );
     assert_eq!(r["interfaces"], json!([{"name": "lo", "up": true, "loopback": true}]));
-    let fds: Vec<i64> = r["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fd"].as_i64().unwrap())
-        .collect();
-    assert_eq!(fds, vec![0, 1, 2]);
+    assert_eq!(report_fds(&r), vec![0, 1, 2]);
     assert_eq!(r["caps"]["bnd"], "0000000020000420", "the container's bounding set");
     rt.run_ok(&["delete", "--force", &id]);
     assert_nothing_left(&rt, &id, b.path());

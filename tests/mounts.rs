@@ -192,13 +192,7 @@ fn idmap_without_mappings_takes_the_containers_user_namespace() {
         .expect("/vol mounted");
     assert!(vol["options"].as_str().unwrap().contains("idmapped"), "{vol}");
     // The detached mount reached the init, not the program.
-    let fds: Vec<i64> = report["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fd"].as_i64().unwrap())
-        .collect();
-    assert_eq!(fds, vec![0, 1, 2]);
+    assert_eq!(report_fds(&report), vec![0, 1, 2]);
 
     // Mappings equal to the container's own take its namespace too.
     bundle.config_mut(|c| {

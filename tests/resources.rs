@@ -221,6 +221,13 @@ fn an_lsm_label_that_cannot_be_applied_is_refused() {
     );
 }
 
+/// /loop-control in the image: a device no rule allows, which asks for no capability on open.
+fn add_loop_control(b: &Bundle) {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let node = b.rootfs().join("loop-control");
+    mknod(&node, SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), makedev(10, 237)).unwrap();
+}
+
 /// Device rules hold inside the container: a device node in the image that no rule allows
 /// (loop-control, which asks for no capability on open) cannot be opened. Run twice: as the
 /// host is (on a hybrid host, the v1 devices controller), and in a mount namespace that hides
@@ -233,14 +240,7 @@ fn device_rules_hold_inside_the_container_with_v1_and_with_the_cgroup2_filter() 
         return eprintln!("skipped: no cgroup2 mounted");
     }
     let b = Bundle::new();
-    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-    mknod(
-        &b.rootfs().join("loop-control"),
-        SFlag::S_IFCHR,
-        Mode::from_bits_truncate(0o600),
-        makedev(10, 237),
-    )
-    .unwrap();
+    add_loop_control(&b);
     let rt = Runtime::new();
     for hide_v1 in [false, true] {
         for (path, want) in [
@@ -317,14 +317,7 @@ fn a_container_on_a_cgroup2_only_host() {
             .unwrap()
             .push(json!({"type": "cgroup"}));
     });
-    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-    mknod(
-        &b.rootfs().join("loop-control"),
-        SFlag::S_IFCHR,
-        Mode::from_bits_truncate(0o600),
-        makedev(10, 237),
-    )
-    .unwrap();
+    add_loop_control(&b);
     let rt = Runtime::new();
     let bundle = b.path().to_str().unwrap();
     let inside = |args: &[&str]| {

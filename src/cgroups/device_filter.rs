@@ -304,25 +304,27 @@ pub fn attach(dir: &Path, program: &[Insn]) -> Result<()> {
     Ok(())
 }
 
+/// A device rule, for the tests of the modules that translate them.
+#[cfg(test)]
+pub(super) fn rule(
+    allow: bool,
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut r = LinuxDeviceCgroup::default();
+    r.set_allow(allow)
+        .set_typ(Some(typ))
+        .set_major(major)
+        .set_minor(minor)
+        .set_access(Some(access.into()));
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rule(
-        allow: bool,
-        typ: LinuxDeviceType,
-        major: Option<i64>,
-        minor: Option<i64>,
-        access: &str,
-    ) -> LinuxDeviceCgroup {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(allow)
-            .set_typ(Some(typ))
-            .set_major(major)
-            .set_minor(minor)
-            .set_access(Some(access.into()));
-        r
-    }
 
     /// Runs the program on one access as the kernel would, to check the meaning of the rules
     /// without a cgroup.

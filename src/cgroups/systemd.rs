@@ -378,6 +378,7 @@ fn device_path(kind: &str, major: Option<i64>, minor: Option<i64>, proc_devices:
 
 #[cfg(test)]
 mod tests {
+    use super::super::device_filter::rule;
     use super::*;
 
     fn unit(path: &str) -> Result<Unit> {
@@ -421,22 +422,6 @@ mod tests {
             let err = format!("{:#}", unit(path).unwrap_err());
             assert!(err.contains("linux.cgroupsPath") && err.contains(why), "{path}: {err}");
         }
-    }
-
-    fn rule(
-        allow: bool,
-        typ: LinuxDeviceType,
-        major: Option<i64>,
-        minor: Option<i64>,
-        access: &str,
-    ) -> LinuxDeviceCgroup {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(allow)
-            .set_typ(Some(typ))
-            .set_major(major)
-            .set_minor(minor)
-            .set_access(Some(access.into()));
-        r
     }
 
     #[test]

@@ -320,6 +320,12 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
 }
 
 /// The first JSON object in `s` (the probe's report, possibly among other output).
+/// The fd numbers open in the probe, from its report.
+pub fn report_fds(report: &Value) -> Vec<i64> {
+    let fds = report["fds"].as_array().unwrap_or_else(|| panic!("no fds in {report}"));
+    fds.iter().map(|f| f["fd"].as_i64().unwrap()).collect()
+}
+
 pub fn json_in(s: &str) -> Option<Value> {
     let start = s.find('{')?;
     let end = s.rfind('}')?;
