@@ -85,7 +85,14 @@ impl Init<'_> {
             other => bail!("unexpected message {other:?} from the runtime"),
         }
         let mut progress = Progress::default();
-        if self.plan.creates_namespace("user") {
+        // Born in its user namespace, new or joined (CloneInside): it still has its host ids.
+        if self.plan.creates_namespace("user")
+            || self
+                .plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.action, Action::CloneInside { .. }))
+        {
             become_userns_root(&mut progress)?;
         }
         let mut join = std::mem::take(&mut self.join).into_iter();
@@ -252,6 +259,7 @@ impl Init<'_> {
             | Action::MakeMountpoint { .. }
             | Action::IdMappings { .. }
             | Action::TimeOffset { .. }
+            | Action::CloneInside { .. }
             | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
             | Action::EnterCgroup { .. }

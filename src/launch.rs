@@ -153,6 +153,9 @@ impl Request<'_> {
             _ => None,
         }))?;
         let mut join = Vec::new();
+        // With a user namespace joined by path: it, and a pid namespace joined by path, for the
+        // helper that clones the init inside them.
+        let (mut inside, mut inside_pid) = (None, None);
         for step in &plan.steps {
             match &step.action {
                 Action::MakeMountpoint { path } => {
@@ -170,9 +173,14 @@ impl Request<'_> {
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
                     std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
                 }
+                Action::CloneInside { path } => {
+                    inside = Some(namespaces::open("user", path).with_context(|| step.origin.clone())?);
+                }
                 Action::JoinNamespace { kind, path } => {
                     let fd = namespaces::open(kind, path).with_context(|| step.origin.clone())?;
-                    if step.action.side() == Side::BeforeClone {
+                    if kind == "pid" && inside.is_some() {
+                        inside_pid = Some(fd);
+                    } else if step.action.side() == Side::BeforeClone {
                         let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
                         // The one clone lands in it, and no second fork is needed.
                         namespaces::enter(kind, &fd).with_context(|| step.origin.clone())?;
@@ -218,7 +226,11 @@ impl Request<'_> {
             .transpose()?;
         let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
         let (ours, theirs) = sync::pair()?;
-        let pid = namespaces::clone(plan.clone_flags()).context("clone the container's init")?;
+        let pid = match &inside {
+            Some(userns) => namespaces::clone_inside(userns, inside_pid.as_ref(), plan.clone_flags()),
+            None => namespaces::clone(plan.clone_flags()),
+        }
+        .context("clone the container's init")?;
         if pid.as_raw() == 0 {
             drop((ours, own));
             Init {

@@ -118,6 +118,40 @@ pub fn clone(flags: libc::c_int) -> Result<Pid> {
     Ok(Pid::from_raw(ret as i32))
 }
 
+/// `clone(flags)` made inside `userns`, a user namespace joined by path, so that the namespaces
+/// the clone makes belong to it (a namespace belongs to the user namespace of its maker), and
+/// in `pid_ns` if one is joined by path. A short-lived helper joins them and clones with
+/// CLONE_PARENT: the init is the runtime's child as from `clone`, and the helper, which stays
+/// in the runtime's pid namespace, sees its pid as the runtime does. Returns as `clone` does.
+pub fn clone_inside(userns: &OwnedFd, pid_ns: Option<&OwnedFd>, flags: libc::c_int) -> Result<Pid> {
+    let (from_helper, to_runtime) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    let helper = clone(0).context("fork the helper that clones the init")?;
+    if helper.as_raw() == 0 {
+        drop(from_helper);
+        let cloned = enter("user", userns)
+            .and_then(|()| pid_ns.map_or(Ok(()), |fd| enter("pid", fd)))
+            .and_then(|()| clone(flags | libc::CLONE_PARENT));
+        let answer = match cloned {
+            Ok(pid) if pid.as_raw() == 0 => return Ok(pid),
+            Ok(pid) => pid.to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        let _ = nix::unistd::write(&to_runtime, answer.as_bytes());
+        // SAFETY: leave this forked copy without running the runtime's exit handlers.
+        unsafe { libc::_exit(0) }
+    }
+    drop(to_runtime);
+    let mut buf = [0u8; 512];
+    let n = nix::unistd::read(&from_helper, &mut buf).unwrap_or(0);
+    let _ = nix::sys::wait::waitpid(helper, None);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    match answer.parse::<i32>() {
+        Ok(pid) => Ok(Pid::from_raw(pid)),
+        Err(_) if answer.is_empty() => bail!("the helper that clones the init died"),
+        Err(_) => bail!("{answer}"),
+    }
+}
+
 pub fn write_id_maps(pid: Pid, uid: &[IdMap], gid: &[IdMap]) -> Result<()> {
     let text = |maps: &[IdMap]| {
         maps.iter()

@@ -51,6 +51,12 @@ pub enum Action {
         kind: String,
         path: PathBuf,
     },
+    /// A user namespace joined by path owns the namespaces the clone makes only if the clone
+    /// is made inside it: a short-lived helper joins it (and a pid namespace joined by path)
+    /// and clones the init with CLONE_PARENT, so that it is the runtime's child all the same.
+    CloneInside {
+        path: PathBuf,
+    },
     /// Written by the runtime into its new time namespace before the clone: the offsets freeze
     /// once a process is in it.
     TimeOffset {
@@ -253,8 +259,7 @@ pub enum Maker {
     /// syscall cannot make (CLONE_NEWTIME overlaps its exit signal bits); it applies to the
     /// children made next, which is the clone.
     Runtime,
-    /// The init, with unshare: a cgroup namespace once the init is in its cgroup, and every
-    /// kind when the user namespace is joined by path, so that the joined one owns them.
+    /// The init, with unshare: a cgroup namespace, once the init is in its cgroup.
     Init,
 }
 
@@ -280,7 +285,7 @@ impl Action {
             Action::Symlink { link, .. } if !link.starts_with("/dev") => Side::BeforeClone,
             Action::JoinNamespace { kind, .. } if crate::namespaces::joined_by_runtime(kind) => Side::BeforeClone,
             Action::CreateNamespace { by: Maker::Runtime, .. } | Action::TimeOffset { .. } => Side::BeforeClone,
-            Action::CreateNamespace { by: Maker::Clone, .. } => Side::Clone,
+            Action::CreateNamespace { by: Maker::Clone, .. } | Action::CloneInside { .. } => Side::Clone,
             Action::IdMappings { .. }
             | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
@@ -306,6 +311,7 @@ impl Action {
             Action::MakeMountpoint { path } => format!("make mount point {} in the image", path.display()),
             Action::CreateNamespace { kind, .. } => format!("create {kind} namespace"),
             Action::JoinNamespace { kind, path } => format!("join {kind} namespace {}", path.display()),
+            Action::CloneInside { path } => format!("clone the init inside user namespace {}", path.display()),
             Action::TimeOffset { clock, secs, nanosecs } => {
                 format!("offset the {clock} clock by {secs} s {nanosecs} ns")
             }
@@ -397,14 +403,14 @@ impl Plan {
                 1
             }
         };
-        let joined_user = namespaces
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
         let mut indexed: Vec<_> = namespaces.iter().enumerate().collect();
         indexed.sort_by_key(|(_, n)| order(n.typ()));
         for (i, ns) in &indexed {
             let kind = ns_name(ns.typ());
             match ns.path() {
+                Some(path) if ns.typ() == LinuxNamespaceType::User => {
+                    add(ns_origin(*i), Action::CloneInside { path: path.clone() })
+                }
                 Some(path) => add(
                     ns_origin(*i),
                     Action::JoinNamespace {
@@ -416,7 +422,6 @@ impl Plan {
                     let by = match ns.typ() {
                         LinuxNamespaceType::Time => Maker::Runtime,
                         LinuxNamespaceType::Cgroup => Maker::Init,
-                        _ if joined_user => Maker::Init,
                         _ => Maker::Clone,
                     };
                     add(ns_origin(*i), Action::CreateNamespace { kind, by })
@@ -759,6 +764,7 @@ impl Plan {
     pub fn in_user_namespace(&self) -> bool {
         self.steps.iter().any(|s| match &s.action {
             Action::CreateNamespace { kind, .. } | Action::JoinNamespace { kind, .. } => kind == "user",
+            Action::CloneInside { .. } => true,
             _ => false,
         })
     }

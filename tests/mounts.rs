@@ -259,10 +259,10 @@ impl Drop for UserNamespace {
     }
 }
 
-/// Joining a user namespace by path: the init joins it first and makes the container's other
-/// namespaces in it, so it may set the hostname and mount; an idmap bind takes that
-/// namespace's mappings. A new pid namespace is refused, naming both entries: the pid
-/// namespace comes by path too, as from a pod's sandbox.
+/// Joining a user namespace by path (as a pod's containers join the sandbox's): the init is
+/// cloned inside it, so the namespaces the clone makes belong to it and its root may set the
+/// hostname and mount /proc; an idmap bind takes its mappings. First with a new pid namespace
+/// (the container's process is pid 1), then with the pid namespace joined too, as a pod's.
 #[test]
 fn a_user_namespace_joined_by_path_owns_the_new_ones_and_idmaps() {
     let src = HostDir::new();
@@ -278,35 +278,29 @@ fn a_user_namespace_joined_by_path_owns_the_new_ones_and_idmaps() {
             c,
             json!({"destination": "/vol", "type": "bind", "source": src.path, "options": ["bind", "idmap"]}),
         );
-    });
-    let err = create_fails(&bundle, &unique_id("joinuser"));
-    assert!(
-        err.contains("linux.namespaces[0]: a new pid namespace inside a user namespace joined by path"),
-        "{err}"
-    );
-
-    bundle.config_mut(|c| {
-        let pid = json!({"type": "pid", "path": userns.path("pid_for_children")});
-        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
-            if n["type"] == "pid" {
-                *n = pid.clone();
-            }
-        }
         c["hostname"] = json!("joined");
     });
     let steps = explained_steps(&bundle, index);
-    assert_eq!(
-        steps[0]["userns"],
-        json!({"kind": "joined", "path": userns.path("user")})
-    );
-    let report: Value = serde_json::from_str(&probe(&bundle, &["report"])).unwrap();
-    assert_eq!(report["uid"], 0);
-    assert_eq!(report["hostname"], "joined");
-    assert_eq!(
-        stat(&bundle, "/vol/by-host-root"),
-        (0, 0),
-        "idmapped with the joined mappings"
-    );
+    assert_eq!(steps[0]["userns"], json!({"kind": "joined", "path": userns.path("user")}));
+    let user_ns = json!(std::fs::read_link(userns.path("user")).unwrap().to_string_lossy());
+    for pid_joined in [false, true] {
+        if pid_joined {
+            bundle.config_mut(|c| {
+                let pid = json!({"type": "pid", "path": userns.path("pid_for_children")});
+                for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+                    if n["type"] == "pid" {
+                        *n = pid.clone();
+                    }
+                }
+            });
+        }
+        let report: Value = serde_json::from_str(&probe(&bundle, &["report"])).unwrap();
+        assert_eq!((&report["uid"], &report["hostname"]), (&json!(0), &json!("joined")));
+        assert_eq!(report["ns"]["user"], user_ns);
+        // In the joined pid namespace, unshare's sleep is pid 1.
+        assert_eq!(report["pid"] == 1, !pid_joined, "{}", report["pid"]);
+        assert_eq!(stat(&bundle, "/vol/by-host-root"), (0, 0), "idmapped with the joined mappings");
+    }
 }
 
 #[test]

@@ -150,22 +150,6 @@ fn namespaces(spec: &Spec) -> Result<HashSet<LinuxNamespaceType>> {
             }
         }
     }
-    // A new namespace belongs to the user namespace of the process that makes it. With the
-    // user namespace joined by path, the init joins it first and unshares the others; but a
-    // pid namespace applies only to the unsharer's children, and scrun forks once.
-    let joined_user = list
-        .iter()
-        .position(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
-    let new_pid = list
-        .iter()
-        .position(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
-    if let (Some(u), Some(p)) = (joined_user, new_pid) {
-        bail!(
-            "linux.namespaces[{p}]: a new pid namespace inside a user namespace joined by path \
-             (linux.namespaces[{u}].path) is not supported by scrun: join a pid namespace by path as \
-             well, or let scrun create the user namespace"
-        );
-    }
     Ok(seen)
 }
 
