@@ -281,7 +281,10 @@ fn a_user_namespace_joined_by_path_owns_the_new_ones_and_idmaps() {
         c["hostname"] = json!("joined");
     });
     let steps = explained_steps(&bundle, index);
-    assert_eq!(steps[0]["userns"], json!({"kind": "joined", "path": userns.path("user")}));
+    assert_eq!(
+        steps[0]["userns"],
+        json!({"kind": "joined", "path": userns.path("user")})
+    );
     let user_ns = json!(std::fs::read_link(userns.path("user")).unwrap().to_string_lossy());
     for pid_joined in [false, true] {
         if pid_joined {
@@ -299,7 +302,11 @@ fn a_user_namespace_joined_by_path_owns_the_new_ones_and_idmaps() {
         assert_eq!(report["ns"]["user"], user_ns);
         // In the joined pid namespace, unshare's sleep is pid 1.
         assert_eq!(report["pid"] == 1, !pid_joined, "{}", report["pid"]);
-        assert_eq!(stat(&bundle, "/vol/by-host-root"), (0, 0), "idmapped with the joined mappings");
+        assert_eq!(
+            stat(&bundle, "/vol/by-host-root"),
+            (0, 0),
+            "idmapped with the joined mappings"
+        );
     }
 }
 

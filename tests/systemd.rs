@@ -224,6 +224,7 @@ fn bundle(args: &[&str], cgroups_path: &str) -> Bundle {
         c["linux"]["cgroupsPath"] = json!(cgroups_path);
         c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
         c["linux"]["resources"]["pids"] = json!({"limit": 77});
+        c["linux"]["resources"]["cpu"] = json!({"shares": 512});
     });
     b
 }
@@ -298,6 +299,12 @@ fn a_container_lives_in_a_systemd_scope() {
         fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap().trim(),
         limit
     );
+    // So is the cpu weight from create, which systemd holds as CPUShares on a v1 cpu hierarchy.
+    if Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists() {
+        assert_eq!(sd.show(&unit, "CPUShares"), "512");
+        let cpu = sd.host_dir("cpu", &cgroup);
+        assert_eq!(fs::read_to_string(cpu.join("cpu.shares")).unwrap().trim(), "512");
+    }
 
     // A second container may not take a unit that exists: systemd's refusal is the error,
     // and the failed create leaves nothing.

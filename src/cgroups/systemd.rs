@@ -291,8 +291,40 @@ fn limit_properties(resources: &LinuxResources) -> Vec<Value> {
         if let Some(period) = period {
             props.push(Value::property("CPUQuotaPeriodUSec", Value::U64(period)));
         }
+        // Docker's 0 means unset. systemd takes v1 values where the controller is on v1, and
+        // cgroup2's scale elsewhere (runc's conversion).
+        if let Some(shares) = cpu.shares().filter(|s| *s > 0) {
+            props.push(if super::host().v1_for("cpu").is_some() {
+                Value::property("CPUShares", Value::U64(shares))
+            } else {
+                Value::property("CPUWeight", Value::U64(cpu_weight(shares)))
+            });
+        }
+    }
+    if let Some(weight) = resources
+        .block_io()
+        .as_ref()
+        .and_then(|b| b.weight())
+        .filter(|w| *w > 0)
+    {
+        let weight = u64::from(weight);
+        props.push(if super::host().v1_for("blkio").is_some() {
+            Value::property("BlockIOWeight", Value::U64(weight))
+        } else {
+            Value::property("IOWeight", Value::U64(io_weight(weight)))
+        });
     }
     props
+}
+
+/// cpu.shares (2 to 262144) on cgroup2's cpu.weight scale (1 to 10000).
+fn cpu_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262144) - 2) * 9999 / 262142
+}
+
+/// blkio.weight (10 to 1000) on cgroup2's io.weight scale (1 to 10000).
+fn io_weight(weight: u64) -> u64 {
+    1 + (weight.clamp(10, 1000) - 10) * 9999 / 990
 }
 
 /// DevicePolicy and DeviceAllow for the effect of the device rules: "strict" with the devices
@@ -380,6 +412,12 @@ fn device_path(kind: &str, major: Option<i64>, minor: Option<i64>, proc_devices:
 mod tests {
     use super::super::device_filter::rule;
     use super::*;
+
+    #[test]
+    fn v1_weights_on_cgroup2_scales() {
+        assert_eq!((cpu_weight(2), cpu_weight(1024), cpu_weight(262144)), (1, 39, 10000));
+        assert_eq!((io_weight(10), io_weight(500), io_weight(1000)), (1, 4950, 10000));
+    }
 
     fn unit(path: &str) -> Result<Unit> {
         Unit::parse(Some(path), "c1")
