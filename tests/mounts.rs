@@ -308,6 +308,18 @@ fn a_user_namespace_joined_by_path_owns_the_new_ones_and_idmaps() {
             "idmapped with the joined mappings"
         );
     }
+
+    // exec joins the container there (as a CRI exec into such a pod).
+    bundle.set_args(&["/probe", "sleep", "30"]);
+    let rt = Runtime::new();
+    let id = unique_id("joinexec");
+    rt.run_bg_ok(&["run", "--detach", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let out = rt.run_ok(&["exec", &id, "/probe", "report"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&report["uid"], &report["hostname"]), (&json!(0), &json!("joined")));
+    assert_eq!(report["ns"]["user"], user_ns);
+    rt.run_ok(&["delete", "--force", &id]);
+    assert_nothing_left(&rt, &id, bundle.path());
 }
 
 #[test]

@@ -185,14 +185,26 @@ fn features_reports_what_the_code_supports() {
     let rt = Runtime::new();
     let f: Value = serde_json::from_slice(&rt.run_ok(&["features"]).stdout).unwrap();
     assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
-    for opt in ["rbind", "tmpcopyup", "nosymfollow", "rprivate", "ro", "idmap", "ridmap", "rro"] {
+    for opt in [
+        "rbind",
+        "tmpcopyup",
+        "nosymfollow",
+        "rprivate",
+        "ro",
+        "idmap",
+        "ridmap",
+        "rro",
+    ] {
         assert!(f["mountOptions"].as_array().unwrap().contains(&json!(opt)), "{opt}");
     }
     let linux = &f["linux"];
     assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
     assert!(linux["namespaces"].as_array().unwrap().contains(&json!("time")));
     assert_eq!(linux["cgroup"]["systemd"], true);
-    assert_eq!((&linux["apparmor"]["enabled"], &linux["selinux"]["enabled"]), (&json!(true), &json!(true)));
+    assert_eq!(
+        (&linux["apparmor"]["enabled"], &linux["selinux"]["enabled"]),
+        (&json!(true), &json!(true))
+    );
     let seccomp = &f["linux"]["seccomp"];
     for arch in ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"] {
         assert!(seccomp["archs"].as_array().unwrap().contains(&json!(arch)), "{arch}");
