@@ -68,8 +68,16 @@ pub fn enter(kind: &str, fd: &OwnedFd) -> Result<()> {
 }
 
 pub fn unshare(kind: &str) -> Result<()> {
-    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flag(kind)))
-        .with_context(|| format!("unshare {kind} namespace"))
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flag(kind))).map_err(|e| {
+        // A kernel built without the kind has no /proc/self/ns file for it, and says EINVAL.
+        let missing = e == nix::errno::Errno::EINVAL && !Path::new("/proc/self/ns").join(file(kind)).exists();
+        let why = if missing {
+            " (this kernel has no such namespaces)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("unshare {kind} namespace: {e}{why}")
+    })
 }
 
 /// The runtime's own namespaces of the kinds it changes before the clone, to go back to once
