@@ -226,13 +226,13 @@ fn many_idmapped_binds_fit_in_a_low_nofile_limit() {
 
 /// A user namespace whose root is host uid/gid 100000 and a pid namespace it owns, held by
 /// unshare(1) and its child, for containers to join by path (as a pod's sandbox holds them);
-/// killed and reaped on drop.
+/// killed and reaped on drop (the child, pid 1 of its namespace, through --kill-child).
 struct UserNamespace(std::process::Child);
 
 impl UserNamespace {
     fn new() -> UserNamespace {
         let child = std::process::Command::new("unshare")
-            .args(["--user", "--pid", "--fork", "sleep", "60"])
+            .args(["--user", "--pid", "--fork", "--kill-child", "sleep", "60"])
             .spawn()
             .unwrap();
         let ns = format!("/proc/{}/ns/user", child.id());
