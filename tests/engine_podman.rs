@@ -408,6 +408,16 @@ fn load_image(p: &mut Podman) {
 
 type Scenario<'a> = (&'static str, Box<dyn Fn(&Podman) -> Result<(), String> + 'a>);
 
+/// `result`, once the container `name` is removed whatever happened: a failed removal fails
+/// the scenario too.
+fn removed(p: &Podman, name: &str, result: Result<(), String>) -> Result<(), String> {
+    let rm = p.run(&["rm", "--force", "--time", "0", name]);
+    result?;
+    expect(rm.status.success(), || {
+        format!("podman rm: {}:\n{}", rm.status, describe(&rm))
+    })
+}
+
 fn expect(cond: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
     if cond {
         Ok(())
@@ -705,11 +715,7 @@ fn scenarios<'a>() -> Vec<Scenario<'a>> {
                     })?;
                     Ok(())
                 })();
-                let rm = p.run(&["rm", "--force", "--time", "0", BG_NAME]);
-                result?;
-                expect(rm.status.success(), || {
-                    format!("podman rm: {}:\n{}", rm.status, describe(&rm))
-                })
+                removed(p, BG_NAME, result)
             }),
         ),
         (
@@ -737,11 +743,7 @@ fn scenarios<'a>() -> Vec<Scenario<'a>> {
                     let status = inspect(p, name, "{{.State.Status}} {{.State.ExitCode}}")?;
                     expect(status == "exited 137", || format!("after kill: {status}"))
                 })();
-                let rm = p.run(&["rm", "--force", "--time", "0", name]);
-                result?;
-                expect(rm.status.success(), || {
-                    format!("podman rm: {}:\n{}", rm.status, describe(&rm))
-                })
+                removed(p, name, result)
             }),
         ),
         (
@@ -824,11 +826,7 @@ fn scenarios<'a>() -> Vec<Scenario<'a>> {
                         format!("logs must show `signal 15`:\n{}", describe(&out))
                     })
                 })();
-                let rm = p.run(&["rm", "--force", "--time", "0", name]);
-                result?;
-                expect(rm.status.success(), || {
-                    format!("podman rm: {}:\n{}", rm.status, describe(&rm))
-                })
+                removed(p, name, result)
             }),
         ),
         (
