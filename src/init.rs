@@ -138,9 +138,9 @@ impl Init<'_> {
     /// No fd of the runtime may reach the container: everything from 3 on is close-on-exec,
     /// except the ones --preserve-fds hands over.
     /// Everything the runtime had open beyond stdio and the preserved fds is closed, but for
-    /// what the init itself uses, which is close-on-exec: nothing of the host reaches the
-    /// container, and under a low RLIMIT_NOFILE the init still has a slot for the start
-    /// connection.
+    /// what the init itself uses, which scrun always opens close-on-exec: nothing of the host
+    /// reaches the container, and under a low RLIMIT_NOFILE the init still has a slot for the
+    /// start connection.
     fn seal_fds(&self) -> Result<()> {
         let first = 3 + self.preserve_fds as i32;
         let mut own: Vec<i32> = self
@@ -153,9 +153,9 @@ impl Init<'_> {
             .chain(crate::logging::file_fd())
             .collect();
         own.sort_unstable();
-        let close_range = |from: i32, to: i32, flags: libc::c_int| {
-            // SAFETY: close_range on fds this process no longer uses, or only setting flags.
-            if unsafe { libc::syscall(libc::SYS_close_range, from as u32, to as u32, flags) } != 0 {
+        let close_range = |from: i32, to: i32| {
+            // SAFETY: close_range on fds this process no longer uses.
+            if unsafe { libc::syscall(libc::SYS_close_range, from as u32, to as u32, 0) } != 0 {
                 bail!("close fds {from}..={to}: {}", std::io::Error::last_os_error());
             }
             Ok(())
@@ -163,12 +163,11 @@ impl Init<'_> {
         let mut from = first;
         for &fd in own.iter().filter(|fd| **fd >= first) {
             if fd > from {
-                close_range(from, fd - 1, 0)?;
+                close_range(from, fd - 1)?;
             }
-            close_range(fd, fd, libc::CLOSE_RANGE_CLOEXEC as libc::c_int)?;
             from = fd + 1;
         }
-        close_range(from, i32::MAX, 0)?;
+        close_range(from, i32::MAX)?;
         // The preserved ones are the container's.
         for fd in (3..first).filter(|fd| !own.contains(fd)) {
             // SAFETY: clearing FD_CLOEXEC on an fd number; EBADF for a closed one is fine.
