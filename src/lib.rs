@@ -19,6 +19,7 @@ pub mod namespaces;
 pub mod plan;
 pub mod process;
 pub mod rootfs;
+pub mod sealed_exe;
 pub mod spec;
 pub mod state;
 pub mod sync;

@@ -27,6 +27,16 @@ fn main() {
         eprintln!("scrun: a command is required; see scrun --help");
         std::process::exit(1);
     };
+    // The commands that fork into a container first make sure the container can never write
+    // to the binary those forks run (CVE-2019-5736); this may re-execute scrun.
+    if matches!(command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        let span = tracing::debug_span!("step", message = "check the runtime binary is read-only").entered();
+        if let Err(e) = scrun::sealed_exe::ensure() {
+            logging::error(&format!("{e:#}"));
+            std::process::exit(1);
+        }
+        drop(span);
+    }
     let g = &cli.global;
     let result = match command {
         Command::Spec(a) => commands::spec::spec(a).map(|()| 0),

@@ -379,7 +379,7 @@ fn set_attrs(mounted: &OwnedFd, attrs: Attrs) -> Result<()> {
     setattr(mounted, &attr, true).map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()))
 }
 
-fn setattr(mount: &OwnedFd, attr: &libc::mount_attr, recursive: bool) -> nix::Result<()> {
+pub(crate) fn setattr(mount: &OwnedFd, attr: &libc::mount_attr, recursive: bool) -> nix::Result<()> {
     use std::os::fd::AsRawFd;
     let flags = libc::AT_EMPTY_PATH as libc::c_uint
         | if recursive {

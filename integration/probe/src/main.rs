@@ -5,6 +5,8 @@
 //! relies on /etc, shared libraries or NSS, and anything it cannot read (no
 //! /proc, no /sys, no /dev) is reported as null instead of failing.
 
+mod steal;
+
 use serde_json::{json, Value};
 use std::ffi::CStr;
 use std::fs;
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
 wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
-kill-self SIG | clocks]";
+kill-self SIG | clocks | steal-exe exe|map SECS]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -113,6 +115,10 @@ fn main() {
         "kill-self" => kill_self(parse(arg(2))),
         "clocks" => {
             out(format!("{}\n", clocks()).as_bytes());
+            0
+        }
+        "steal-exe" => {
+            out(format!("{}\n", steal::steal(arg(2), parse(arg(3)))).as_bytes());
             0
         }
         _ => usage(),
