@@ -1,7 +1,7 @@
 //! config.json `mounts`: the option table (runtime-spec config-linux "Mount Options" plus runc's
 //! extensions), and mounting each entry inside the rootfs through an fd from the in-root resolver.
 
-use super::resolve::{fd_path, open_in_root, Create};
+use super::resolve::{fd_path, open_in_root, open_in_root_mode, Create};
 use crate::plan::IdMap;
 use anyhow::{bail, Context, Result};
 use nix::mount::MsFlags;
@@ -430,9 +430,13 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
     // A proc or sysfs mount point that is a symlink could redirect the mount onto the host's
     // view of something else (CVE-2019-19921): refuse it instead of following.
     let follow = !matches!(m.fstype.as_str(), "proc" | "sysfs");
-    let target = open_in_root(root, &m.destination, create, follow)?;
+    let (target, found_mode) = open_in_root_mode(root, &m.destination, create, follow)?;
     let image_dir = if m.tmpcopyup { Some(reopen_dir(&target)?) } else { None };
-    let data = (!m.data.is_empty()).then_some(m.data.as_str());
+    let data: std::borrow::Cow<str> = match (m.fstype.as_str(), found_mode) {
+        ("tmpfs", Some(mode)) => tmpfs_data(&m.data, mode).into(),
+        _ => m.data.as_str().into(),
+    };
+    let data = (!data.is_empty()).then_some(&*data);
     match m.fstype.as_str() {
         "bind" => {
             match source {
@@ -463,6 +467,22 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
         }
     }
     Ok(())
+}
+
+/// The data of a tmpfs mounted over something the image has: its mode first, as runc does, so
+/// that a 0750 directory does not turn into a world-writable 1777 tmpfs (tmpfs's default, which
+/// a mount point the runtime made keeps, as in runc). A mode= of the config's comes later and
+/// wins (the kernel takes the last one), as in newer runc; runc 1.1 chmods the tmpfs to the
+/// directory's mode after mounting, overriding it. Being mount data, the mode holds for a
+/// read-only tmpfs too and is decided on what the fd held, not on a path. The owner is not
+/// kept: runc's tmpfs is owned by whoever mounted it.
+fn tmpfs_data(data: &str, found_mode: u32) -> String {
+    let mode = format!("mode={:04o}", found_mode & 0o7777);
+    if data.is_empty() {
+        mode
+    } else {
+        format!("{mode},{data}")
+    }
 }
 
 use std::os::unix::fs::OpenOptionsExt;

@@ -29,7 +29,38 @@ const MAX_SYMLINKS: usize = 40;
 /// Open `path` beneath `root` (an fd of the rootfs directory). With `follow_final` false a
 /// symlink as last component is an error (a proc or sysfs mount point must not be one).
 pub fn open_in_root(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<OwnedFd> {
-    walk(root, path, create, follow_final).map_err(|e| anyhow::anyhow!("resolve {} in rootfs: {e}", path.display()))
+    match walk(root, path, create, follow_final).map_err(|e| resolve_error(path, e))? {
+        Some((fd, _)) => Ok(fd),
+        None => clone_root(root, path),
+    }
+}
+
+/// `open_in_root`, and the st_mode of what the fd holds if it was there before (None if this
+/// call made it): the mode of the very object the fd holds, from the stat the walk makes anyway.
+pub fn open_in_root_mode(
+    root: &OwnedFd,
+    path: &Path,
+    create: Create,
+    follow_final: bool,
+) -> Result<(OwnedFd, Option<u32>)> {
+    match walk(root, path, create, follow_final).map_err(|e| resolve_error(path, e))? {
+        Some(found) => Ok(found),
+        None => {
+            let mode = fstat(root)
+                .map_err(|e| resolve_error(path, e.desc().to_string()))?
+                .st_mode;
+            Ok((clone_root(root, path)?, Some(mode)))
+        }
+    }
+}
+
+/// `path` is the root itself.
+fn clone_root(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    root.try_clone().map_err(|e| resolve_error(path, e.to_string()))
+}
+
+fn resolve_error(path: &Path, e: String) -> anyhow::Error {
+    anyhow::anyhow!("resolve {} in rootfs: {e}", path.display())
 }
 
 /// Open the directory that holds `path`'s last component, and return that name, for the calls
@@ -56,10 +87,14 @@ fn components(path: &Path) -> impl Iterator<Item = OsString> + '_ {
     })
 }
 
-fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<OwnedFd, String> {
+/// The fd of `path` and its mode if it was there before; None if `path` is the root itself.
+type Found = Option<(OwnedFd, Option<u32>)>;
+
+fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<Found, String> {
     let open_flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    // The directories entered so far below the root; ".." pops one.
-    let mut stack: Vec<OwnedFd> = Vec::new();
+    // The directories entered so far below the root, each with its mode if it was there
+    // before; ".." pops one.
+    let mut stack: Vec<(OwnedFd, Option<u32>)> = Vec::new();
     let mut todo: VecDeque<OsString> = components(path).collect();
     let mut links = 0;
     while let Some(name) = todo.pop_front() {
@@ -70,7 +105,8 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Resu
             continue;
         }
         let last = todo.is_empty();
-        let dir = stack.last().map(|f| f.as_fd()).unwrap_or(root.as_fd());
+        let dir = stack.last().map(|(f, _)| f.as_fd()).unwrap_or(root.as_fd());
+        let mut existed = true;
         let fd = match openat(dir, name.as_os_str(), open_flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) if create != Create::No => {
@@ -86,15 +122,16 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Resu
                     mkdirat(dir, name.as_os_str(), Mode::from_bits_truncate(0o755))
                 };
                 match made {
-                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Ok(()) => existed = false,
+                    Err(Errno::EEXIST) => {}
                     Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc())),
                 }
                 openat(dir, name.as_os_str(), open_flags, Mode::empty()).map_err(|e| e.desc().to_string())?
             }
             Err(e) => return Err(format!("{}: {}", name.to_string_lossy(), e.desc().to_lowercase())),
         };
-        let kind =
-            SFlag::from_bits_truncate(fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode & SFlag::S_IFMT.bits());
+        let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
+        let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
         if kind == SFlag::S_IFLNK {
             if last && !follow_final {
                 return Err("is a symlink".into());
@@ -116,12 +153,9 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Resu
         if !last && kind != SFlag::S_IFDIR {
             return Err(format!("{} is not a directory", name.to_string_lossy()));
         }
-        stack.push(fd);
+        stack.push((fd, existed.then_some(mode)));
     }
-    match stack.pop() {
-        Some(fd) => Ok(fd),
-        None => root.try_clone().map_err(|e| e.to_string()),
-    }
+    Ok(stack.pop())
 }
 
 #[cfg(test)]
@@ -185,6 +219,21 @@ mod tests {
         assert!(dir.join("a/b/c").is_dir());
         open_in_root(&fd, Path::new("/etc/hosts"), Create::File, true).unwrap();
         assert!(dir.join("etc/hosts").is_file());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn mode_is_of_what_was_there_before() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, fd) = root();
+        std::fs::set_permissions(dir.join("etc"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        symlink("/etc", dir.join("link")).unwrap();
+        let mode = |p: &str| open_in_root_mode(&fd, Path::new(p), Create::Dir, true).unwrap().1;
+        assert_eq!(mode("/link"), Some(libc::S_IFDIR | 0o750));
+        assert_eq!(mode("/new"), None, "made by the call");
+        let is_dir = |m: Option<u32>| m.is_some_and(|m| m & libc::S_IFMT == libc::S_IFDIR);
+        assert!(is_dir(mode("/new")), "there now");
+        assert!(is_dir(mode("/")));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -166,21 +166,32 @@ impl Drop for Bundle {
     }
 }
 
+/// runc, the reference a differential test runs the same config with (see `Runtime::of`).
+pub const RUNC: &str = "/usr/sbin/runc";
+
 /// A private state root (`--root`) for the runtime under test.
 pub struct Runtime {
     pub root: PathBuf,
+    bin: PathBuf,
 }
 
 impl Runtime {
     pub fn new() -> Runtime {
+        Runtime::of(runtime_bin())
+    }
+
+    /// A state root for the runtime `bin` instead: a differential test runs one config with
+    /// the runtime under test and with runc (`RUNC`) side by side.
+    pub fn of(bin: impl Into<PathBuf>) -> Runtime {
         Runtime {
             root: fresh_dir("root"),
+            bin: bin.into(),
         }
     }
 
     /// The runtime binary with `--root <root>` already given.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(runtime_bin());
+        let mut cmd = Command::new(&self.bin);
         cmd.arg("--root").arg(&self.root);
         cmd
     }
@@ -191,7 +202,7 @@ impl Runtime {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", runtime_bin().display()))
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()))
     }
 
     /// Like `run`, but panics unless the runtime exits 0.
@@ -200,7 +211,7 @@ impl Runtime {
         if !output.status.success() {
             panic!(
                 "`{} {}` failed ({}):\n{}",
-                runtime_bin().display(),
+                self.bin.display(),
                 args.join(" "),
                 output.status,
                 describe(&output)
@@ -222,7 +233,7 @@ impl Runtime {
             .stdout(Stdio::null())
             .stderr(err)
             .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", runtime_bin().display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
         let text = fs::read_to_string(&err_path).unwrap_or_default();
         let _ = fs::remove_file(err_path);
         (status, text)
