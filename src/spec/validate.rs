@@ -189,6 +189,11 @@ fn check_time_offsets(linux: &oci_spec::runtime::Linux) -> Result<()> {
 /// A sysctl is only safe to set when the namespace that scopes it is the container's own;
 /// otherwise the write would change the host (runc's rule).
 fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    // Its dots become the slashes of a path below /proc/sys: a '/' of its own (sysctl(8)'s
+    // other spelling, where dots stay dots) would name another file, and an empty name none.
+    if key.contains('/') || key.split('.').any(str::is_empty) {
+        bail!("linux.sysctl: {key:?} is not a sysctl name (names separated by dots, without '/')");
+    }
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -322,6 +327,23 @@ mod tests {
             serde_json::json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}, "namespaces": [{"type": "mount"}, {"type": "uts"}]}}),
         );
         assert!(e.contains("requires a net namespace"), "{e}");
+    }
+
+    #[test]
+    fn sysctl_keys_are_dotted_names() {
+        let ns = serde_json::json!([{"type": "mount"}, {"type": "network"}, {"type": "uts"}]);
+        for key in [
+            "net/ipv4/ip_forward",
+            "net.ipv4..ip_forward",
+            "net.",
+            "net.ipv4.conf.eth0/100.forwarding",
+        ] {
+            let e = err(serde_json::json!({"linux": {"namespaces": ns, "sysctl": {key: "1"}}}));
+            assert_eq!(
+                e,
+                format!("linux.sysctl: {key:?} is not a sysctl name (names separated by dots, without '/')")
+            );
+        }
     }
 
     fn idmapped(extra: serde_json::Value) -> String {
