@@ -132,7 +132,7 @@ impl Init<'_> {
             // the exec would leave the init none to open.
             let source = self.sources.get_mut(i).and_then(Option::take);
             self.step(step, source.as_ref(), &mut progress, &mut join)
-                .with_context(|| step.action.describe())?;
+                .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?;
             drop(span);
         }
         bail!("the plan has no exec step")

@@ -5,12 +5,15 @@
 //! So every such access goes through one handle on a procfs the container cannot touch, opened
 //! by the runtime in its own mount namespace before the clone, and paths below it are resolved
 //! with openat2 so that they stay in that one procfs mount.
+//!
+//! Also here: where config.json may mount inside the container's /proc (runc's rule).
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
 
 /// The inode number of every procfs root directory.
 const PROC_ROOT_INO: u64 = 1;
@@ -137,9 +140,114 @@ fn private_instance() -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(mnt as i32) })
 }
 
+/// The only files inside /proc config.json may mount over (runc's list: the ones lxcfs
+/// emulates, and fips_enabled, which newer runc added for FIPS hosts); everything else there is
+/// the kernel's word on the container, which its programs rely on.
+const MOUNTABLE_IN_PROC: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// `path` with "." and ".." resolved by name, as the in-root resolver treats a config path.
+fn lexical(path: &Path) -> PathBuf {
+    let mut clean = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(name) => clean.push(name),
+            Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    clean
+}
+
+/// /proc itself, or one of the files above (`clean` is lexical).
+fn mountable_in_proc(clean: &Path) -> bool {
+    clean == Path::new("/proc") || MOUNTABLE_IN_PROC.iter().any(|p| clean == Path::new(p))
+}
+
+/// Whether config.json may mount at `dest` (as written there): outside /proc, one of the files
+/// above, or /proc itself for a proc filesystem or a bind (runc's checkProcMount). The error
+/// says why not, in runc's words.
+pub fn check_mount_destination(dest: &Path, fstype: &str, bind: bool) -> Result<()> {
+    let clean = lexical(dest);
+    if clean == Path::new("/proc") && !(fstype == "proc" || bind) {
+        bail!("{dest:?} cannot be mounted because it is not of type proc");
+    }
+    if !clean.starts_with("/proc") || mountable_in_proc(&clean) {
+        return Ok(());
+    }
+    bail!(
+        "{dest:?} cannot be mounted because it is inside /proc (only {} may be)",
+        MOUNTABLE_IN_PROC.join(", ")
+    )
+}
+
+/// A bind on /proc must bring a procfs (runc's rule): the container's programs take /proc for
+/// the kernel's.
+pub fn check_bind_on_proc(dest: &Path, source: &Path) -> Result<()> {
+    if lexical(dest) != Path::new("/proc") {
+        return Ok(());
+    }
+    let fs = nix::sys::statfs::statfs(source).with_context(|| format!("statfs {}", source.display()))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        bail!(
+            "{dest:?} cannot be mounted because it is not of type proc (source {} is not a procfs)",
+            source.display()
+        );
+    }
+    Ok(())
+}
+
+/// The same rule on the mount point the resolver opened: a destination outside /proc by name
+/// can still lead there through a symlink in the image (/x -> /proc/sys).
+pub fn check_mount_target(target: &OwnedFd, dest: &Path) -> Result<()> {
+    let fs = nix::sys::statfs::fstatfs(target).context("statfs the mount point")?;
+    if fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC && !mountable_in_proc(&lexical(dest)) {
+        bail!("{dest:?} leads inside /proc (through a symlink in the rootfs), where it cannot be mounted");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_in_proc() {
+        let ok =
+            |d: &str, t: &str, bind: bool| check_mount_destination(Path::new(d), t, bind).map_err(|e| e.to_string());
+        assert!(ok("/proc", "proc", false).is_ok());
+        assert!(ok("/proc/", "bind", true).is_ok());
+        assert!(ok("/proc/uptime", "bind", true).is_ok());
+        assert!(ok("/proc/./net/../net/dev", "bind", true).is_ok());
+        assert!(ok("/processes", "tmpfs", false).is_ok());
+        assert!(ok("/x/../proc/sys", "bind", true)
+            .unwrap_err()
+            .contains("\"/x/../proc/sys\" cannot be mounted because it is inside /proc"));
+        assert!(ok("/proc/self/attr/exec", "bind", true)
+            .unwrap_err()
+            .contains("inside /proc (only /proc/cpuinfo,"));
+        assert_eq!(
+            ok("/proc", "tmpfs", false).unwrap_err(),
+            "\"/proc\" cannot be mounted because it is not of type proc"
+        );
+        check_bind_on_proc(Path::new("/proc"), Path::new("/proc")).unwrap();
+        check_bind_on_proc(Path::new("/x"), Path::new("/tmp")).unwrap();
+        let e = check_bind_on_proc(Path::new("/proc/"), Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().ends_with("(source /tmp is not a procfs)"), "{e}");
+    }
 
     #[test]
     fn the_handle_stays_in_its_procfs() {
@@ -153,5 +261,8 @@ mod tests {
         assert!(e.to_string().contains("leaves /proc or crosses a mount"), "{e}");
         let private = Proc::check(private_instance().unwrap()).unwrap();
         assert_eq!(private.read("sys/kernel/ostype").unwrap(), "Linux\n");
+        check_mount_target(&proc.0, Path::new("/proc")).unwrap();
+        let e = check_mount_target(&proc.0, Path::new("/x")).unwrap_err();
+        assert!(e.to_string().contains("leads inside /proc"), "{e}");
     }
 }

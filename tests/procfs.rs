@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// What the image's files hold before the runtime runs.
@@ -156,4 +157,108 @@ fn a_host_proc_without_sys_gives_way_to_a_private_procfs() {
     let out = output(cmd, false);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "77\n", "{}", describe(&out));
     assert_nothing_left(&rt, &id, b.path());
+}
+
+/// A writable host file that stands for whatever a mount or the image put where the runtime
+/// writes; removed on drop.
+struct Decoy {
+    dir: PathBuf,
+}
+
+impl Decoy {
+    fn new() -> Decoy {
+        let dir = std::env::temp_dir().join(unique_id("procfs-decoy"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), DECOY).unwrap();
+        Decoy { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("file")
+    }
+
+    fn content(&self) -> String {
+        std::fs::read_to_string(self.path()).unwrap()
+    }
+}
+
+impl Drop for Decoy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// scrun itself, not an oracle (SCRUN_TEST_RUNTIME): only scrun names the field.
+fn scrun_under_test() -> bool {
+    std::env::var_os("SCRUN_TEST_RUNTIME").is_none_or(|v| v.is_empty())
+}
+
+/// Adds a writable bind of `source` at `dest` and the sysctl; returns the mount's index.
+fn bind_over(b: &Bundle, dest: &str, source: &Path) -> usize {
+    let mut index = 0;
+    b.config_mut(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        index = mounts.len();
+        mounts.push(json!({"destination": dest, "type": "bind", "source": source, "options": ["bind", "rw"]}));
+        c["linux"]["sysctl"] = json!({TTL: "77"});
+    });
+    index
+}
+
+#[test]
+fn a_mount_inside_proc_is_refused_and_nothing_is_written_through_it() {
+    // Before the fix the bind went in and the sysctl step wrote "77" into the host file.
+    for dest in ["/proc/sys/net/ipv4/ip_default_ttl", "/proc/self/attr/exec"] {
+        let decoy = Decoy::new();
+        let b = Bundle::new();
+        let index = bind_over(&b, dest, &decoy.path());
+        let err = create_fails(&b, &unique_id("proc-mount"));
+        assert!(
+            err.contains("cannot be mounted because it is inside /proc"),
+            "{dest}: {err}"
+        );
+        if scrun_under_test() {
+            assert!(err.contains(&format!("mounts[{index}]: \"{dest}\"")), "{dest}: {err}");
+        }
+        assert_eq!(decoy.content(), DECOY, "{dest}: the write landed in the mounted file");
+    }
+}
+
+#[test]
+fn a_mount_led_into_proc_by_a_symlink_in_the_image_is_refused_too() {
+    let decoy = Decoy::new();
+    let b = Bundle::new();
+    std::os::unix::fs::symlink("/proc/sys/net/ipv4", b.rootfs().join("x")).unwrap();
+    let index = bind_over(&b, "/x/ip_default_ttl", &decoy.path());
+    let err = create_fails(&b, &unique_id("proc-link"));
+    assert!(err.contains("inside /proc"), "{err}");
+    if scrun_under_test() {
+        assert!(
+            err.contains(&format!(
+                "mounts[{index}]: mount bind on /x/ip_default_ttl: \"/x/ip_default_ttl\" leads inside /proc"
+            )),
+            "{err}"
+        );
+    }
+    assert_eq!(decoy.content(), DECOY, "the write landed in the mounted file");
+}
+
+#[test]
+fn the_files_lxcfs_emulates_may_still_be_bound_over() {
+    let decoy = Decoy::new();
+    std::fs::write(decoy.path(), "12345.67 89.01\n").unwrap();
+    let b = Bundle::new();
+    b.config_mut(|c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/proc/uptime", "type": "bind", "source": decoy.path(), "options": ["bind", "ro"]}),
+        );
+    });
+    b.set_args(&["/probe", "read", "/proc/uptime"]);
+    let out = run(&b, &unique_id("uptime"), false);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "12345.67 89.01\n",
+        "{}",
+        describe(&out)
+    );
 }

@@ -2,7 +2,7 @@
 //! rule is unit-tested without root. Errors name the config field, as a JSON path.
 
 use crate::rootfs::mounts;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 use std::collections::HashSet;
 use std::path::Path;
@@ -26,6 +26,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("mounts[{i}].destination {:?} is not an absolute path", m.destination());
         }
         check_idmapped_mount(&format!("mounts[{i}]"), m)?;
+        let fstype = m.typ().as_deref().unwrap_or_default();
+        crate::procfs::check_mount_destination(m.destination(), fstype, mounts::is_bind(m))
+            .with_context(|| format!("mounts[{i}]"))?;
     }
     let namespaces = namespaces(spec)?;
     let has = |t| namespaces.contains(&t);
@@ -344,6 +347,34 @@ mod tests {
                 format!("linux.sysctl: {key:?} is not a sysctl name (names separated by dots, without '/')")
             );
         }
+    }
+
+    #[test]
+    fn mounts_inside_proc_rejected() {
+        let mount = |m: serde_json::Value| {
+            let mut base = spec(serde_json::json!({}));
+            let mut mounts = base.mounts().clone().unwrap_or_default();
+            mounts.push(serde_json::from_value(m).unwrap());
+            let index = mounts.len() - 1;
+            base.set_mounts(Some(mounts));
+            validate(&base)
+                .map_or_else(|e| format!("{e:#}"), |_| "ok".into())
+                .replace(&format!("mounts[{index}]"), "M")
+        };
+        let bind = |dest: &str| serde_json::json!({"destination": dest, "type": "bind", "source": "/tmp/f", "options": ["bind"]});
+        let e = mount(bind("/proc/self/attr/exec"));
+        assert!(
+            e.starts_with("M: \"/proc/self/attr/exec\" cannot be mounted because it is inside /proc"),
+            "{e}"
+        );
+        assert!(mount(bind("/proc/sys/kernel/../net/ipv4/ip_forward")).starts_with("M: "));
+        assert_eq!(mount(bind("/proc/uptime")), "ok");
+        assert_eq!(mount(bind("/proc/sys/kernel/ns_last_pid")), "ok");
+        let tmpfs = serde_json::json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"});
+        assert_eq!(
+            mount(tmpfs),
+            "M: \"/proc\" cannot be mounted because it is not of type proc"
+        );
     }
 
     fn idmapped(extra: serde_json::Value) -> String {
