@@ -8,6 +8,7 @@ use crate::plan::{Action, Plan, Side, Step};
 use crate::sync::{Channel, Msg};
 use crate::{devices, namespaces, process, rootfs, tty};
 use anyhow::{bail, Context, Result};
+use nix::fcntl::OFlag;
 use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
@@ -24,6 +25,9 @@ pub struct Init<'a> {
     pub sources: Vec<Option<OwnedFd>>,
     /// The runtime's binary, which the container must never get to run.
     pub runtime_exe: Option<process::exec::FileId>,
+    /// The host's /proc, opened by the runtime: every write to /proc and every read there the
+    /// init decides on goes through it, never through the container's "/proc".
+    pub proc: crate::procfs::Proc,
     pub preserve_fds: u32,
     /// The index of the step before which the init waits for `start`.
     pub pause_at: usize,
@@ -78,7 +82,6 @@ impl Init<'_> {
         // (its exe is the runtime binary) until it has exec'd.
         nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
         nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-        self.runtime_exe = process::exec::file_id("/proc/self/exe");
         self.seal_fds()?;
         match self.channel.recv()?.0 {
             Msg::Go(state) => self.hook_state = state,
@@ -129,7 +132,7 @@ impl Init<'_> {
             // the exec would leave the init none to open.
             let source = self.sources.get_mut(i).and_then(Option::take);
             self.step(step, source.as_ref(), &mut progress, &mut join)
-                .with_context(|| step.action.describe())?;
+                .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?;
             drop(span);
         }
         bail!("the plan has no exec step")
@@ -148,7 +151,7 @@ impl Init<'_> {
             .iter()
             .chain(self.sources.iter().flatten())
             .map(|f| f.as_raw_fd())
-            .chain([self.channel.fd().as_raw_fd()])
+            .chain([self.channel.fd().as_raw_fd(), self.proc.as_fd().as_raw_fd()])
             .chain(self.start_listener.as_ref().map(|l| l.as_raw_fd()))
             .chain(crate::logging::file_fd())
             .collect();
@@ -215,14 +218,12 @@ impl Init<'_> {
                 nix::unistd::chroot(path).context("chroot")?;
                 nix::unistd::chdir("/").context("chdir /")?
             }
-            Action::Sysctl { key, value } => {
-                let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-                std::fs::write(&path, value).with_context(|| format!("write {}", path.display()))?
-            }
+            // The key was checked to be dot-separated names: it stays below sys/.
+            Action::Sysctl { key, value } => self.proc.write(&format!("sys/{}", key.replace('.', "/")), value)?,
             Action::ReadonlyPath { path } => rootfs::readonly_path(path)?,
             Action::MaskPath { path } => rootfs::mask(path)?,
             Action::ReadonlyRoot => rootfs::readonly_root()?,
-            Action::OomScoreAdj { value } => set_oom_score_adj(*value)?,
+            Action::OomScoreAdj { value } => set_oom_score_adj(&self.proc, *value)?,
             Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
             Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
             Action::Identity {
@@ -230,7 +231,7 @@ impl Init<'_> {
                 gid,
                 additional_gids,
                 umask,
-            } => process::identity::set(*uid, *gid, additional_gids, *umask)?,
+            } => process::identity::set(&self.proc, *uid, *gid, additional_gids, *umask)?,
             Action::SetCapabilities {
                 effective,
                 permitted,
@@ -239,8 +240,11 @@ impl Init<'_> {
             } => process::capabilities::set(effective, permitted, inheritable, ambient)?,
             Action::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
             Action::ExecLabel { lsm, label } => {
-                let (file, value) = lsm.exec_attr(label, Path::new("/proc/thread-self/attr/apparmor").is_dir());
-                std::fs::write(file, value).with_context(|| format!("write {file} (is /proc mounted?)"))?
+                let apparmor_dir = self
+                    .proc
+                    .open_at("thread-self/attr/apparmor", OFlag::O_PATH | OFlag::O_DIRECTORY);
+                let (file, value) = lsm.exec_attr(label, apparmor_dir.is_ok());
+                self.proc.write(file, &value)?
             }
             Action::Seccomp { .. } => {
                 process::seccomp::install(self.seccomp.as_ref().context("seccomp filter not compiled")?)?
@@ -373,13 +377,15 @@ impl Init<'_> {
 /// Lowering oom_score_adj below what the runtime inherited takes CAP_SYS_RESOURCE, and engines
 /// do ask for negative values (containerd's CRI plugin gives every pod's pause process -998): on a
 /// host without that capability the kernel's bare EACCES would not say what is missing.
-fn set_oom_score_adj(value: i32) -> Result<()> {
-    match std::fs::write("/proc/self/oom_score_adj", value.to_string()) {
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            bail!("write /proc/self/oom_score_adj: {e}: lowering it needs CAP_SYS_RESOURCE, which the runtime lacks")
+fn set_oom_score_adj(proc: &crate::procfs::Proc, value: i32) -> Result<()> {
+    proc.write("self/oom_score_adj", &value.to_string()).map_err(|e| {
+        match e.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
+            Some(std::io::ErrorKind::PermissionDenied) => {
+                anyhow::anyhow!("{e:#}: lowering it needs CAP_SYS_RESOURCE, which the runtime lacks")
+            }
+            _ => e,
         }
-        r => r.context("write /proc/self/oom_score_adj"),
-    }
+    })
 }
 
 fn become_userns_root(p: &mut Progress) -> Result<()> {

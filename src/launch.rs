@@ -148,6 +148,11 @@ impl Request<'_> {
             record,
             cache_dir,
         } = self;
+        // Here, in the runtime's own mount namespace and before any join, "/proc" is the
+        // host's: the init gets a handle on it (and the identity of this binary, which it
+        // shares) rather than trusting the container's /proc later.
+        let proc = crate::procfs::Proc::open().context("open /proc for the container's init")?;
+        let runtime_exe = crate::process::exec::file_id("/proc/self/exe");
         let own = namespaces::Own::save(plan.steps(Side::BeforeClone).filter_map(|s| match &s.action {
             Action::JoinNamespace { kind, .. } | Action::CreateNamespace { kind, .. } => Some(kind.as_str()),
             _ => None,
@@ -239,7 +244,8 @@ impl Request<'_> {
                 start_listener: listener,
                 join,
                 sources,
-                runtime_exe: None,
+                runtime_exe,
+                proc,
                 preserve_fds: opts.preserve_fds,
                 pause_at: plan.pause_index(opts.pause_at.unwrap_or(crate::cli::Phase::Exec)),
                 exec_phase: plan.pause_index(crate::cli::Phase::Exec),
@@ -253,7 +259,7 @@ impl Request<'_> {
         }
         made.child = Some(pid);
         own.restore()?;
-        drop((theirs, listener, join));
+        drop((theirs, listener, join, proc));
 
         let hook_state = match record {
             Some((bundle, _)) => {

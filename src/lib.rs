@@ -18,6 +18,7 @@ pub mod mountinfo;
 pub mod namespaces;
 pub mod plan;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod sealed_exe;
 pub mod spec;

@@ -228,14 +228,14 @@ impl Lsm {
         }
     }
 
-    /// The attr file that labels the next exec and what to write there. AppArmor has its own
-    /// directory since Linux 5.8 (so that it can stack with other LSMs); older kernels share
-    /// the generic file.
+    /// The attr file (below /proc) that labels the next exec and what to write there. AppArmor
+    /// has its own directory since Linux 5.8 (so that it can stack with other LSMs); older
+    /// kernels share the generic file.
     pub fn exec_attr(self, label: &str, has_apparmor_dir: bool) -> (&'static str, String) {
         match self {
-            Lsm::AppArmor if has_apparmor_dir => ("/proc/thread-self/attr/apparmor/exec", format!("exec {label}")),
-            Lsm::AppArmor => ("/proc/thread-self/attr/exec", format!("exec {label}")),
-            Lsm::SELinux => ("/proc/thread-self/attr/exec", label.to_string()),
+            Lsm::AppArmor if has_apparmor_dir => ("thread-self/attr/apparmor/exec", format!("exec {label}")),
+            Lsm::AppArmor => ("thread-self/attr/exec", format!("exec {label}")),
+            Lsm::SELinux => ("thread-self/attr/exec", label.to_string()),
         }
     }
 }
@@ -509,6 +509,10 @@ impl Plan {
             let config_mounts = spec.mounts().clone().unwrap_or_default();
             for (i, m) in config_mounts.iter().enumerate() {
                 let mut step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                if step.fstype == "bind" {
+                    crate::procfs::check_bind_on_proc(&step.destination, Path::new(&step.source))
+                        .with_context(|| format!("mounts[{i}]"))?;
+                }
                 if let Some(label) = &mount_label {
                     mounts::set_mount_label(&mut step, label);
                 }
@@ -1021,15 +1025,15 @@ mod tests {
     fn exec_attr_files() {
         assert_eq!(
             Lsm::AppArmor.exec_attr("p", true),
-            ("/proc/thread-self/attr/apparmor/exec", "exec p".to_string())
+            ("thread-self/attr/apparmor/exec", "exec p".to_string())
         );
         assert_eq!(
             Lsm::AppArmor.exec_attr("p", false),
-            ("/proc/thread-self/attr/exec", "exec p".to_string())
+            ("thread-self/attr/exec", "exec p".to_string())
         );
         assert_eq!(
             Lsm::SELinux.exec_attr("l", true),
-            ("/proc/thread-self/attr/exec", "l".to_string())
+            ("thread-self/attr/exec", "l".to_string())
         );
     }
 

@@ -3,15 +3,19 @@
 use anyhow::{Context, Result};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 
-pub fn set(uid: u32, gid: u32, additional_gids: &[u32], umask: Option<u32>) -> Result<()> {
+pub fn set(proc: &crate::procfs::Proc, uid: u32, gid: u32, additional_gids: &[u32], umask: Option<u32>) -> Result<()> {
     // Keep the permitted capabilities across the uid change; the capability step then sets
     // exactly the sets config.json asks for.
     nix::sys::prctl::set_keepcaps(true).context("keep capabilities")?;
     let groups: Vec<Gid> = additional_gids.iter().map(|&g| Gid::from_raw(g)).collect();
-    // In a user namespace where setgroups is denied, only an empty list is already true.
-    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    if !(denied && groups.is_empty()) {
-        setgroups(&groups).with_context(|| format!("setgroups {additional_gids:?}"))?;
+    // In a user namespace where setgroups is denied, only an empty list is already true. Asked
+    // only once the kernel refuses, and of the runtime's /proc: a "deny" in a /proc the image
+    // or the container made would keep the runtime's own groups.
+    if let Err(e) = setgroups(&groups) {
+        let denied = || proc.read("self/setgroups").is_ok_and(|s| s.trim() == "deny");
+        if !(e == nix::errno::Errno::EPERM && groups.is_empty() && denied()) {
+            return Err(e).with_context(|| format!("setgroups {additional_gids:?}"));
+        }
     }
     let g = Gid::from_raw(gid);
     setresgid(g, g, g).with_context(|| format!("setgid {gid}"))?;

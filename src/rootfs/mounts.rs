@@ -431,6 +431,7 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
     // view of something else (CVE-2019-19921): refuse it instead of following.
     let follow = !matches!(m.fstype.as_str(), "proc" | "sysfs");
     let (target, found_mode) = open_in_root_mode(root, &m.destination, create, follow)?;
+    crate::procfs::check_mount_target(&target, &m.destination)?;
     let image_dir = if m.tmpcopyup { Some(reopen_dir(&target)?) } else { None };
     let data: std::borrow::Cow<str> = match (m.fstype.as_str(), found_mode) {
         ("tmpfs", Some(mode)) => tmpfs_data(&m.data, mode).into(),

@@ -2,7 +2,7 @@
 //! rule is unit-tested without root. Errors name the config field, as a JSON path.
 
 use crate::rootfs::mounts;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 use std::collections::HashSet;
 use std::path::Path;
@@ -26,6 +26,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("mounts[{i}].destination {:?} is not an absolute path", m.destination());
         }
         check_idmapped_mount(&format!("mounts[{i}]"), m)?;
+        let fstype = m.typ().as_deref().unwrap_or_default();
+        crate::procfs::check_mount_destination(m.destination(), fstype, mounts::is_bind(m))
+            .with_context(|| format!("mounts[{i}]"))?;
     }
     let namespaces = namespaces(spec)?;
     let has = |t| namespaces.contains(&t);
@@ -189,6 +192,11 @@ fn check_time_offsets(linux: &oci_spec::runtime::Linux) -> Result<()> {
 /// A sysctl is only safe to set when the namespace that scopes it is the container's own;
 /// otherwise the write would change the host (runc's rule).
 fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    // Its dots become the slashes of a path below /proc/sys: a '/' of its own (sysctl(8)'s
+    // other spelling, where dots stay dots) would name another file, and an empty name none.
+    if key.contains('/') || key.split('.').any(str::is_empty) {
+        bail!("linux.sysctl: {key:?} is not a sysctl name (names separated by dots, without '/')");
+    }
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -322,6 +330,51 @@ mod tests {
             serde_json::json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}, "namespaces": [{"type": "mount"}, {"type": "uts"}]}}),
         );
         assert!(e.contains("requires a net namespace"), "{e}");
+    }
+
+    #[test]
+    fn sysctl_keys_are_dotted_names() {
+        let ns = serde_json::json!([{"type": "mount"}, {"type": "network"}, {"type": "uts"}]);
+        for key in [
+            "net/ipv4/ip_forward",
+            "net.ipv4..ip_forward",
+            "net.",
+            "net.ipv4.conf.eth0/100.forwarding",
+        ] {
+            let e = err(serde_json::json!({"linux": {"namespaces": ns, "sysctl": {key: "1"}}}));
+            assert_eq!(
+                e,
+                format!("linux.sysctl: {key:?} is not a sysctl name (names separated by dots, without '/')")
+            );
+        }
+    }
+
+    #[test]
+    fn mounts_inside_proc_rejected() {
+        let mount = |m: serde_json::Value| {
+            let mut base = spec(serde_json::json!({}));
+            let mut mounts = base.mounts().clone().unwrap_or_default();
+            mounts.push(serde_json::from_value(m).unwrap());
+            let index = mounts.len() - 1;
+            base.set_mounts(Some(mounts));
+            validate(&base)
+                .map_or_else(|e| format!("{e:#}"), |_| "ok".into())
+                .replace(&format!("mounts[{index}]"), "M")
+        };
+        let bind = |dest: &str| serde_json::json!({"destination": dest, "type": "bind", "source": "/tmp/f", "options": ["bind"]});
+        let e = mount(bind("/proc/self/attr/exec"));
+        assert!(
+            e.starts_with("M: \"/proc/self/attr/exec\" cannot be mounted because it is inside /proc"),
+            "{e}"
+        );
+        assert!(mount(bind("/proc/sys/kernel/../net/ipv4/ip_forward")).starts_with("M: "));
+        assert_eq!(mount(bind("/proc/uptime")), "ok");
+        assert_eq!(mount(bind("/proc/sys/kernel/ns_last_pid")), "ok");
+        let tmpfs = serde_json::json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"});
+        assert_eq!(
+            mount(tmpfs),
+            "M: \"/proc\" cannot be mounted because it is not of type proc"
+        );
     }
 
     fn idmapped(extra: serde_json::Value) -> String {
