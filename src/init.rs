@@ -46,6 +46,10 @@ pub struct Init<'a> {
 struct Progress {
     root: Option<OwnedFd>,
     in_userns: bool,
+    /// "/" once it is the container's (after pivot_root or chroot, or for `exec` from the
+    /// start), opened on first use.
+    slash: Option<OwnedFd>,
+    masks: rootfs::masks::Masks,
 }
 
 impl Init<'_> {
@@ -97,6 +101,12 @@ impl Init<'_> {
         }
         let mut join = std::mem::take(&mut self.join).into_iter();
         let plan = self.plan;
+        let last_in_slash = plan.steps.iter().rposition(|s| {
+            matches!(
+                s.action,
+                Action::Chdir { .. } | Action::ReadonlyPath { .. } | Action::MaskPath { .. } | Action::ReadonlyRoot
+            )
+        });
         crate::logging::set_side("init");
         for (i, step) in plan
             .steps
@@ -130,6 +140,10 @@ impl Init<'_> {
             let source = self.sources.get_mut(i).and_then(Option::take);
             self.step(step, source.as_ref(), &mut progress, &mut join)
                 .with_context(|| step.action.describe())?;
+            if Some(i) == last_in_slash {
+                // Closed as soon as done with, for the same reason.
+                (progress.slash, progress.masks) = Default::default();
+            }
             drop(span);
         }
         bail!("the plan has no exec step")
@@ -219,9 +233,14 @@ impl Init<'_> {
                 let path = Path::new("/proc/sys").join(key.replace('.', "/"));
                 std::fs::write(&path, value).with_context(|| format!("write {}", path.display()))?
             }
-            Action::ReadonlyPath { path } => rootfs::readonly_path(path)?,
-            Action::MaskPath { path } => rootfs::mask(path)?,
-            Action::ReadonlyRoot => rootfs::readonly_root()?,
+            Action::ReadonlyPath { path } => {
+                rootfs::masks::readonly_path(slash(&mut p.slash)?, path).with_context(|| step.origin.clone())?
+            }
+            Action::MaskPath { path } => {
+                let root = slash(&mut p.slash)?;
+                p.masks.mask(root, path).with_context(|| step.origin.clone())?
+            }
+            Action::ReadonlyRoot => rootfs::mounts::set_readonly(slash(&mut p.slash)?)?,
             Action::OomScoreAdj { value } => set_oom_score_adj(*value)?,
             Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
             Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
@@ -245,7 +264,7 @@ impl Init<'_> {
             Action::Seccomp { .. } => {
                 process::seccomp::install(self.seccomp.as_ref().context("seccomp filter not compiled")?)?
             }
-            Action::Chdir { path } => chdir(path)?,
+            Action::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
             Action::Hook { kind, hook } => {
                 let status = if kind == "startContainer" {
                     "created"
@@ -390,11 +409,17 @@ fn become_userns_root(p: &mut Progress) -> Result<()> {
     Ok(())
 }
 
+fn slash(slot: &mut Option<OwnedFd>) -> Result<&OwnedFd> {
+    match slot {
+        Some(fd) => Ok(fd),
+        None => Ok(slot.insert(rootfs::open_path(Path::new("/"))?)),
+    }
+}
+
 /// Enter the cwd, created if missing, through the in-root resolver: a cwd that is a symlink
 /// leading above "/" is an error, not silently clamped.
-fn chdir(path: &Path) -> Result<()> {
-    let root = rootfs::open_path(Path::new("/"))?;
-    let dir = rootfs::resolve::open_in_root(&root, path, rootfs::resolve::Create::Dir, true)?;
+fn chdir(root: &OwnedFd, path: &Path) -> Result<()> {
+    let dir = rootfs::resolve::open_in_root(root, path, rootfs::resolve::Create::Dir, true)?;
     nix::unistd::fchdir(&dir).map_err(|e| anyhow::anyhow!("{}", e.desc().to_lowercase()))
 }
 
