@@ -104,7 +104,11 @@ impl Init<'_> {
         let last_in_slash = plan.steps.iter().rposition(|s| {
             matches!(
                 s.action,
-                Action::Chdir { .. } | Action::ReadonlyPath { .. } | Action::MaskPath { .. } | Action::ReadonlyRoot
+                Action::Console { .. }
+                    | Action::Chdir { .. }
+                    | Action::ReadonlyPath { .. }
+                    | Action::MaskPath { .. }
+                    | Action::ReadonlyRoot
             )
         });
         crate::logging::set_side("init");
@@ -224,7 +228,7 @@ impl Init<'_> {
                 rootfs::pivot(root()?, *no_pivot)?;
                 p.root = None;
             }
-            Action::Console { dev_console } => self.console(*dev_console)?,
+            Action::Console { dev_console } => self.console(*dev_console, slash(&mut p.slash)?)?,
             Action::Chroot { path } => {
                 nix::unistd::chroot(path).context("chroot")?;
                 nix::unistd::chdir("/").context("chdir /")?
@@ -290,13 +294,13 @@ impl Init<'_> {
 
     /// A pty from the container's devpts: the slave becomes stdio and /dev/console, the master
     /// goes to the runtime.
-    fn console(&self, dev_console: bool) -> Result<()> {
-        let (master, slave) = tty::open_pty()?;
+    fn console(&self, dev_console: bool, root: &OwnedFd) -> Result<()> {
+        let (master, slave) = tty::open_pty(root)?;
         if let Some(size) = self.plan.console_size {
             tty::set_size(&master, size.0, size.1)?;
         }
         if dev_console {
-            rootfs::bind_fd(&slave, Path::new("/dev/console")).context("bind the pty to /dev/console")?;
+            rootfs::bind_console(root, &slave).context("bind the pty to /dev/console")?;
         }
         self.channel.send_fd(&Msg::Pty, master.as_fd())?;
         tty::become_console(&slave)

@@ -1,6 +1,6 @@
-//! Masked paths against a container that controls its /dev: a /dev bound from a host
-//! directory stands for an image or a container process that can change what /dev/null is
-//! (CVE-2025-31133).
+//! Masked paths and the console against a container that controls its /dev: a /dev bound
+//! from a host directory stands for an image or a container process that can change what
+//! /dev/null, /dev/console or /dev/ptmx are (CVE-2025-31133, CVE-2025-52565).
 
 mod common;
 
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 /// A directory under /tmp, removed when dropped.
 struct HostDir(PathBuf);
@@ -188,6 +189,94 @@ fn a_dev_null_swapped_during_create_never_masks_with_anything_else() {
         .collect();
     left.sort();
     assert_eq!(left, ["-> /proc/sys/kernel/core_pattern", "char 1:3"]);
+}
+
+/// A terminal container whose /dev is `dev` (with the config's devpts in it when `devpts`),
+/// with host paths bound as `binds` say, run in the foreground.
+fn run_terminal(
+    dev: &HostDir,
+    devpts: bool,
+    binds: &[(&Path, &str)],
+    args: &[&str],
+) -> (Output, Runtime, String, Bundle) {
+    let b = Bundle::new();
+    b.set_args(args);
+    b.config_mut(|c| {
+        c["process"]["terminal"] = json!(true);
+        dev_from(c, dev.path(), devpts);
+        // Masks need a /dev/null, which these directories do not have.
+        c["linux"]["maskedPaths"] = json!([]);
+        for (source, destination) in binds {
+            bind(c, source, destination);
+        }
+    });
+    let rt = Runtime::new();
+    let id = unique_id("console");
+    let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    (out, rt, id, b)
+}
+
+#[test]
+fn a_dev_console_symlink_is_refused_and_nothing_is_made_where_it_points() {
+    // Followed, the link would have the runtime create a file in a host directory and bind
+    // the pty over it.
+    let dev = HostDir::new("console-dev");
+    fs::create_dir(dev.path().join("pts")).unwrap();
+    symlink("pts/ptmx", dev.path().join("ptmx")).unwrap();
+    symlink("/host/console", dev.path().join("console")).unwrap();
+    let host = HostDir::new("console-host");
+    let (out, rt, id, b) = run_terminal(&dev, true, &[(host.path(), "/host")], &["/probe", "hello"]);
+    assert_eq!(host.listing(), Vec::<String>::new(), "made in the host directory");
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bind the pty to /dev/console: resolve /dev/console in rootfs: is a symlink"),
+        "{err}"
+    );
+    assert_nothing_left(&rt, &id, b.path());
+    assert_eq!(
+        dev.listing(),
+        ["console -> /host/console", "ptmx -> pts/ptmx", "pts dir"]
+    );
+}
+
+#[test]
+fn the_pty_comes_from_the_containers_devpts_wherever_dev_ptmx_points() {
+    // The image decides what /dev/ptmx is: here a link to the ptmx of another devpts, the
+    // host's, bound into the container. Opened by that path, it would give the container one
+    // of the host's ptys.
+    let dev = HostDir::new("ptmx-dev");
+    fs::create_dir(dev.path().join("pts")).unwrap();
+    symlink("/hostpts/ptmx", dev.path().join("ptmx")).unwrap();
+    let (out, rt, id, b) = run_terminal(
+        &dev,
+        true,
+        &[(Path::new("/dev/pts"), "/hostpts")],
+        &["/probe", "report"],
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
+    assert_eq!(r["tty"]["ttyname"], "/dev/pts/0", "{}", describe(&out));
+    assert_nothing_left(&rt, &id, b.path());
+}
+
+#[test]
+fn a_dev_pts_that_is_not_a_devpts_is_refused() {
+    // Entries of a real devpts are the kernel's; in a plain directory ptmx can be anything.
+    let dev = HostDir::new("pts-dev");
+    let host = HostDir::new("pts-host");
+    fs::write(host.path().join("ptmx"), "").unwrap();
+    fs::create_dir(dev.path().join("pts")).unwrap();
+    symlink("pts/ptmx", dev.path().join("ptmx")).unwrap();
+    symlink("/host/ptmx", dev.path().join("pts/ptmx")).unwrap();
+    let (out, rt, id, b) = run_terminal(&dev, false, &[(host.path(), "/host")], &["/probe", "hello"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("set up the console: /dev/pts is not a devpts mount"),
+        "{err}"
+    );
+    assert_nothing_left(&rt, &id, b.path());
+    assert_eq!(host.listing(), ["ptmx file 0 bytes"]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ pub mod resolve;
 
 use anyhow::{Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use resolve::fd_path;
+use nix::sys::stat::SFlag;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -64,10 +64,16 @@ pub fn pivot(root: &OwnedFd, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").map_err(errno)
 }
 
-/// Bind a file the runtime holds open (the pty's slave) over a path in the container.
-pub fn bind_fd(fd: &impl std::os::fd::AsRawFd, dest: &Path) -> Result<()> {
-    if !dest.exists() {
-        std::fs::File::create(dest).with_context(|| format!("create {}", dest.display()))?;
+/// Bind the pty's slave over /dev/console, from fd to fd. The mount point is opened, or made,
+/// beneath the root without following a symlink: a /dev/console the container points elsewhere
+/// (into a directory bound from the host, say) is an error, never a file created or covered
+/// there (CVE-2025-52565).
+pub fn bind_console(root: &OwnedFd, slave: &OwnedFd) -> Result<()> {
+    let path = Path::new("/dev/console");
+    let target = resolve::open_in_root(root, path, resolve::Create::File, false)?;
+    let (kind, what) = masks::file_type(&target)?;
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        anyhow::bail!("/dev/console is {what}, not a file or a character device");
     }
-    mount(Some(fd_path(fd).as_str()), dest, NONE, MsFlags::MS_BIND, NONE).map_err(errno)
+    mounts::attach(&mounts::clone_fd(slave, false)?, &target)
 }
