@@ -50,6 +50,10 @@ pub struct Init<'a> {
 struct Progress {
     root: Option<OwnedFd>,
     in_userns: bool,
+    /// "/" once it is the container's (after pivot_root or chroot, or for `exec` from the
+    /// start), opened on first use.
+    slash: Option<OwnedFd>,
+    masks: rootfs::masks::Masks,
 }
 
 impl Init<'_> {
@@ -100,6 +104,16 @@ impl Init<'_> {
         }
         let mut join = std::mem::take(&mut self.join).into_iter();
         let plan = self.plan;
+        let last_in_slash = plan.steps.iter().rposition(|s| {
+            matches!(
+                s.action,
+                Action::Console { .. }
+                    | Action::Chdir { .. }
+                    | Action::ReadonlyPath { .. }
+                    | Action::MaskPath { .. }
+                    | Action::ReadonlyRoot
+            )
+        });
         crate::logging::set_side("init");
         for (i, step) in plan
             .steps
@@ -133,6 +147,10 @@ impl Init<'_> {
             let source = self.sources.get_mut(i).and_then(Option::take);
             self.step(step, source.as_ref(), &mut progress, &mut join)
                 .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?;
+            if Some(i) == last_in_slash {
+                // Closed as soon as done with, for the same reason.
+                (progress.slash, progress.masks) = Default::default();
+            }
             drop(span);
         }
         bail!("the plan has no exec step")
@@ -213,16 +231,19 @@ impl Init<'_> {
                 rootfs::pivot(root()?, *no_pivot)?;
                 p.root = None;
             }
-            Action::Console { dev_console } => self.console(*dev_console)?,
+            Action::Console { dev_console } => self.console(*dev_console, slash(&mut p.slash)?)?,
             Action::Chroot { path } => {
                 nix::unistd::chroot(path).context("chroot")?;
                 nix::unistd::chdir("/").context("chdir /")?
             }
             // The key was checked to be dot-separated names: it stays below sys/.
             Action::Sysctl { key, value } => self.proc.write(&format!("sys/{}", key.replace('.', "/")), value)?,
-            Action::ReadonlyPath { path } => rootfs::readonly_path(path)?,
-            Action::MaskPath { path } => rootfs::mask(path)?,
-            Action::ReadonlyRoot => rootfs::readonly_root()?,
+            Action::ReadonlyPath { path } => rootfs::masks::readonly_path(slash(&mut p.slash)?, path)?,
+            Action::MaskPath { path } => {
+                let root = slash(&mut p.slash)?;
+                p.masks.mask(root, path)?
+            }
+            Action::ReadonlyRoot => rootfs::mounts::set_readonly(slash(&mut p.slash)?)?,
             Action::OomScoreAdj { value } => set_oom_score_adj(&self.proc, *value)?,
             Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
             Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
@@ -249,7 +270,7 @@ impl Init<'_> {
             Action::Seccomp { .. } => {
                 process::seccomp::install(self.seccomp.as_ref().context("seccomp filter not compiled")?)?
             }
-            Action::Chdir { path } => chdir(path)?,
+            Action::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
             Action::Hook { kind, hook } => {
                 let status = if kind == "startContainer" {
                     "created"
@@ -275,13 +296,13 @@ impl Init<'_> {
 
     /// A pty from the container's devpts: the slave becomes stdio and /dev/console, the master
     /// goes to the runtime.
-    fn console(&self, dev_console: bool) -> Result<()> {
-        let (master, slave) = tty::open_pty()?;
+    fn console(&self, dev_console: bool, root: &OwnedFd) -> Result<()> {
+        let (master, slave) = tty::open_pty(root)?;
         if let Some(size) = self.plan.console_size {
             tty::set_size(&master, size.0, size.1)?;
         }
         if dev_console {
-            rootfs::bind_fd(&slave, Path::new("/dev/console")).context("bind the pty to /dev/console")?;
+            rootfs::bind_console(root, &slave).context("bind the pty to /dev/console")?;
         }
         self.channel.send_fd(&Msg::Pty, master.as_fd())?;
         tty::become_console(&slave)
@@ -396,11 +417,17 @@ fn become_userns_root(p: &mut Progress) -> Result<()> {
     Ok(())
 }
 
+fn slash(slot: &mut Option<OwnedFd>) -> Result<&OwnedFd> {
+    match slot {
+        Some(fd) => Ok(fd),
+        None => Ok(slot.insert(rootfs::open_path(Path::new("/"))?)),
+    }
+}
+
 /// Enter the cwd, created if missing, through the in-root resolver: a cwd that is a symlink
 /// leading above "/" is an error, not silently clamped.
-fn chdir(path: &Path) -> Result<()> {
-    let root = rootfs::open_path(Path::new("/"))?;
-    let dir = rootfs::resolve::open_in_root(&root, path, rootfs::resolve::Create::Dir, true)?;
+fn chdir(root: &OwnedFd, path: &Path) -> Result<()> {
+    let dir = rootfs::resolve::open_in_root(root, path, rootfs::resolve::Create::Dir, true)?;
     nix::unistd::fchdir(&dir).map_err(|e| anyhow::anyhow!("{}", e.desc().to_lowercase()))
 }
 

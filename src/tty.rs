@@ -3,25 +3,41 @@
 //! to the runtime, which passes it to `--console-socket` or, for `scrun run` in the
 //! foreground, copies the user's terminal to and from it.
 
+use crate::rootfs::resolve::{open_in_root, Create};
 use anyhow::{bail, Context, Result};
+use nix::fcntl::{openat, OFlag};
 use nix::sys::socket::{
     connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
+use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-/// Open a new pty pair from /dev/ptmx. TIOCGPTPEER gets the slave from the master itself, so
-/// a /dev/pts entry swapped by the container cannot be substituted (runc's checkPtmxHandle).
-pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let master: OwnedFd = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .custom_flags_noctty()
-        .open("/dev/ptmx")
-        .context("open /dev/ptmx")?
-        .into();
+/// Open a new pty pair from the devpts at /dev/pts beneath `root`, through its own ptmx (as runc
+/// does), not /dev/ptmx, which the image may point anywhere. The directory must be a devpts,
+/// where only the kernel makes entries, and what opens there must be its ptmx (5:2), checked on
+/// the fd. TIOCGPTPEER gets the slave from the master itself, so a /dev/pts entry swapped by
+/// the container cannot be substituted (runc's checkPtmxHandle).
+pub fn open_pty(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+    let pts = open_in_root(root, Path::new("/dev/pts"), Create::No, true)?;
+    if !on_devpts(&pts)? {
+        bail!("/dev/pts is not a devpts mount");
+    }
+    let master = openat(
+        &pts,
+        "ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| anyhow::anyhow!("open /dev/pts/ptmx: {}", e.desc().to_lowercase()))?;
+    let st = fstat(&master).context("fstat /dev/pts/ptmx")?;
+    let is_char = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFCHR;
+    if !on_devpts(&master)? || !is_char || st.st_rdev != libc::makedev(5, 2) {
+        bail!("/dev/pts/ptmx is not the ptmx device of a devpts");
+    }
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one int; TIOCGPTPEER returns a new fd or -1.
     unsafe {
@@ -40,14 +56,9 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     }
 }
 
-trait NoCtty {
-    fn custom_flags_noctty(&mut self) -> &mut Self;
-}
-
-impl NoCtty for std::fs::OpenOptions {
-    fn custom_flags_noctty(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_NOCTTY)
-    }
+fn on_devpts(fd: &OwnedFd) -> Result<bool> {
+    let fs = fstatfs(fd).context("fstatfs")?;
+    Ok(fs.filesystem_type() == DEVPTS_SUPER_MAGIC)
 }
 
 /// Make the slave the init's controlling terminal and its stdin, stdout and stderr.

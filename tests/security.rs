@@ -42,7 +42,7 @@ fn masking_refuses_a_substituted_dev_null() {
     let (status, err) = rt.run_bg(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
     assert!(!status.success());
     assert!(
-        err.contains("mask /proc/timer_list: /dev/null is not the null device"),
+        err.contains("linux.maskedPaths[0]: mask /proc/timer_list: /dev/null is a regular file, not the null device"),
         "{err}"
     );
     assert_nothing_left(&rt, &id, b.path());

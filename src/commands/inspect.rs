@@ -976,7 +976,8 @@ impl<'a> Walk<'a> {
                 }
                 Some(d) => format!("a {} of the image directory, hidden by the mount", d.kind()),
             });
-            let masked = m.fstype == "tmpfs" && m.super_options.split(',').any(|o| o == "size=0k");
+            // A directory mask: a tmpfs with room for its root inode only.
+            let masked = m.fstype == "tmpfs" && m.super_options.split(',').any(|o| o == "nr_inodes=1");
             let pseudo = PSEUDO_FS.contains(&m.fstype.as_str()) || masked;
             let walkable = is_dir && m.fstype == "tmpfs" && !masked;
             if pseudo && is_dir {

@@ -3,12 +3,13 @@
 
 pub mod cgroupfs;
 mod copy;
+pub mod masks;
 pub mod mounts;
 pub mod resolve;
 
 use anyhow::{Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use resolve::fd_path;
+use nix::sys::stat::SFlag;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -63,58 +64,16 @@ pub fn pivot(root: &OwnedFd, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").map_err(errno)
 }
 
-/// A masked path reads as empty: /dev/null over a file, an empty read-only tmpfs over a directory.
-/// Missing paths are fine: the kernel or image may not have them.
-pub fn mask(path: &Path) -> Result<()> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if meta.is_dir() {
-        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0")).map_err(errno)
-    } else {
-        check_dev_null()?;
-        mount(Some("/dev/null"), path, NONE, MsFlags::MS_BIND, NONE).map_err(errno)
+/// Bind the pty's slave over /dev/console, from fd to fd. The mount point is opened, or made,
+/// beneath the root without following a symlink: a /dev/console the container points elsewhere
+/// (into a directory bound from the host, say) is an error, never a file created or covered
+/// there (CVE-2025-52565).
+pub fn bind_console(root: &OwnedFd, slave: &OwnedFd) -> Result<()> {
+    let path = Path::new("/dev/console");
+    let target = resolve::open_in_root(root, path, resolve::Create::File, false)?;
+    let (kind, what) = masks::file_type(&target)?;
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        anyhow::bail!("/dev/console is {what}, not a file or a character device");
     }
-}
-
-/// /dev/null is what masked files get bound to: make sure the container did not replace it with
-/// something readable (runc's verifyDevNull).
-fn check_dev_null() -> Result<()> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let m = std::fs::symlink_metadata("/dev/null").context("stat /dev/null")?;
-    if !m.file_type().is_char_device() || m.rdev() != libc::makedev(1, 3) {
-        anyhow::bail!("/dev/null is not the null device");
-    }
-    Ok(())
-}
-
-pub fn readonly_path(path: &Path) -> Result<()> {
-    match mount(Some(path), path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE) {
-        Err(nix::errno::Errno::ENOENT) => return Ok(()),
-        r => r.map_err(errno)?,
-    }
-    mounts::remount_bind(&open_path_any(path)?, libc::MS_RDONLY)
-}
-
-pub fn readonly_root() -> Result<()> {
-    mounts::remount_bind(&open_path_any(Path::new("/"))?, libc::MS_RDONLY)
-}
-
-fn open_path_any(path: &Path) -> Result<OwnedFd> {
-    Ok(std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?
-        .into())
-}
-
-/// Bind a file the runtime holds open (the pty's slave) over a path in the container.
-pub fn bind_fd(fd: &impl std::os::fd::AsRawFd, dest: &Path) -> Result<()> {
-    if !dest.exists() {
-        std::fs::File::create(dest).with_context(|| format!("create {}", dest.display()))?;
-    }
-    mount(Some(fd_path(fd).as_str()), dest, NONE, MsFlags::MS_BIND, NONE).map_err(errno)
+    mounts::attach(&mounts::clone_fd(slave, false)?, &target)
 }

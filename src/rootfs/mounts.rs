@@ -334,17 +334,47 @@ pub fn open_source(m: &MountStep) -> Result<Option<OwnedFd>> {
     } else {
         0
     };
-    let flags = libc::OPEN_TREE_CLONE as libc::c_uint | libc::OPEN_TREE_CLOEXEC as libc::c_uint | recursive;
+    match clone_tree(libc::AT_FDCWD, &path, recursive) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) => bail!("open bind source {}: {}", m.source, e.to_string().to_lowercase()),
+    }
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `path` under `dirfd`.
+fn clone_tree(dirfd: libc::c_int, path: &std::ffi::CStr, flags: libc::c_uint) -> std::io::Result<OwnedFd> {
+    let flags = libc::OPEN_TREE_CLONE as libc::c_uint | libc::OPEN_TREE_CLOEXEC as libc::c_uint | flags;
     // SAFETY: open_tree reads the path and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) };
     if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        bail!("open bind source {}: {}", m.source, e.to_string().to_lowercase());
+        return Err(std::io::Error::last_os_error());
     }
     // SAFETY: the kernel just returned this fd to us.
-    Ok(Some(unsafe {
-        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
-    }))
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
+/// A detached bind of the very object `fd` holds (and, with `recursive`, the mounts below it),
+/// for `attach`: no path is looked up again between the check on the fd and the mount.
+pub fn clone_fd(fd: &impl std::os::fd::AsRawFd, recursive: bool) -> Result<OwnedFd> {
+    let recursive = if recursive {
+        libc::AT_RECURSIVE as libc::c_uint
+    } else {
+        0
+    };
+    clone_tree(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint | recursive)
+        .map_err(|e| anyhow::anyhow!("open_tree: {}", e.to_string().to_lowercase()))
+}
+
+/// Make a mount read-only, only it (not the mounts below) and only that flag: nosuid, nodev
+/// and noexec, which the kernel keeps locked in a user namespace, stay as they are.
+pub fn set_readonly(mount: &OwnedFd) -> Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    setattr(mount, &attr, false)
+        .map_err(|e| anyhow::anyhow!("mount_setattr MOUNT_ATTR_RDONLY: {}", e.desc().to_lowercase()))
 }
 
 /// Give a detached mount (from `open_source`) the idmapping of the user namespace `userns`:
@@ -401,8 +431,8 @@ pub(crate) fn setattr(mount: &OwnedFd, attr: &libc::mount_attr, recursive: bool)
     nix::errno::Errno::result(r).map(drop)
 }
 
-/// Attach a detached mount (from open_tree) on the object `target` holds.
-fn attach(source: &OwnedFd, target: &OwnedFd) -> Result<()> {
+/// Attach a detached mount (from open_tree or fsmount) on the object `target` holds.
+pub fn attach(source: &OwnedFd, target: &OwnedFd) -> Result<()> {
     use std::os::fd::AsRawFd;
     let empty = c"";
     let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;

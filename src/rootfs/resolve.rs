@@ -26,13 +26,31 @@ pub enum Create {
 
 const MAX_SYMLINKS: usize = 40;
 
+/// What to do with a symlink as the last component.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Last {
+    Follow,
+    Refuse,
+    /// Return the link itself.
+    Keep,
+}
+
+/// Why a walk stopped; `missing` when a component does not exist (and was not to be made).
+struct Failure {
+    text: String,
+    missing: bool,
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Failure {
+        Failure { text, missing: false }
+    }
+}
+
 /// Open `path` beneath `root` (an fd of the rootfs directory). With `follow_final` false a
 /// symlink as last component is an error (a proc or sysfs mount point must not be one).
 pub fn open_in_root(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<OwnedFd> {
-    match walk(root, path, create, follow_final).map_err(|e| resolve_error(path, e))? {
-        Some((fd, _)) => Ok(fd),
-        None => clone_root(root, path),
-    }
+    Ok(open_in_root_mode(root, path, create, follow_final)?.0)
 }
 
 /// `open_in_root`, and the st_mode of what the fd holds if it was there before (None if this
@@ -43,24 +61,22 @@ pub fn open_in_root_mode(
     create: Create,
     follow_final: bool,
 ) -> Result<(OwnedFd, Option<u32>)> {
-    match walk(root, path, create, follow_final).map_err(|e| resolve_error(path, e))? {
-        Some(found) => Ok(found),
-        None => {
-            let mode = fstat(root)
-                .map_err(|e| resolve_error(path, e.desc().to_string()))?
-                .st_mode;
-            Ok((clone_root(root, path)?, Some(mode)))
-        }
+    let last = if follow_final { Last::Follow } else { Last::Refuse };
+    walk(root, path, create, last).map_err(|e| resolve_error(path, e.text))
+}
+
+/// Open what stands at `path` beneath `root`, a final symlink included (an O_PATH fd of the
+/// link itself): the caller decides on its type. None when a component is missing.
+pub fn open_existing_in_root(root: &OwnedFd, path: &Path) -> Result<Option<OwnedFd>> {
+    match walk(root, path, Create::No, Last::Keep) {
+        Ok((fd, _)) => Ok(Some(fd)),
+        Err(e) if e.missing => Ok(None),
+        Err(e) => Err(resolve_error(path, e.text)),
     }
 }
 
-/// `path` is the root itself.
-fn clone_root(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
-    root.try_clone().map_err(|e| resolve_error(path, e.to_string()))
-}
-
-fn resolve_error(path: &Path, e: String) -> anyhow::Error {
-    anyhow::anyhow!("resolve {} in rootfs: {e}", path.display())
+fn resolve_error(path: &Path, why: String) -> anyhow::Error {
+    anyhow::anyhow!("resolve {} in rootfs: {why}", path.display())
 }
 
 /// Open the directory that holds `path`'s last component, and return that name, for the calls
@@ -87,10 +103,8 @@ fn components(path: &Path) -> impl Iterator<Item = OsString> + '_ {
     })
 }
 
-/// The fd of `path` and its mode if it was there before; None if `path` is the root itself.
-type Found = Option<(OwnedFd, Option<u32>)>;
-
-fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<Found, String> {
+/// The fd of `path`, and its mode if it was there before (None if the walk made it).
+fn walk(root: &OwnedFd, path: &Path, create: Create, final_link: Last) -> Result<(OwnedFd, Option<u32>), Failure> {
     let open_flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     // The directories entered so far below the root, each with its mode if it was there
     // before; ".." pops one.
@@ -100,7 +114,7 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Resu
     while let Some(name) = todo.pop_front() {
         if name == ".." {
             if stack.pop().is_none() {
-                return Err(format!("{} leads out of the rootfs", path.display()));
+                return Err(format!("{} leads out of the rootfs", path.display()).into());
             }
             continue;
         }
@@ -124,21 +138,26 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Resu
                 match made {
                     Ok(()) => existed = false,
                     Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc())),
+                    Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc()).into()),
                 }
                 openat(dir, name.as_os_str(), open_flags, Mode::empty()).map_err(|e| e.desc().to_string())?
             }
-            Err(e) => return Err(format!("{}: {}", name.to_string_lossy(), e.desc().to_lowercase())),
+            Err(e) => {
+                return Err(Failure {
+                    text: format!("{}: {}", name.to_string_lossy(), e.desc().to_lowercase()),
+                    missing: e == Errno::ENOENT,
+                })
+            }
         };
         let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
         let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
-        if kind == SFlag::S_IFLNK {
-            if last && !follow_final {
-                return Err("is a symlink".into());
+        if kind == SFlag::S_IFLNK && !(last && final_link == Last::Keep) {
+            if last && final_link == Last::Refuse {
+                return Err(String::from("is a symlink").into());
             }
             links += 1;
             if links > MAX_SYMLINKS {
-                return Err("too many levels of symbolic links".into());
+                return Err(String::from("too many levels of symbolic links").into());
             }
             let target = readlinkat(&fd, "").map_err(|e| e.desc().to_string())?;
             let target = Path::new(&target);
@@ -151,11 +170,18 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Resu
             continue;
         }
         if !last && kind != SFlag::S_IFDIR {
-            return Err(format!("{} is not a directory", name.to_string_lossy()));
+            return Err(format!("{} is not a directory", name.to_string_lossy()).into());
         }
         stack.push((fd, existed.then_some(mode)));
     }
-    Ok(stack.pop())
+    match stack.pop() {
+        Some(found) => Ok(found),
+        // `path` is the root itself.
+        None => {
+            let mode = fstat(root).map_err(|e| e.desc().to_string())?.st_mode;
+            Ok((root.try_clone().map_err(|e| e.to_string())?, Some(mode)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +235,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "resolve /proc in rootfs: is a symlink");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn existing_keeps_a_final_symlink_and_misses_are_none() {
+        let (dir, fd) = root();
+        symlink("/etc", dir.join("link")).unwrap();
+        let got = open_existing_in_root(&fd, Path::new("/link")).unwrap().unwrap();
+        assert_eq!(
+            fstat(&got).unwrap().st_mode & SFlag::S_IFMT.bits(),
+            SFlag::S_IFLNK.bits()
+        );
+        let got = open_existing_in_root(&fd, Path::new("/link/..")).unwrap().unwrap();
+        assert_eq!(real(&got), dir);
+        for missing in ["/nothing", "/nothing/below", "/link/nothing"] {
+            assert!(
+                open_existing_in_root(&fd, Path::new(missing)).unwrap().is_none(),
+                "{missing}"
+            );
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -113,6 +113,7 @@ fn main() {
             Err(e) => fail(&e),
         },
         "kill-self" => kill_self(parse(arg(2))),
+        "flip" => flip(arg(2), arg(3)),
         "clocks" => {
             out(format!("{}\n", clocks()).as_bytes());
             0
@@ -218,6 +219,26 @@ fn kill_self(sig: i32) -> i32 {
         unsafe { libc::getpid() }
     );
     1
+}
+
+/// `flip DIR SECS`: for SECS seconds, swap DIR/null and DIR/alt over and over with
+/// renameat2(RENAME_EXCHANGE), each swap atomic, so that DIR/null is now one, now the other (a
+/// container racing the runtime's check of its /dev/null). Prints how many swaps it made.
+fn flip(dir: &str, secs: &str) -> i32 {
+    let path = |name: &str| std::ffi::CString::new(format!("{dir}/{name}")).unwrap_or_else(|_| usage());
+    let (a, b) = (path("null"), path("alt"));
+    let until = std::time::Instant::now() + Duration::from_secs_f64(parse(secs));
+    let mut swaps = 0u64;
+    while std::time::Instant::now() < until {
+        // SAFETY: two NUL-terminated paths.
+        let r = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+        if r != 0 {
+            return fail(&io::Error::last_os_error());
+        }
+        swaps += 1;
+    }
+    out(format!("{swaps} swaps\n").as_bytes());
+    0
 }
 
 /// The two clocks a time namespace offsets (whole seconds), its offsets and its identity.
