@@ -290,11 +290,7 @@ fn a_masked_or_read_only_path_that_is_a_symlink_is_refused_not_followed() {
         symlink("/data/file", b.rootfs().join("data/link")).unwrap();
         b.config_mut(|c| c["linux"][field] = json!(["/data/nothing", "/data/link"]));
         let err = create_fails(&b, &unique_id("masklink"));
-        assert!(
-            err.contains(&format!(
-                "linux.{field}[1]: /data/link is a symlink, which is not followed"
-            )),
-            "{err}"
-        );
+        assert!(err.contains(&format!("linux.{field}[1]: ")), "{err}");
+        assert!(err.contains("/data/link is a symlink, which is not followed"), "{err}");
     }
 }
