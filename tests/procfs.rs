@@ -65,11 +65,6 @@ fn bundle_with_a_decoy_proc() -> Bundle {
         let mounts = c["mounts"].as_array_mut().unwrap();
         mounts.retain(|m| m["destination"] != "/proc");
         mounts.push(json!({"destination": "/realproc", "type": "proc", "source": "proc"}));
-        // Masks, read-only paths and a read-only root are other defences: left out, so that
-        // only what is tested here meets the decoy.
-        c["linux"]["maskedPaths"] = json!([]);
-        c["linux"]["readonlyPaths"] = json!([]);
-        c["root"]["readonly"] = json!(false);
         c["linux"]["sysctl"] = json!({TTL: "77"});
         c["process"]["oomScoreAdj"] = json!(123);
     });
