@@ -27,9 +27,34 @@ static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 /// Which process writes: the runtime, or the container's init (a fork of it).
 static SIDE: Mutex<&str> = Mutex::new("runtime");
 
-/// Mark the very start of scrun, which `--trace` totals are measured from.
+/// Where a re-executed scrun finds when the first one started (CLOCK_MONOTONIC, in ns).
+const STARTED_ENV: &str = "_SCRUN_STARTED_NS";
+
+/// Mark the very start of scrun, which `--trace` totals are measured from: for a scrun that
+/// re-executed itself from a read-only copy (sealed_exe), the start of the first one.
 pub fn mark_start() {
-    let _ = STARTED.set(Instant::now());
+    let now = Instant::now();
+    let inherited = std::env::var(STARTED_ENV).ok().and_then(|v| v.parse::<u64>().ok());
+    // Not for hooks or anything else this scrun starts.
+    std::env::remove_var(STARTED_ENV);
+    let started = inherited
+        .and_then(|ns| monotonic_ns().checked_sub(ns))
+        .and_then(|ago| now.checked_sub(std::time::Duration::from_nanos(ago)));
+    let _ = STARTED.set(started.unwrap_or(now));
+}
+
+/// The environment entry that hands this process's start to its re-executed self.
+pub fn started_env() -> (String, String) {
+    let ago = since_start().as_nanos() as u64;
+    (STARTED_ENV.to_string(), monotonic_ns().saturating_sub(ago).to_string())
+}
+
+/// CLOCK_MONOTONIC, which `Instant` reads too.
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the timespec; CLOCK_MONOTONIC cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 pub fn since_start() -> std::time::Duration {

@@ -130,8 +130,10 @@ fn reexec(fd: &OwnedFd) -> anyhow::Error {
         v.into_iter().filter_map(|s| CString::new(s.as_bytes()).ok()).collect()
     };
     let args = cstrings(std::env::args_os().collect());
+    let started = crate::logging::started_env();
     let env = cstrings(
         std::env::vars_os()
+            .chain([(started.0.into(), started.1.into())])
             .map(|(k, v)| {
                 let mut kv = k;
                 kv.push("=");
