@@ -1,8 +1,14 @@
-/* The whole root filesystem of the demo and bench container: one static binary. */
+/* The whole root filesystem of the demo and bench container: one static binary.
+ * `hello wait` greets, then waits for a signal: a container that stays up, for the README's
+ * engine-style and --pause-at walkthroughs. */
 #include <unistd.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const char msg[] = "Hello from a FROM-scratch container!\n";
-    return write(1, msg, sizeof msg - 1) == (ssize_t)(sizeof msg - 1) ? 0 : 1;
+    if (write(1, msg, sizeof msg - 1) != (ssize_t)(sizeof msg - 1))
+        return 1;
+    if (argc > 1)
+        pause();
+    return 0;
 }
