@@ -20,6 +20,8 @@ struct Sink {
     format: LogFormat,
     /// `--trace`: steps go to stderr as a table, whatever --log says.
     trace: bool,
+    /// `--debug`.
+    debug: bool,
 }
 
 static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
@@ -82,6 +84,7 @@ pub fn init(opts: &GlobalOpts, trace: bool) -> anyhow::Result<()> {
         file,
         format: opts.log_format,
         trace,
+        debug: opts.debug,
     });
     if opts.debug || trace {
         let subscriber = tracing_subscriber::registry().with(StepLayer);
@@ -134,6 +137,15 @@ pub fn error(msg: &str) {
     eprintln!("scrun: {msg}");
     if SINK.get().is_some_and(|s| s.file.is_some()) {
         write_line("error", msg);
+    }
+}
+
+/// A warning only a person can act on: shown with --debug or when stderr is a terminal, and
+/// dropped otherwise (engines capture every call's stderr and show it as if it were an error).
+pub fn notice(msg: &str) {
+    let debug = SINK.get().is_some_and(|s| s.debug);
+    if debug || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        warn(msg);
     }
 }
 

@@ -41,7 +41,52 @@ fn wrongly_typed_field_is_named() {
         &patched(|c| c["process"]["user"]["uid"] = json!("root")),
         &unique_id("types"),
     );
-    assert!(err.contains("invalid type") && err.contains("line"), "{err}");
+    assert!(
+        err.contains("process.user.uid: invalid type") && err.contains("line"),
+        "{err}"
+    );
+    let err = create_fails(&patched(|c| c["mounts"][2]["type"] = json!(7)), &unique_id("types"));
+    assert!(err.contains("mounts[2].type: invalid type"), "{err}");
+}
+
+#[test]
+fn missing_required_field_is_named_by_its_path() {
+    let err = create_fails(
+        &patched(|c| c["process"].as_object_mut().unwrap().remove("user").map(drop).unwrap()),
+        &unique_id("nouser"),
+    );
+    assert!(
+        err.contains("process.user: missing (required by the runtime spec)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_of_a_directory_without_config_json_says_so() {
+    let dir = std::env::temp_dir().join(unique_id("not-a-bundle"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = Runtime::new();
+    let out = rt.run(&["run", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("there is no config.json in this directory"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unknown_fields_are_reported_to_people_only() {
+    // Engines capture stderr of every call: a warning there reads as an error. --debug (or a
+    // terminal) shows it.
+    let b = patched(|c| c["hostnme"] = json!("typo"));
+    let rt = Runtime::new();
+    let path = b.path().to_str().unwrap();
+    let (quiet, debug) = (unique_id("unknown"), unique_id("unknown"));
+    let (status, err) = rt.run_bg(&["create", "--bundle", path, &quiet]);
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("hostnme"), "{err}");
+    let (status, err) = rt.run_bg(&["--debug", "create", "--bundle", path, &debug]);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("config.json: unknown field hostnme ignored"), "{err}");
 }
 
 #[test]

@@ -62,6 +62,13 @@ pub fn block_signals() -> Result<SignalFd> {
 /// Otherwise the argument is the id and the bundle --bundle or the current directory (runc).
 fn id_and_bundle(arg: &str, bundle: Option<&Path>) -> Result<(String, PathBuf)> {
     let dir = Path::new(arg);
+    // A directory without config.json, where the current one has none either, was meant as a
+    // bundle: say so, rather than that its path is not a valid container id.
+    if bundle.is_none() && dir.is_dir() && !dir.join("config.json").is_file() && !Path::new("config.json").is_file() {
+        anyhow::bail!(
+            "{arg}: there is no config.json in this directory (scrun run DIR takes a bundle: a directory holding config.json and the rootfs; or use scrun run --bundle DIR ID)"
+        );
+    }
     if bundle.is_none() && dir.join("config.json").is_file() {
         let name = std::path::absolute(dir)?
             .canonicalize()?

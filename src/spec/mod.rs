@@ -22,7 +22,12 @@ impl Bundle {
             .and_then(|d| d.canonicalize())
             .with_context(|| format!("bundle {}", dir.display()))?;
         let config = dir.join("config.json");
-        let text = std::fs::read(&config).with_context(|| format!("read {}", config.display()))?;
+        let text = match std::fs::read(&config) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("bundle {}: there is no config.json in it", dir.display())
+            }
+            r => r.with_context(|| format!("read {}", config.display()))?,
+        };
         let spec = parse(&text).with_context(|| format!("{}", config.display()))?;
         validate(&spec)?;
         let root = spec.root().as_ref().context("root.path is missing")?;
@@ -38,16 +43,13 @@ impl Bundle {
 }
 
 /// Parse config.json. Unknown fields do not stop the container (runc ignores them too) but are
-/// reported, because a typo such as "hostnme" otherwise silently does nothing.
+/// reported to a person reading (with --debug, or on a terminal), because a typo such as
+/// "hostnme" otherwise silently does nothing; engines capture every call's stderr, where a
+/// warning would only be noise.
 pub fn parse(text: &[u8]) -> Result<Spec> {
     let raw: serde_json::Value = serde_json::from_slice(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let spec: Spec = serde_json::from_value(raw.clone()).map_err(|e| {
-        // serde_json::from_value loses positions; re-parse from the text to get line and column.
-        match serde_json::from_slice::<Spec>(text) {
-            Err(with_pos) => anyhow::anyhow!("{with_pos}"),
-            Ok(_) => anyhow::anyhow!("{e}"),
-        }
-    })?;
+    let spec: Spec = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(text))
+        .map_err(|e| anyhow::anyhow!("{}", field_error(&e)))?;
     match spec.version().split('.').next() {
         Some("1") => {}
         _ if spec.version().is_empty() => bail!("ociVersion is missing"),
@@ -60,9 +62,22 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     let mut unknown = Vec::new();
     unknown_fields(&raw, &known, String::new(), &mut unknown);
     for field in unknown {
-        crate::logging::warn(&format!("config.json: unknown field {field} ignored"));
+        crate::logging::notice(&format!("config.json: unknown field {field} ignored"));
     }
     Ok(spec)
+}
+
+/// A type error with the JSON path of the field at fault first: `process.user: missing
+/// (required by the runtime spec)` rather than serde's `missing field user at line 1 column 82`.
+fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    let at = |p: &str| if p == "." { String::new() } else { format!("{p}.") };
+    match inner.strip_prefix("missing field `").and_then(|r| r.split_once('`')) {
+        Some((field, position)) => format!("{}{field}: missing (required by the runtime spec){position}", at(&path)),
+        None if path == "." => inner,
+        None => format!("{path}: {inner}"),
+    }
 }
 
 /// Fields present in the input but absent after a round trip through the typed config.
