@@ -83,15 +83,15 @@ fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// An empty read-only tmpfs, detached (fsopen, fsmount): one page and one inode at most, as runc.
+/// An empty tmpfs, detached (fsopen, fsmount), read-only down to its superblock and named
+/// "tmpfs": what runc's `mount -t tmpfs -o ro tmpfs` gives, so the container sees the same.
 fn empty_tmpfs() -> Result<OwnedFd> {
     let fs = new_fd("fsopen tmpfs", || {
         // SAFETY: fsopen reads a NUL-terminated name and returns a new fd or -1.
         unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) }
     })?;
-    for (key, value) in [(c"nr_blocks", c"1"), (c"nr_inodes", c"1")] {
-        fsconfig(&fs, libc::FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr())?;
-    }
+    fsconfig(&fs, libc::FSCONFIG_SET_STRING, c"source".as_ptr(), c"tmpfs".as_ptr())?;
+    fsconfig(&fs, libc::FSCONFIG_SET_FLAG, c"ro".as_ptr(), std::ptr::null())?;
     fsconfig(&fs, libc::FSCONFIG_CMD_CREATE, std::ptr::null(), std::ptr::null())?;
     new_fd("fsmount tmpfs", || {
         // SAFETY: fsmount takes the configured fs context fd and flags, returns a new fd or -1.

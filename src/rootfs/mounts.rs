@@ -468,6 +468,9 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
         _ => m.data.as_str().into(),
     };
     let data = (!data.is_empty()).then_some(&*data);
+    // A read-only tmpfs is mounted writable and then made read-only at its mount point, as runc
+    // does: tmpcopyup writes into it first, and its superblock stays writable as under runc.
+    let read_only_later = m.fstype == "tmpfs" && m.flags & libc::MS_RDONLY != 0;
     match m.fstype.as_str() {
         "bind" => {
             match source {
@@ -483,9 +486,16 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
             }
         }
         "cgroup" => super::cgroupfs::mount(root, &target, m)?,
-        fstype => sys_mount(Some(&m.source), &fd_path(&target), Some(fstype), m.flags, data)?,
+        fstype => {
+            let flags = if read_only_later {
+                m.flags & !libc::MS_RDONLY
+            } else {
+                m.flags
+            };
+            sys_mount(Some(&m.source), &fd_path(&target), Some(fstype), flags, data)?
+        }
     }
-    if !m.propagation.is_empty() || image_dir.is_some() || m.attrs != Attrs::default() {
+    if !m.propagation.is_empty() || image_dir.is_some() || m.attrs != Attrs::default() || read_only_later {
         let mounted = open_in_root(root, &m.destination, Create::No, true)?;
         if m.attrs != Attrs::default() {
             set_attrs(&mounted, m.attrs).context("set the recursive options")?;
@@ -495,6 +505,9 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
         }
         if let Some(from) = image_dir {
             super::copy::copy_tree(&from, &reopen_dir(&mounted)?).context("tmpcopyup")?;
+        }
+        if read_only_later {
+            remount_bind(&mounted, m.flags).context("make the tmpfs read-only")?;
         }
     }
     Ok(())
