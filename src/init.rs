@@ -268,7 +268,11 @@ impl Init<'_> {
                 self.proc.write(file, &value)?
             }
             Action::Seccomp { .. } => {
-                process::seccomp::install(self.seccomp.as_ref().context("seccomp filter not compiled")?)?
+                let filter = self.seccomp.as_ref().context("seccomp filter not compiled")?;
+                // The runtime hands the listener on to the agent (linux.seccomp.listenerPath).
+                if let Some(listener) = process::seccomp::install(filter)? {
+                    self.channel.send_fd(&Msg::SeccompListener, listener.as_fd())?;
+                }
             }
             Action::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
             Action::Hook { kind, hook } => {

@@ -304,7 +304,7 @@ impl Request<'_> {
         }
         drop(sources);
         // If the init already failed, the send fails but its error message is still queued.
-        let _ = ours.send(&Msg::Go(hook_state));
+        let _ = ours.send(&Msg::Go(hook_state.clone()));
         for step in plan.steps(Side::AfterClone).filter(|s| placement(&s.action)) {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
@@ -333,6 +333,10 @@ impl Request<'_> {
         loop {
             match ours.recv() {
                 Ok((Msg::Pty, fd)) => pty = fd,
+                Ok((Msg::SeccompListener, Some(fd))) => {
+                    let state = crate::hooks::with_status(&hook_state, "creating");
+                    crate::process::seccomp_agent::hand_over(plan, &state, pid, fd)?
+                }
                 Ok((Msg::Ready, _)) => break,
                 Ok((Msg::Error(e), _)) => bail!(e),
                 Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),

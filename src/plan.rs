@@ -300,8 +300,14 @@ impl Action {
         }
     }
 
+    /// A seccomp filter with a notify listener is the exception: the listener goes to the agent
+    /// through the runtime, which is there only until `create` returns (runc does the same).
     fn after_start(&self) -> bool {
-        matches!(self, Action::Seccomp { .. }) || matches!(self, Action::Hook { kind, .. } if kind == "startContainer")
+        match self {
+            Action::Seccomp { profile } => profile.listener_path().is_none(),
+            Action::Hook { kind, .. } => kind == "startContainer",
+            _ => false,
+        }
     }
 
     /// What the step does, in the words errors and traces use.

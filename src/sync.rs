@@ -20,6 +20,9 @@ pub enum Msg {
     Placed,
     /// Init → runtime: this is the pty master (sent with the fd).
     Pty,
+    /// Init → runtime: the listener of its seccomp filter's SCMP_ACT_NOTIFY rules (sent with
+    /// the fd), for the agent on linux.seccomp.listenerPath.
+    SeccompListener,
     /// Init → runtime: set up, waiting for `start`.
     Ready,
     /// Runtime → init: the state is saved; the runtime may now exit. Unless told to keep it,
@@ -46,6 +49,7 @@ impl Msg {
             Msg::Pty => vec![b'P'],
             Msg::Placed => vec![b'C'],
             Msg::Ready => vec![b'R'],
+            Msg::SeccompListener => vec![b'S'],
             Msg::Detach { keep_pdeathsig } => vec![b'D', *keep_pdeathsig as u8],
             Msg::Error(text) => {
                 let mut v = vec![b'E'];
@@ -61,6 +65,7 @@ impl Msg {
             [b'P'] => Msg::Pty,
             [b'C'] => Msg::Placed,
             [b'R'] => Msg::Ready,
+            [b'S'] => Msg::SeccompListener,
             [b'D', k] => Msg::Detach {
                 keep_pdeathsig: *k != 0,
             },

@@ -6,3 +6,4 @@ pub mod exec;
 pub mod identity;
 pub mod rlimits;
 pub mod seccomp;
+pub mod seccomp_agent;

@@ -65,6 +65,8 @@ const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 const FLAG_TSYNC: libc::c_ulong = 1 << 0;
 const FLAG_LOG: libc::c_ulong = 1 << 1;
 const FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
+const FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+const FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
 
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
 const RET_KILL_THREAD: u32 = 0x0000_0000;
@@ -72,6 +74,7 @@ const RET_TRAP: u32 = 0x0003_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
 const RET_TRACE: u32 = 0x7ff0_0000;
 const RET_LOG: u32 = 0x7ffc_0000;
+const RET_USER_NOTIF: u32 = 0x7fc0_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
@@ -209,9 +212,11 @@ fn action(act: LinuxSeccompAction, errno_ret: Option<u32>, field: &str, errno_fi
         ScmpActTrace => RET_TRACE | data(errno_ret)?,
         ScmpActLog => RET_LOG,
         ScmpActAllow => RET_ALLOW,
-        ScmpActNotify => {
-            bail!("{field}: SCMP_ACT_NOTIFY (a seccomp agent on linux.seccomp.listenerPath) is not supported by scrun")
+        // As in runc: every syscall of the init, down to its exec, would wait for the agent.
+        ScmpActNotify if field.ends_with("defaultAction") => {
+            bail!("{field}: SCMP_ACT_NOTIFY cannot be the default action")
         }
+        ScmpActNotify => RET_USER_NOTIF,
     })
 }
 
@@ -223,6 +228,7 @@ fn scmp_action(ret: u32) -> ScmpAction {
         RET_TRACE => ScmpAction::Trace((ret & 0xffff) as u16),
         RET_LOG => ScmpAction::Log,
         RET_ALLOW => ScmpAction::Allow,
+        RET_USER_NOTIF => ScmpAction::Notify,
         _ => ScmpAction::KillThread,
     }
 }
@@ -283,10 +289,7 @@ fn filter_flags(seccomp: &LinuxSeccomp) -> Result<libc::c_ulong> {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => bail!(
-                "linux.seccomp.flags[{i}]: {} only applies to SCMP_ACT_NOTIFY, which scrun does not support",
-                flag_name(flag)
-            ),
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => FLAG_WAIT_KILLABLE_RECV,
         };
         if !kernel_has_flag(bit) {
             bail!(
@@ -372,8 +375,11 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
         "linux.seccomp.defaultAction",
         "linux.seccomp.defaultErrnoRet",
     )?;
-    let flags = filter_flags(seccomp)?;
     let syscalls = seccomp.syscalls().as_deref().unwrap_or_default();
+    // A filter that notifies gets its listener fd from the kernel when it is loaded.
+    let notifies = seccomp.default_action() == LinuxSeccompAction::ScmpActNotify
+        || syscalls.iter().any(|c| c.action() == LinuxSeccompAction::ScmpActNotify);
+    let flags = filter_flags(seccomp)? | if notifies { FLAG_NEW_LISTENER } else { 0 };
 
     let mut ctx = ScmpFilterContext::new(scmp_action(default_ret))
         .context("linux.seccomp: libseccomp could not create a filter")?;
@@ -677,8 +683,9 @@ fn stub(
 }
 
 /// Load the filter into the calling process (the container's init, right before exec).
-/// Only a `seccomp(2)` call: safe after fork, no allocation unless it fails.
-pub fn install(filter: &Filter) -> Result<()> {
+/// Only a `seccomp(2)` call: safe after fork, no allocation unless it fails. A filter with
+/// SCMP_ACT_NOTIFY rules gives back its listener, for the agent.
+pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
     let prog = libc::sock_fprog {
         len: filter.program.len() as u16,
         filter: filter.program.as_ptr() as *mut libc::sock_filter,
@@ -691,8 +698,12 @@ pub fn install(filter: &Filter) -> Result<()> {
             &prog as *const libc::sock_fprog,
         )
     };
+    if filter.flags & FLAG_NEW_LISTENER != 0 && rc >= 0 {
+        // SAFETY: with NEW_LISTENER the kernel returns a new fd, ours.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(rc as i32) }));
+    }
     if rc == 0 {
-        return Ok(());
+        return Ok(None);
     }
     if rc > 0 {
         // With TSYNC the kernel answers the id of a thread it could not synchronize.

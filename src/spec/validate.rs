@@ -30,6 +30,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
         crate::procfs::check_mount_destination(m.destination(), fstype, mounts::is_bind(m))
             .with_context(|| format!("mounts[{i}]"))?;
     }
+    if let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        check_seccomp_listener(seccomp)?;
+    }
     let namespaces = namespaces(spec)?;
     let has = |t| namespaces.contains(&t);
 
@@ -220,6 +223,27 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
         bail!("linux.sysctl: {key:?} requires a {needed} namespace in linux.namespaces");
     }
     Ok(())
+}
+
+/// SCMP_ACT_NOTIFY rules and linux.seccomp.listenerPath come together: a rule without an agent
+/// would leave its syscalls waiting for nobody, an agent without a rule would never hear.
+fn check_seccomp_listener(seccomp: &oci_spec::runtime::LinuxSeccomp) -> Result<()> {
+    use oci_spec::runtime::LinuxSeccompAction::ScmpActNotify;
+    let notify = seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .position(|c| c.action() == ScmpActNotify);
+    match (notify, seccomp.listener_path()) {
+        (Some(i), None) => bail!(
+            "linux.seccomp.syscalls[{i}].action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, the seccomp agent's socket"
+        ),
+        (None, Some(_)) => bail!("linux.seccomp.listenerPath: no SCMP_ACT_NOTIFY rule would ever reach the agent"),
+        (_, Some(path)) if !path.is_absolute() => {
+            bail!("linux.seccomp.listenerPath {path:?} is not an absolute path")
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
