@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark driver for hack/bench.sh (not a test).
 
-Runs scrun, runc and crun round-robin on one bundle and reports, per runtime:
+Runs the runtimes it is given (--runtime NAME=PATH: hack/bench.sh passes scrun,
+scrun-sealed, runc, crun and any others) round-robin on one bundle and reports, per runtime:
   * `run`: wall time of `RT run` (create + start + wait + delete in one command),
   * cycle: wall time of `RT create` -> `RT start` -> wait for the container's
     process to exit (pidfd + waitpid: this process is a child subreaper, so the
     orphaned container process is reparented to it) -> `RT delete`,
   * peak RSS: the largest GNU time %M (ru_maxrss: the high-water RSS of the
     runtime command's process tree), from a few extra untimed rounds.
+and the ratios of medians asked for with --ratio A/B.
 Every container is deleted; the cgroups the runtimes made are checked for and
 removed at the end.
 """
@@ -17,7 +19,6 @@ import ctypes
 import os
 import platform
 import select
-import shutil
 import statistics
 import subprocess
 import sys
@@ -185,7 +186,7 @@ def version(binary):
         out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
     except OSError:
         return "?"
-    return out.splitlines()[0] if out else "?"
+    return out.splitlines()[0] if out else "no --version"
 
 
 def fmt_ms(ns_list):
@@ -205,16 +206,31 @@ def fmt_mb(kb_list):
 
 
 def ratio(a, b):
+    """The ratio of the medians of a and b, and their difference in ms."""
     if not a or not b:
         return "-"
-    return f"{statistics.median(a) / statistics.median(b):.2f}"
+    ma, mb = statistics.median(a), statistics.median(b)
+    return f"{ma / mb:.2f} ({(ma - mb) / 1e6:+.1f} ms)"
+
+
+def name_value(sep, what):
+    """An argparse type: 'A<sep>B' -> (A, B), both non-empty."""
+    def parse(text):
+        a, found, b = text.partition(sep)
+        if not (found and a and b):
+            raise argparse.ArgumentTypeError(f"{what} wants A{sep}B, got {text!r}")
+        return a, b
+    return parse
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--bundle", required=True)
-    ap.add_argument("--scrun", required=True)
+    ap.add_argument("--runtime", action="append", required=True, type=name_value("=", "--runtime"),
+                    help="NAME=PATH, in the order of the rows (repeatable)")
+    ap.add_argument("--ratio", action="append", default=[], type=name_value("/", "--ratio"),
+                    help="A/B: print the ratios of A's medians to B's (repeatable)")
     ap.add_argument("--tmp", required=True)
     ap.add_argument("--prefix", required=True, help="prefix of every container id")
     ap.add_argument("--cmdline", default=" ".join(sys.argv))
@@ -228,12 +244,17 @@ def main():
         die(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
 
     bundle = os.path.abspath(args.bundle)
-    binaries = {"scrun": os.path.abspath(args.scrun),
-                "runc": shutil.which("runc"), "crun": shutil.which("crun")}
+    names = [name for name, _ in args.runtime]
+    if len(set(names)) != len(names):
+        die(f"a runtime name is given twice: {' '.join(names)}")
+    for pair in args.ratio:
+        if not set(pair) <= set(names):
+            die(f"--ratio {'/'.join(pair)}: no runtime of that name")
     runtimes = []
-    for name, binary in binaries.items():
-        if not binary:
-            die(f"{name} not found (run hack/setup.sh)")
+    for name, binary in args.runtime:
+        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            die(f"{name}: {binary} is not an executable file")
+        binary = os.path.abspath(binary)
         root = os.path.join(args.tmp, f"{name}-root")
         os.makedirs(root, exist_ok=True)
         runtimes.append(Runtime(name, binary, root, bundle, args.tmp))
@@ -304,8 +325,9 @@ def main():
     print(f"command:  {args.cmdline}")
     print(f"machine:  {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
           f"kernel {uname.release}, {platform.freedesktop_os_release().get('PRETTY_NAME', '?') if hasattr(platform, 'freedesktop_os_release') else '?'}")
+    width = max(9, *(len(rt.name) + 1 for rt in runtimes))  # 9: "command: " and the like
     for rt in runtimes:
-        print(f"{rt.name + ':':9} {rt.binary}  ({version(rt.binary)})")
+        print(f"{rt.name + ':':{width}} {rt.binary}  ({version(rt.binary)})")
     print(f"bundle:   {bundle} (static hello, terminal false, output to /dev/null)")
     for note in args.note:
         print(f"note:     {note}")
@@ -324,14 +346,16 @@ def main():
         if k == 0:
             print("  ".join("-" * w for w in widths))
     by = {rt.name: rt for rt in runtimes}
-    s = by["scrun"]
     print()
-    for other in ("runc", "crun"):
-        o = by[other]
-        rss = (f"{max(s.run_rss_kb) / max(o.run_rss_kb):.2f}"
-               if s.run_rss_kb and o.run_rss_kb else "-")
-        print(f"scrun/{other}: run {ratio(s.run_ms, o.run_ms)}, cycle {ratio(s.cycle_ms, o.cycle_ms)}, "
-              f"peak RSS (run) {rss}   (medians; < 1 means scrun is faster/smaller)")
+    width = max((len(a) + len(b) + 1 for a, b in args.ratio), default=0)
+    for a, b in args.ratio:
+        x, y = by[a], by[b]
+        rss = (f"{max(x.run_rss_kb) / max(y.run_rss_kb):.2f}"
+               if x.run_rss_kb and y.run_rss_kb else "-")
+        print(f"{a + '/' + b + ':':{width + 1}} run {ratio(x.run_ms, y.run_ms)}, "
+              f"cycle {ratio(x.cycle_ms, y.cycle_ms)}, peak RSS (run) {rss}")
+    if args.ratio:
+        print("(ratios of medians, and their difference; < 1 means the first is faster/smaller)")
     print()
     print("run = `RT run` wall time; cycle = create, start, wait for exit, delete;"
           " ms are medians;\npeak RSS = largest GNU time %M (ru_maxrss of the runtime command's process tree; for the cycle,\nthe largest of create, start and delete)")
