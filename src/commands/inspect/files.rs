@@ -2,7 +2,6 @@
 
 use super::mounts::Mount;
 use super::namespaces::Namespaces;
-use super::proc::Proc;
 use anyhow::{bail, Result};
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::Mode;
@@ -75,7 +74,7 @@ pub(super) struct FileEntry {
 }
 
 pub(super) fn files(
-    proc: &Proc,
+    root: &OwnedFd,
     rootfs: &Path,
     state_dir: &Path,
     mounts: &[Mount],
@@ -84,7 +83,6 @@ pub(super) fn files(
     if namespaces.mnt.own == Some(false) {
         bail!("the container shares the host's mount namespace: its files are the host's");
     }
-    let root = proc.open_dir("root")?;
     let disk = nix::fcntl::open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -113,7 +111,7 @@ pub(super) fn files(
         cut_entries: false,
         cut_depth: 0,
     };
-    walk.run(&root, disk.as_ref());
+    walk.run(root, disk.as_ref());
     // Tree order: a directory, then what it holds.
     let key = |e: &FileEntry| e.path.split('/').map(String::from).collect::<Vec<_>>();
     walk.image.sort_by_key(key);
@@ -375,7 +373,7 @@ impl Stat {
 
 /// Open a directory below `root` one component at a time, refusing symlinks on the way: the
 /// container controls these names and could swap a directory for a link at any moment.
-fn open_beneath(root: &OwnedFd, components: &[Vec<u8>], last: OFlag) -> nix::Result<OwnedFd> {
+pub(super) fn open_beneath(root: &OwnedFd, components: &[Vec<u8>], last: OFlag) -> nix::Result<OwnedFd> {
     let base = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let Some((final_name, dirs)) = components.split_last() else {
         return openat(root, ".", last | base, Mode::empty());

@@ -13,6 +13,7 @@ mod mounts;
 mod namespaces;
 mod proc;
 mod process;
+mod root;
 mod text;
 
 use crate::cli::{GlobalOpts, InspectArgs, TextOrJson};
@@ -23,6 +24,7 @@ use mounts::{explain_mounts, parse_mountinfo, read_config, Mounts};
 use namespaces::{namespaces, Namespaces};
 use proc::Proc;
 use process::{fds, parse_limits, process, Cgroup, Fds, Limits, Process};
+use root::container_root;
 use serde::Serialize;
 use std::path::PathBuf;
 use text::text;
@@ -44,12 +46,15 @@ pub fn inspect(global: &GlobalOpts, args: &InspectArgs) -> Result<()> {
         .with_context(|| format!("container {} exited before it could be inspected", args.id))?;
     let config = read_config(&saved.bundle);
     let namespaces = namespaces(&proc);
+    let root = container_root(&proc, &saved.rootfs);
+    let before_pivot = root.as_ref().ok().and_then(|r| r.before_pivot.as_deref());
     let mounts = proc
         .read("mountinfo")
-        .map(|t| explain_mounts(&parse_mountinfo(&t), &config));
-    let files = match &mounts {
-        Ok(list) => files(&proc, &saved.rootfs, &state_dir, list, &namespaces),
-        Err(e) => Err(anyhow::anyhow!("no mount table: {e:#}")),
+        .map(|t| explain_mounts(&parse_mountinfo(&t, before_pivot), &config));
+    let files = match (&root, &mounts) {
+        (Ok(root), Ok(list)) => files(&root.fd, &saved.rootfs, &state_dir, list, &namespaces),
+        (Err(e), _) => Err(anyhow::anyhow!("no root: {e:#}")),
+        (_, Err(e)) => Err(anyhow::anyhow!("no mount table: {e:#}")),
     };
     let report = Report {
         id: saved.id.clone(),
@@ -57,6 +62,7 @@ pub fn inspect(global: &GlobalOpts, args: &InspectArgs) -> Result<()> {
         status: status.to_string(),
         bundle: saved.bundle.clone(),
         rootfs: saved.rootfs.clone(),
+        container_root: section(root.map(|r| r.before_pivot.map_or("/".into(), |p| p.to_string_lossy().into_owned()))),
         namespaces,
         process: section(process(&proc)),
         cgroup: section(proc.read("cgroup").map(|t| Cgroup {
@@ -90,6 +96,9 @@ struct Report {
     status: String,
     bundle: PathBuf,
     rootfs: PathBuf,
+    /// Where the container's files and mounts are, in the init's mount namespace: "/" from
+    /// pivot_root on, the rootfs directory before.
+    container_root: Section<String>,
     namespaces: Namespaces,
     process: Section<Process>,
     cgroup: Section<Cgroup>,

@@ -26,21 +26,29 @@ pub(super) struct Mount {
     pub(super) why: Option<String>,
 }
 
-/// Mount points are seen from the process's root: "/" is the image.
-pub(super) fn parse_mountinfo(text: &str) -> Vec<Mount> {
+/// Mount points are seen from the process's root: "/" is the image. Before pivot_root that
+/// root is the host's: only the mounts at or below the rootfs (`before_pivot`) are the
+/// container's, at their place below it.
+pub(super) fn parse_mountinfo(text: &str, before_pivot: Option<&Path>) -> Vec<Mount> {
     crate::mountinfo::parse(text)
         .into_iter()
-        .map(|e| Mount {
-            id: e.id,
-            parent: e.parent,
-            root: e.root,
-            origin: if e.mount_point == "/" { "image" } else { "added" },
-            mount_point: e.mount_point,
-            options: e.options,
-            fstype: e.fstype,
-            source: e.source,
-            super_options: e.super_options,
-            why: None,
+        .filter_map(|e| {
+            let mount_point = match before_pivot {
+                None => e.mount_point,
+                Some(rootfs) => format!("/{}", Path::new(&e.mount_point).strip_prefix(rootfs).ok()?.to_str()?),
+            };
+            Some(Mount {
+                id: e.id,
+                parent: e.parent,
+                root: e.root,
+                origin: if mount_point == "/" { "image" } else { "added" },
+                mount_point,
+                options: e.options,
+                fstype: e.fstype,
+                source: e.source,
+                super_options: e.super_options,
+                why: None,
+            })
         })
         .collect()
 }
@@ -180,7 +188,7 @@ mod tests {
         let text = "67 45 254:0 /tmp/b/rootfs / ro,relatime - ext4 /dev/vda rw\n\
                     43 67 254:0 /run/scrun/x/hosts /etc/hosts ro,nosuid shared:3 master:1 - ext4 /dev/vda rw\n\
                     68 67 0:40 / /my\\040dir rw - proc proc rw\n";
-        let m = parse_mountinfo(text);
+        let m = parse_mountinfo(text, None);
         assert_eq!(m.len(), 3);
         assert_eq!((m[0].mount_point.as_str(), m[0].origin), ("/", "image"));
         assert_eq!(m[1].fstype, "ext4");

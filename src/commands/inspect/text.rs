@@ -19,6 +19,13 @@ pub(super) fn text(r: &Report) -> String {
         r.bundle.display(),
         r.rootfs.display()
     ));
+    match r.container_root.get() {
+        Ok(root) if root == "/" => {}
+        Ok(root) => line(format!(
+            "before pivot_root: the init's / is still the host's; the container's mounts and files are read in {root}, shown from the container's /"
+        )),
+        Err(e) => line(format!("the container's root: unreadable: {e}")),
+    }
 
     let ns = r.namespaces.list();
     let pick =
