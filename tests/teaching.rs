@@ -398,6 +398,39 @@ fn spec_scratch_refuses_a_dynamically_linked_binary() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `spec` makes a missing bundle directory, with or without --scratch (runc 1.1.5 and crun
+/// refuse: "chdir X: no such file or directory"); a refused --scratch removes what it made.
+#[test]
+fn spec_makes_a_missing_bundle_directory() {
+    let rt = Runtime::new();
+    let probe = probe().to_str().unwrap();
+    for extra in [&[][..], &["--rootless"], &["--scratch", probe]] {
+        let top = std::env::temp_dir().join(unique_id("spec-new"));
+        let dir = top.join("bundle");
+        let mut args = vec!["spec", "--bundle", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        rt.run_ok(&args);
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+            .unwrap_or_else(|e| panic!("{extra:?}: {e}"));
+        if extra == ["--rootless"] {
+            let kinds: Vec<&str> = config["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["type"].as_str().unwrap())
+                .collect();
+            assert!(kinds.contains(&"user"), "{extra:?}: {kinds:?}");
+        }
+        std::fs::remove_dir_all(top).unwrap();
+    }
+
+    let top = std::env::temp_dir().join(unique_id("spec-refused"));
+    let dir = top.join("bundle");
+    let out = rt.run(&["spec", "--scratch", "/bin/true", "--bundle", dir.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!top.exists(), "{} left behind", top.display());
+}
+
 #[test]
 fn explain_a_docker_style_config() {
     // What dockerd sends (runtime-contract.md §5): its own /etc files, a prestart hook for
