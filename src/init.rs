@@ -258,7 +258,13 @@ impl Init<'_> {
                 permitted,
                 inheritable,
                 ambient,
-            } => process::capabilities::set(effective, permitted, inheritable, ambient)?,
+                ambient_not_raised,
+            } => {
+                for n in ambient_not_raised {
+                    tracing::debug!("ambient capability {} not raised: {}", n.capability, n.why);
+                }
+                process::capabilities::set(effective, permitted, inheritable, ambient)?
+            }
             Action::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
             Action::ExecLabel { lsm, label } => {
                 let apparmor_dir = self

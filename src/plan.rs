@@ -140,7 +140,11 @@ pub enum Action {
         effective: Vec<String>,
         permitted: Vec<String>,
         inheritable: Vec<String>,
+        /// The ambient capabilities that will really be raised.
         ambient: Vec<String>,
+        /// Those of process.capabilities.ambient that will not be, and why.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        ambient_not_raised: Vec<NotRaised>,
     },
     NoNewPrivileges,
     /// The LSM label the program gets at its exec: an AppArmor profile or an SELinux label,
@@ -179,6 +183,36 @@ pub enum Action {
         args: Vec<String>,
         env: Vec<String>,
     },
+}
+
+/// A capability of process.capabilities.ambient the kernel will not raise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotRaised {
+    pub capability: String,
+    pub why: &'static str,
+}
+
+/// The kernel raises an ambient capability only if it is both permitted and inheritable; runc
+/// skips the others silently, and so does scrun (saying why in explain and --trace).
+fn ambient_split(ambient: &[String], permitted: &[String], inheritable: &[String]) -> (Vec<String>, Vec<NotRaised>) {
+    let mut raised = Vec::new();
+    let mut not_raised = Vec::new();
+    for cap in ambient {
+        let why = match (permitted.contains(cap), inheritable.contains(cap)) {
+            (true, true) => {
+                raised.push(cap.clone());
+                continue;
+            }
+            (true, false) => "not in process.capabilities.inheritable",
+            (false, true) => "not in process.capabilities.permitted",
+            (false, false) => "in neither process.capabilities.permitted nor inheritable",
+        };
+        not_raised.push(NotRaised {
+            capability: cap.clone(),
+            why,
+        });
+    }
+    (raised, not_raised)
 }
 
 /// The user namespace whose mappings an idmapped mount takes.
@@ -923,13 +957,16 @@ fn process_steps(
             umask: user.umask(),
         },
     );
+    let (permitted, inheritable) = (names(caps.permitted()), names(caps.inheritable()));
+    let (ambient, ambient_not_raised) = ambient_split(&names(caps.ambient()), &permitted, &inheritable);
     add(
         "process.capabilities".into(),
         Action::SetCapabilities {
             effective: names(caps.effective()),
-            permitted: names(caps.permitted()),
-            inheritable: names(caps.inheritable()),
-            ambient: names(caps.ambient()),
+            permitted,
+            inheritable,
+            ambient,
+            ambient_not_raised,
         },
     );
     if process.no_new_privileges().unwrap_or(false) {
@@ -1040,6 +1077,26 @@ mod tests {
         assert_eq!(
             Lsm::SELinux.exec_attr("l", true),
             ("thread-self/attr/exec", "l".to_string())
+        );
+    }
+
+    #[test]
+    fn only_permitted_and_inheritable_ambient_capabilities_are_raised() {
+        let v = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let (raised, not_raised) = ambient_split(
+            &v(&["CAP_A", "CAP_B", "CAP_C", "CAP_D"]),
+            &v(&["CAP_A", "CAP_B"]),
+            &v(&["CAP_A", "CAP_C"]),
+        );
+        assert_eq!(raised, ["CAP_A"]);
+        let why: Vec<_> = not_raised.iter().map(|n| (n.capability.as_str(), n.why)).collect();
+        assert_eq!(
+            why,
+            [
+                ("CAP_B", "not in process.capabilities.inheritable"),
+                ("CAP_C", "not in process.capabilities.permitted"),
+                ("CAP_D", "in neither process.capabilities.permitted nor inheritable")
+            ]
         );
     }
 

@@ -292,26 +292,60 @@ fn a_script_without_its_interpreter_is_explained() {
     );
 }
 
+/// A program the container's user may not execute fails `create`, with the reason, as in runc
+/// (which checks with faccessat before it waits for `start`): here a 0700 root-owned binary
+/// and a non-root process.user.
 #[test]
-fn a_binary_the_user_cannot_execute_fails_start_with_the_reason() {
+fn a_binary_the_user_cannot_execute_fails_create_with_the_reason() {
     let b = Bundle::new();
     std::fs::set_permissions(
         b.rootfs().join("probe"),
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    b.config_mut(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
-    let rt = Runtime::new();
-    let id = unique_id("noexec");
-    rt.run_bg_ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
-    let out = rt.run(&["start", &id]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    b.config_mut(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]}));
+    let err = create_fails(&b, &unique_id("noexec"));
     assert!(
-        err.contains("exec /probe: permission denied") && err.contains("uid 1000"),
+        err.contains("exec /probe: permission denied: /probe has no execute permission for uid 1000 gid 1000 (mode 0700, owner 0:0)"),
         "{err}"
     );
-    rt.run_ok(&["delete", &id]);
+}
+
+/// A program on a noexec mount fails `create` too, naming the mount.
+#[test]
+fn a_binary_on_a_noexec_mount_fails_create_with_the_reason() {
+    let host = std::env::temp_dir().join(unique_id("noexec-dir"));
+    std::fs::create_dir(&host).unwrap();
+    std::fs::copy(probe(), host.join("probe")).unwrap();
+    let b = Bundle::new();
+    b.config_mut(|c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/tools", "type": "bind", "source": host, "options": ["rbind", "ro", "noexec"]}),
+        );
+        c["process"]["args"] = json!(["/tools/probe", "hello"]);
+    });
+    let err = create_fails(&b, &unique_id("noexec-mount"));
+    std::fs::remove_dir_all(&host).unwrap();
+    assert!(
+        err.contains(
+            "exec /tools/probe: permission denied: /tools/probe is on a filesystem mounted noexec (mount point /tools)"
+        ),
+        "{err}"
+    );
+}
+
+/// The same file, executable by a group the user is in (process.user.additionalGids), runs.
+#[test]
+fn a_binary_executable_by_an_additional_group_runs() {
+    let b = Bundle::new();
+    let probe = b.rootfs().join("probe");
+    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o710)).unwrap();
+    std::os::unix::fs::chown(&probe, Some(0), Some(5)).unwrap();
+    b.config_mut(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]}));
+    let rt = Runtime::new();
+    let id = unique_id("groupexec");
+    let (_, report) = run_probe(&b, &rt, &id);
+    assert_eq!(report["uid"], 1000);
     assert_nothing_left(&rt, &id, b.path());
 }
 

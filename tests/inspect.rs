@@ -216,3 +216,104 @@ fn inspect_refuses_missing_and_stopped_containers() {
     rt.run_ok(&["delete", "--force", &id]);
     assert_nothing_left(&rt, &id, b.path());
 }
+
+/// Before pivot_root the init's "/" is still the host's: inspect must read the container's
+/// files and mounts in the rootfs directory, where the init builds them, and never report the
+/// host's own files or mounts as the container's.
+fn inspect_before_pivot(phase: &str) -> Value {
+    let b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "30"]);
+    let rt = Runtime::new();
+    let planned: Vec<String> = {
+        let out = rt.run_ok(&["explain", "--format", "json", b.path().to_str().unwrap()]);
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["instance"]["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_string())
+            .collect()
+    };
+    let id = unique_id(&format!("inspect-{phase}"));
+    rt.run_bg_ok(&[
+        "create",
+        "--pause-at",
+        phase,
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let r = inspect_json(&rt, &id);
+    let text = String::from_utf8(rt.run_ok(&["inspect", &id]).stdout).unwrap();
+    rt.run_ok(&["delete", "--force", &id]);
+    assert_nothing_left(&rt, &id, b.path());
+
+    // The image is the probe alone, whatever the host's "/" holds.
+    let files = &r["files"];
+    assert_eq!(paths(&files["image"]), ["/probe"], "{phase}: {files}");
+    let added = paths(&files["added"]);
+    for host_only in ["/root", "/usr", "/bin", "/etc/X11", "/etc/passwd", "/home", "/var"] {
+        assert!(
+            !added
+                .iter()
+                .any(|p| p == &host_only || p.starts_with(&format!("{host_only}/"))),
+            "{phase}: the host's {host_only} reported as added: {added:?}"
+        );
+    }
+    // Only what is mounted in the rootfs, at its place in the container.
+    let entries = r["mounts"]["entries"].as_array().unwrap();
+    for m in entries {
+        let point = m["mount_point"].as_str().unwrap();
+        assert!(
+            point == "/" || planned.iter().any(|p| p == point),
+            "{phase}: {point} is not a mount of the container: {m}"
+        );
+        assert_ne!(m["fstype"], "devtmpfs", "{phase}: the host's /dev: {m}");
+    }
+    assert_eq!(r["container_root"], b.rootfs().to_str().unwrap(), "{phase}");
+    assert!(text.contains("before pivot_root"), "{phase}:\n{text}");
+    r
+}
+
+#[test]
+fn inspect_before_the_mounts_sees_the_bare_image() {
+    if !scrun_under_test() {
+        return;
+    }
+    let r = inspect_before_pivot("namespaces");
+    // Nothing is mounted yet: the rootfs is a plain directory of the host's filesystem.
+    assert_eq!(r["mounts"]["entries"], serde_json::json!([]), "{}", r["mounts"]);
+    let added = paths(&r["files"]["added"]);
+    // The runtime makes the /etc mount points in the image before the init exists.
+    for want in ["/etc/hostname", "/etc/hosts"] {
+        assert!(added.contains(&want), "{want} not in added: {added:?}");
+    }
+}
+
+#[test]
+fn inspect_before_pivot_sees_the_rootfs_being_built() {
+    if !scrun_under_test() {
+        return;
+    }
+    let r = inspect_before_pivot("mounts");
+    assert_eq!(mount_at(&r, "/")["origin"], "image", "{}", r["mounts"]);
+    let dev = mount_at(&r, "/dev");
+    assert_eq!(
+        (&dev["fstype"], &dev["origin"]),
+        (&"tmpfs".into(), &"added".into()),
+        "{dev}"
+    );
+    assert!(
+        dev["why"].as_str().unwrap().starts_with("mounts[1] of config.json"),
+        "{dev}"
+    );
+    let proc = mount_at(&r, "/proc");
+    assert!(
+        proc["why"].as_str().unwrap().starts_with("mounts[0] of config.json"),
+        "{proc}"
+    );
+    let added = paths(&r["files"]["added"]);
+    for want in ["/dev/null", "/dev/zero", "/etc/hosts", "/proc", "/sys"] {
+        assert!(added.contains(&want), "{want} not in added: {added:?}");
+    }
+}

@@ -127,6 +127,96 @@ fn explain_respects_an_engines_own_etc_mounts() {
     std::fs::remove_file(host).unwrap();
 }
 
+/// A capability mask as /proc/PID/status prints it, from CAP_ names.
+fn cap_mask(names: &[String]) -> String {
+    const BITS: [(&str, u32); 4] = [
+        ("CAP_KILL", 5),
+        ("CAP_NET_BIND_SERVICE", 10),
+        ("CAP_NET_RAW", 13),
+        ("CAP_AUDIT_WRITE", 29),
+    ];
+    let bit = |n: &String| {
+        BITS.iter()
+            .find(|(name, _)| name == n)
+            .unwrap_or_else(|| panic!("{n}?"))
+            .1
+    };
+    format!("{:016x}", names.iter().fold(0u64, |m, n| m | 1 << bit(n)))
+}
+
+/// The kernel raises an ambient capability only if it is permitted and inheritable: explain
+/// lists the ambient set the container really gets (the one runc gives the same config) and
+/// says why each other one asked for is not raised.
+#[test]
+fn explain_lists_the_ambient_capabilities_the_container_gets() {
+    let cases = [
+        // `spec`'s default: ambient capabilities and no inheritable ones, as runc's.
+        (
+            json!({}),
+            vec![],
+            vec!["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        ),
+        (
+            json!({"inheritable": ["CAP_KILL"]}),
+            vec!["CAP_KILL"],
+            vec!["CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE"],
+        ),
+        // Inheritable but not permitted.
+        (
+            json!({
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+                "inheritable": ["CAP_KILL", "CAP_NET_RAW"],
+                "ambient": ["CAP_KILL", "CAP_NET_RAW"]
+            }),
+            vec!["CAP_KILL"],
+            vec!["CAP_NET_RAW"],
+        ),
+    ];
+    for (caps, raised, not_raised) in cases {
+        let bundle = Bundle::new();
+        bundle.config_mut(|c| {
+            for (k, v) in caps.as_object().unwrap() {
+                c["process"]["capabilities"][k] = v.clone();
+            }
+        });
+        let rt = Runtime::new();
+        let plan = explain(&rt, &bundle);
+        let step = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["action"] == "set_capabilities")
+            .unwrap_or_else(|| panic!("no set_capabilities step in {plan}"));
+        let listed: Vec<String> = step["ambient"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, raised, "{caps}: {step}");
+        let skipped: Vec<&str> = step["ambient_not_raised"]
+            .as_array()
+            .map(|a| a.iter().map(|n| n["capability"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(skipped, not_raised, "{caps}: {step}");
+        let text = String::from_utf8(rt.run_ok(&["explain", bundle.path().to_str().unwrap()]).stdout).unwrap();
+        assert!(
+            text.contains(&format!(
+                "ambient {} not raised: not in process.capabilities.",
+                not_raised.join(",")
+            )),
+            "{caps}:\n{text}"
+        );
+        for bin in [runtime_bin(), RUNC.into()] {
+            let rt = Runtime::of(&bin);
+            let id = unique_id("ambient");
+            let (_, seen) = run_probe(&bundle, &rt, &id);
+            assert_eq!(seen["caps"]["amb"], cap_mask(&listed), "{}: {caps}", bin.display());
+            assert_nothing_left(&rt, &id, bundle.path());
+        }
+    }
+}
+
 #[test]
 fn explain_says_why_a_dynamic_binary_cannot_run() {
     let bundle = Bundle::new();
@@ -306,6 +396,39 @@ fn spec_scratch_refuses_a_dynamically_linked_binary() {
     );
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "left files behind");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `spec` makes a missing bundle directory, with or without --scratch (runc 1.1.5 and crun
+/// refuse: "chdir X: no such file or directory"); a refused --scratch removes what it made.
+#[test]
+fn spec_makes_a_missing_bundle_directory() {
+    let rt = Runtime::new();
+    let probe = probe().to_str().unwrap();
+    for extra in [&[][..], &["--rootless"], &["--scratch", probe]] {
+        let top = std::env::temp_dir().join(unique_id("spec-new"));
+        let dir = top.join("bundle");
+        let mut args = vec!["spec", "--bundle", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        rt.run_ok(&args);
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+            .unwrap_or_else(|e| panic!("{extra:?}: {e}"));
+        if extra == ["--rootless"] {
+            let kinds: Vec<&str> = config["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["type"].as_str().unwrap())
+                .collect();
+            assert!(kinds.contains(&"user"), "{extra:?}: {kinds:?}");
+        }
+        std::fs::remove_dir_all(top).unwrap();
+    }
+
+    let top = std::env::temp_dir().join(unique_id("spec-refused"));
+    let dir = top.join("bundle");
+    let out = rt.run(&["spec", "--scratch", "/bin/true", "--bundle", dir.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!top.exists(), "{} left behind", top.display());
 }
 
 #[test]

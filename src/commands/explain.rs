@@ -240,12 +240,34 @@ fn details(action: &Action) -> Vec<String> {
             permitted,
             inheritable,
             ambient,
-        } => vec![
-            format!("effective {}", join(effective)),
-            format!("permitted {}", join(permitted)),
-            format!("inheritable {}", join(inheritable)),
-            format!("ambient {}", join(ambient)),
-        ],
+            ambient_not_raised,
+        } => {
+            let mut lines = vec![
+                format!("effective {}", join(effective)),
+                format!("permitted {}", join(permitted)),
+                format!("inheritable {}", join(inheritable)),
+                format!("ambient {}", join(ambient)),
+            ];
+            // One line per reason, in the order the reasons first appear.
+            let mut reasons: Vec<&str> = Vec::new();
+            for n in ambient_not_raised {
+                if !reasons.contains(&n.why) {
+                    reasons.push(n.why);
+                }
+            }
+            for why in reasons {
+                let caps: Vec<&str> = ambient_not_raised
+                    .iter()
+                    .filter(|n| n.why == why)
+                    .map(|n| n.capability.as_str())
+                    .collect();
+                lines.push(format!(
+                    "ambient {} not raised: {why} (the kernel raises only permitted and inheritable ones)",
+                    caps.join(",")
+                ));
+            }
+            lines
+        }
         Action::Exec { args, env } => vec![format!("args {args:?}"), format!("env {env:?}")],
         Action::Hook { hook, .. } => vec![format!("args {:?}, timeout {:?} s", hook.args, hook.timeout)],
         _ => vec![],

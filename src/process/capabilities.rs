@@ -28,22 +28,17 @@ pub fn limit_bounding(names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `ambient` holds only capabilities the plan found both permitted and inheritable.
 pub fn set(effective: &[String], permitted: &[String], inheritable: &[String], ambient: &[String]) -> Result<()> {
-    // Order matters to capset: effective must stay within permitted at every call.
+    // Inheritable first, while the permitted set is still the runtime's: a capability the
+    // container may inherit but not hold (runc accepts it) can only be added then. Then effective
+    // before permitted, as effective must stay within permitted at every call.
+    caps::set(None, CapSet::Inheritable, &parse(inheritable)).context("inheritable")?;
     caps::set(None, CapSet::Effective, &parse(effective)).context("effective")?;
     caps::set(None, CapSet::Permitted, &parse(permitted)).context("permitted")?;
-    caps::set(None, CapSet::Inheritable, &parse(inheritable)).context("inheritable")?;
     caps::clear(None, CapSet::Ambient).context("clear ambient")?;
-    // The kernel only raises an ambient capability that is both permitted and inheritable;
-    // runc's own default config asks for ambient ones without inheritable, and runc then skips
-    // them, so a warning (not a failure) keeps such configs running.
-    let allowed = caps::read(None, CapSet::Inheritable).context("read inheritable")?;
     for cap in parse(ambient) {
-        if allowed.contains(&cap) {
-            caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise ambient {cap}"))?;
-        } else {
-            tracing::debug!("ambient capability {cap} skipped: it is not in process.capabilities.inheritable");
-        }
+        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise ambient {cap}"))?;
     }
     Ok(())
 }

@@ -22,11 +22,24 @@ pub fn file_id(path: &str) -> Option<FileId> {
 
 /// Fail `create`, not `start`, when the program cannot run: a FROM-scratch image with a
 /// dynamically linked binary is the common case, and the user should hear why at once.
+/// Called with the container's identity and capabilities already set, as runc checks.
 pub fn preflight(exe: &str, runtime: Option<FileId>) -> Result<()> {
     refuse_runtime_binary(exe, runtime)?;
     // A path given with a slash is not looked up, so check here that it is there at all.
-    if std::fs::metadata(exe).is_err() {
+    let Ok(meta) = std::fs::metadata(exe) else {
         bail!(diagnose::exec_failure(Path::new("/"), exe, libc::ENOENT, None));
+    };
+    // The kernel's own exec permission check, with the effective ids, groups and capabilities:
+    // directory search, mode bits, ACLs and noexec mounts (AT_EACCESS, unlike access(2), which
+    // takes the real ids). A directory passes X_OK but cannot be executed.
+    let allowed = nix::unistd::faccessat(
+        nix::fcntl::AT_FDCWD,
+        exe,
+        nix::unistd::AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    );
+    if allowed == Err(nix::errno::Errno::EACCES) || !meta.is_file() {
+        bail!(diagnose::exec_failure(Path::new("/"), exe, libc::EACCES, None));
     }
     match diagnose::missing_interpreter(Path::new("/"), exe) {
         Some(message) => bail!(message),
