@@ -165,7 +165,9 @@ fn a_dev_null_swapped_during_create_never_masks_with_anything_else() {
             masked += 1;
         } else {
             assert!(
-                stderr.contains("linux.maskedPaths[0]: mask /proc/timer_list: /dev/null is a symlink, not the null device"),
+                stderr.contains(
+                    "linux.maskedPaths[0]: mask /proc/timer_list: /dev/null is a symlink, not the null device"
+                ),
                 "{}",
                 describe(&out)
             );

@@ -274,8 +274,9 @@ impl<'a> Walk<'a> {
                 }
                 Some(d) => format!("a {} of the image directory, hidden by the mount", d.kind()),
             });
-            // A directory mask: a tmpfs with room for its root inode only.
-            let masked = m.fstype == "tmpfs" && m.super_options.split(',').any(|o| o == "nr_inodes=1");
+            // A directory mask: an empty tmpfs read-only down to its superblock (as runc makes it);
+            // a read-only tmpfs of the config's is read-only only at its mount point.
+            let masked = m.fstype == "tmpfs" && m.super_options.split(',').next() == Some("ro");
             let pseudo = PSEUDO_FS.contains(&m.fstype.as_str()) || masked;
             let walkable = is_dir && m.fstype == "tmpfs" && !masked;
             if pseudo && is_dir {
