@@ -67,12 +67,13 @@ impl PrivateContainerd {
     /// `ctr version` answers.
     pub fn start(name: &str, prepare: impl FnOnce(&Path)) -> PrivateContainerd {
         let dir = PathBuf::from(format!("/tmp/scrun-e2e-{name}-{}", std::process::id()));
+        // Before the directory exists: a README that cannot be used leaves nothing behind.
+        let config = readme_config(&dir);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("mkdir containerd dir");
         let sock = dir.join("containerd.sock");
         let log = dir.join("containerd.log");
         prepare(&dir);
-        let config = readme_config(&dir);
         let config_path = dir.join("config.toml");
         fs::write(&config_path, config).unwrap();
         let logf = fs::File::create(&log).unwrap();
