@@ -1,7 +1,8 @@
 //! End to end: a private containerd (1.6, with its io.containerd.runc.v2 shim) running
-//! containers on scrun through `ctr run --runc-binary <scrun>`.
+//! containers on scrun through README.md's `ctr run --runc-binary <scrun> --runc-root <root>`.
 //!
-//! One test function starts ONE containerd (own root, state, sockets, opt dir; CRI off) and runs
+//! One test function starts ONE containerd (own root, state, sockets, opt dir; the config
+//! README.md has a user make, see tests/common/containerd.rs) and runs
 //! the scenarios one after another; each scenario's failure is collected with its name and the
 //! test fails at the end listing all of them, with the tail of containerd's log. Everything the
 //! test starts is stopped by pid and everything it mounts or creates is removed by the guard.
@@ -12,7 +13,8 @@
 //! its dead-shim cleanup for some containers with runc too.
 
 mod common;
-use common::containerd::{left_after, PrivateContainerd};
+use common::containerd::{left_after, scrun_root, PrivateContainerd, README_SCRUN_ROOT};
+use common::readme::{readme_block, replace_path, CONTAINERD_ITEM, INSTALLED_SCRUN};
 use common::*;
 
 use serde_json::Value;
@@ -54,24 +56,40 @@ fn strip_ctr_log_lines(s: &str) -> String {
     s
 }
 
-/// The private containerd (CRI off) with the ctr options these scenarios share.
+/// The flags of README.md's `ctr run FLAGS IMAGE ID` line (its containerd bullet), with the scrun
+/// under test and `runc_root` in place of the installed binary and its root.
+fn readme_ctr_flags(runc_root: &Path) -> Vec<String> {
+    let line = readme_block(CONTAINERD_ITEM, "sh");
+    let line = replace_path(&line, INSTALLED_SCRUN, &runtime_bin());
+    let line = replace_path(&line, README_SCRUN_ROOT, runc_root);
+    match line.split_whitespace().collect::<Vec<_>>()[..] {
+        ["ctr", "run", ref flags @ .., "IMAGE", "ID"] => flags.iter().map(|f| f.to_string()).collect(),
+        _ => panic!("README.md's ctr line is not `ctr run FLAGS IMAGE ID`:\n{line}"),
+    }
+}
+
+/// The private containerd, configured as README.md says, with the ctr options these scenarios
+/// share.
 struct Containerd {
     d: PrivateContainerd,
     runc_root: PathBuf,
     fifo_dir: PathBuf,
+    /// README.md's `ctr run` flags that select scrun.
+    run_flags: Vec<String>,
     /// container ids used, to tidy shim sockets in /run/containerd/s.
     ids: std::cell::RefCell<Vec<String>>,
 }
 
 impl Containerd {
     fn start() -> Containerd {
-        let d = PrivateContainerd::start("ctrd", &["io.containerd.grpc.v1.cri"], |_| String::new());
-        let runc_root = d.dir.join("runc-root");
+        let d = PrivateContainerd::start("ctrd", |_| {});
+        let runc_root = scrun_root(&d.dir);
         let fifo_dir = d.dir.join("fifo");
         for dir in [&runc_root, &fifo_dir] {
             fs::create_dir_all(dir).unwrap();
         }
         Containerd {
+            run_flags: readme_ctr_flags(&runc_root),
             d,
             runc_root,
             fifo_dir,
@@ -95,17 +113,10 @@ impl Containerd {
     /// The `ctr run` prefix that selects scrun.
     fn run_args(&self, extra: &[&str], id: &str, args: &[&str]) -> Vec<String> {
         self.ids.borrow_mut().push(id.to_string());
-        let mut v: Vec<String> = vec![
-            "run".into(),
-            "--runtime".into(),
-            "io.containerd.runc.v2".into(),
-            "--runc-binary".into(),
-            runtime_bin().to_string_lossy().into_owned(),
-            "--runc-root".into(),
-            self.runc_root.to_string_lossy().into_owned(),
-            "--fifo-dir".into(),
-            self.fifo_dir.to_string_lossy().into_owned(),
-        ];
+        let mut v: Vec<String> = vec!["run".into()];
+        v.extend(self.run_flags.iter().cloned());
+        v.push("--fifo-dir".into());
+        v.push(self.fifo_dir.to_string_lossy().into_owned());
         v.extend(extra.iter().map(|s| s.to_string()));
         v.push(IMAGE.into());
         v.push(id.into());

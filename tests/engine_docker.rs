@@ -1,5 +1,5 @@
 //! End to end under dockerd 20.10: a private dockerd (with the containerd it starts itself)
-//! runs containers on scrun, registered with `--add-runtime scrun=<scrun>`, and the test
+//! runs containers on scrun, registered by the daemon.json entry README.md gives, and the test
 //! checks what a docker user sees: output, exit codes, the probe's report from inside,
 //! `docker exec/top/pause/update/stop/kill/rm`.
 //!
@@ -17,6 +17,7 @@
 
 mod common;
 
+use common::readme::{readme_block, replace_path, DOCKERD_ITEM, INSTALLED_SCRUN};
 use common::*;
 use serde_json::Value;
 use std::fs;
@@ -63,10 +64,19 @@ impl Dockerd {
         let private = dir.join("scrun");
         fs::copy(runtime, &private)
             .unwrap_or_else(|e| panic!("copy {} to {}: {e}", runtime.display(), private.display()));
-        // Without deprecated-key-path, dockerd 20.10 writes /etc/docker/key.json.
-        let config = serde_json::json!({
-            "deprecated-key-path": dir.join("key.json"),
-        });
+        // The README's daemon.json, with the private copy as scrun. Without
+        // deprecated-key-path, dockerd 20.10 writes /etc/docker/key.json.
+        let readme = replace_path(&readme_block(DOCKERD_ITEM, "json"), INSTALLED_SCRUN, &private);
+        let mut config: Value =
+            serde_json::from_str(&readme).unwrap_or_else(|e| panic!("README.md's daemon.json: {e}:\n{readme}"));
+        let old = config
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("README.md's daemon.json is not an object:\n{readme}"))
+            .insert(
+                "deprecated-key-path".into(),
+                dir.join("key.json").to_string_lossy().into(),
+            );
+        assert!(old.is_none(), "README.md's daemon.json sets deprecated-key-path");
         fs::write(dir.join("daemon.json"), config.to_string()).unwrap();
         let log = fs::File::create(dir.join("dockerd.log")).unwrap();
         let made_run_docker = !Path::new("/run/docker").exists();
@@ -91,8 +101,6 @@ impl Dockerd {
             .arg(format!("unix://{}", d.sock().display()))
             .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
             .args(["--default-runtime", "runc"])
-            .arg("--add-runtime")
-            .arg(format!("scrun={}", d.runtime.display()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -737,7 +745,7 @@ fn dockerd_runs_containers_on_scrun() {
             }),
         ),
         // Plain `--cap-add ALL` fails here with runc as with scrun (EPERM from capset): the
-        // machine's bounding set lacks CAP_SYS_RESOURCE (runtime-contract §6). runc is the oracle.
+        // machine's bounding set lacks CAP_SYS_RESOURCE. runc is the oracle.
         (
             "--cap-add ALL --cap-drop SYS_RESOURCE (same caps as runc)",
             Box::new(|| {

@@ -1,21 +1,25 @@
-//! End to end, the Kubernetes way: a private containerd 1.6 with its CRI plugin on and a runtime
-//! handler `scrun` (runtime_type io.containerd.runc.v2, BinaryName = the scrun under test), which
-//! is what a RuntimeClass with `handler: scrun` selects. The test speaks CRI to it as a kubelet
-//! does (RunPodSandbox, CreateContainer, ExecSync, ...) through integration/engines/cri.py.
+//! End to end, the Kubernetes way: a private containerd 1.6 configured as README.md tells a user
+//! to (Debian's stock config.toml with the README's runtime tables appended: a runtime handler
+//! `scrun`, runtime_type io.containerd.runc.v2, BinaryName = the scrun under test, and the runc
+//! one), which is what a RuntimeClass with `handler: scrun` selects. The test checks that the CRI
+//! plugin loads and that pods without a RuntimeClass still run on runc, and speaks CRI to it as a
+//! kubelet does (RunPodSandbox, CreateContainer, ExecSync, ...) through integration/engines/cri.py.
 //!
 //! The main pod uses the host's network and shares its pid and IPC namespaces, as a
 //! `hostNetwork: true, shareProcessNamespace: true` pod does; a second one is an ordinary pod with
 //! its own network namespace (made by containerd, set up by CNI's host-device plugin) and a pid
 //! namespace per container. Either way every container joins the pause process's namespaces
 //! by path. The pause image is the probe (`wait-signal`), built locally and imported with
-//! `ctr -n k8s.io images import`, as the probe image is.
+//! `ctr -n k8s.io images import` under the name of containerd's default sandbox_image, as the
+//! probe image is.
 //!
 //! One test function, one containerd, scenarios in order (each one's failure is collected); a
 //! guard removes the pods over CRI, stops containerd and the shims by pid, and removes mounts,
 //! cgroups and directories. SCRUN_E2E_LOG=FILE keeps containerd's whole log.
 
 mod common;
-use common::containerd::{left_after, PrivateContainerd};
+use common::containerd::{cni_conf_dir, left_after, scrun_root, PrivateContainerd};
+use common::readme::{readme_block, CONTAINERD_ITEM};
 use common::*;
 
 use serde_json::{json, Value};
@@ -30,7 +34,16 @@ use std::time::{Duration, Instant};
 /// containerd's namespace for everything the CRI plugin makes.
 const K8S_NS: &str = "k8s.io";
 const HANDLER: &str = "scrun";
-const PAUSE_IMAGE: &str = "docker.io/library/scrun-pause:e2e";
+/// The handler of pods without a RuntimeClass: containerd's default_runtime_name.
+const DEFAULT_HANDLER: &str = "";
+/// containerd 1.6's default sandbox_image, which Debian's stock config keeps.
+const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.6";
+/// Where the runc shim keeps runc's state for the CRI plugin's pods (no Root in the README's
+/// runc entry).
+const RUNC_ROOT: &str = "/run/containerd/runc";
+/// Where the CRI plugin bind-mounts pods' network namespaces (the stock config keeps
+/// netns_mounts_under_state_dir off).
+const NETNS_DIR: &str = "/var/run/netns";
 const IMAGE: &str = "docker.io/library/scrun-probe:e2e";
 const GREETING: &str = "Hello from a scratch container!";
 const MEMORY_LIMIT: i64 = 64 << 20;
@@ -196,8 +209,8 @@ impl Pod {
 /// The private containerd with CRI on and the CRI client talking to it.
 struct Kube {
     cri: RefCell<CriClient>,
-    /// The shims' `--root` for scrun is <runc_root>/k8s.io (the runtime's Root option + namespace).
-    runc_root: PathBuf,
+    /// The shims' `--root` for scrun is <scrun_root>/k8s.io (the runtime's Root option + namespace).
+    scrun_root: PathBuf,
     logs: PathBuf,
     /// Pods' cgroup parents are <cgroup_parent>/pod<uid>, as a kubelet's cgroupfs driver makes them.
     cgroup_parent: String,
@@ -206,64 +219,43 @@ struct Kube {
     veth: String,
     /// Whether CNI_CACHE was there before: if not, it goes when empty.
     cni_cache_existed: bool,
+    /// Which of RUNC_ROOT/k8s.io, RUNC_ROOT and NETNS_DIR were not there before: they go when
+    /// empty.
+    host_dirs_made: Vec<PathBuf>,
     d: PrivateContainerd,
 }
 
 impl Kube {
     fn start() -> Kube {
-        let scrun = runtime_bin();
         // Interface names have at most 15 characters.
         let veth = format!("sk8s{}h", std::process::id());
         let pod_end = format!("sk8s{}c", std::process::id());
-        let d = PrivateContainerd::start("k8s", &[], |dir| {
-            let conf_dir = dir.join("cni/conf.d");
+        let host_dirs_made = [Path::new(RUNC_ROOT).join(K8S_NS), RUNC_ROOT.into(), NETNS_DIR.into()]
+            .into_iter()
+            .filter(|d| !d.exists())
+            .collect();
+        let d = PrivateContainerd::start("k8s", |dir| {
+            let conf_dir = cni_conf_dir(dir);
             fs::create_dir_all(&conf_dir).unwrap();
             fs::write(conf_dir.join("10-scrun-e2e.conflist"), cni_conflist(&pod_end)).unwrap();
-            let d = dir.display();
-            let scrun = scrun.display();
-            format!(
-                r#"  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "{PAUSE_IMAGE}"
-    # No CAP_SYS_RESOURCE here: the pause's oom_score_adj -998 is clamped to containerd's own.
-    restrict_oom_score_adj = true
-    disable_apparmor = true
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-    # Pod network namespaces are bind-mounted under the private state dir, not /var/run/netns.
-    netns_mounts_under_state_dir = true
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      snapshotter = "overlayfs"
-      default_runtime_name = "runc"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{HANDLER}]
-        runtime_type = "io.containerd.runc.v2"
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{HANDLER}.options]
-          BinaryName = "{scrun}"
-          Root = "{d}/runc-root"
-          SystemdCgroup = false
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "{CNI_PLUGINS}"
-      conf_dir = "{d}/cni/conf.d"
-"#
-            )
         });
         // Made once containerd is up, so that a failed start (which drops `d`) leaves no link.
         let _ = Command::new("ip").args(["link", "del", &veth]).output();
         ip_link(&["add", &veth, "type", "veth", "peer", "name", &pod_end]);
-        let runc_root = d.dir.join("runc-root");
+        let scrun_root = scrun_root(&d.dir);
         let logs = d.dir.join("pod-logs");
-        for dir in [&runc_root, &logs] {
+        for dir in [&scrun_root, &logs] {
             fs::create_dir_all(dir).unwrap();
         }
         Kube {
             cri: RefCell::new(CriClient::start(&d.sock)),
-            runc_root,
+            scrun_root,
             logs,
             cgroup_parent: format!("/scrun-e2e-k8s-{}", std::process::id()),
             pods: Default::default(),
             veth,
             cni_cache_existed: Path::new(CNI_CACHE).exists(),
+            host_dirs_made,
             d,
         }
     }
@@ -293,9 +285,10 @@ impl Kube {
         })
     }
 
-    fn run_pod(&self, name: &str, namespaces: Value) -> Pod {
+    /// RunPodSandbox of a pod named `name` on the runtime handler `handler`.
+    fn run_pod(&self, name: &str, namespaces: Value, handler: &str) -> Pod {
         let config = self.pod_config(name, namespaces);
-        let r = self.call("RunPodSandbox", json!({"config": config, "runtime_handler": HANDLER}));
+        let r = self.call("RunPodSandbox", json!({"config": config, "runtime_handler": handler}));
         let id = r["pod_sandbox_id"].as_str().unwrap().to_string();
         self.pods.borrow_mut().push(id.clone());
         Pod { id, config }
@@ -379,13 +372,13 @@ impl Kube {
     }
 
     /// scrun's state directory for the containerd namespace the CRI plugin uses.
-    fn scrun_root(&self) -> PathBuf {
-        self.runc_root.join(K8S_NS)
+    fn scrun_state(&self) -> PathBuf {
+        self.scrun_root.join(K8S_NS)
     }
 
     /// Container and sandbox ids scrun still holds state for (dot entries are its own cache).
     fn scrun_state_ids(&self) -> Vec<String> {
-        fs::read_dir(self.scrun_root())
+        fs::read_dir(self.scrun_state())
             .into_iter()
             .flatten()
             .flatten()
@@ -414,6 +407,9 @@ impl Drop for Kube {
             let _ = fs::remove_dir(Path::new(CNI_CACHE).join("results"));
             let _ = fs::remove_dir(CNI_CACHE);
         }
+        for dir in &self.host_dirs_made {
+            let _ = fs::remove_dir(dir);
+        }
         for id in self.pods.borrow().iter() {
             let _ = fs::remove_file(self.d.shim_socket(K8S_NS, id));
         }
@@ -424,10 +420,50 @@ impl Drop for Kube {
     }
 }
 
+/// The ids `<runtime> --root <root> list` shows.
+fn listed(runtime: &Path, root: &Path) -> Vec<String> {
+    let out = Command::new(runtime)
+        .arg("--root")
+        .arg(root)
+        .args(["list", "--quiet"])
+        .output()
+        .expect("cannot run the runtime's list");
+    assert!(
+        out.status.success(),
+        "{} --root {} list:\n{}",
+        runtime.display(),
+        root.display(),
+        describe(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+}
+
+/// The runtime tables `containerd config dump` shows for the config file `text`.
+fn dumped_runtimes(dir: &Path, name: &str, text: &str) -> Vec<String> {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    let out = Command::new("containerd")
+        .arg("--config")
+        .arg(&path)
+        .args(["config", "dump"])
+        .output()
+        .expect("cannot run containerd config dump");
+    assert!(
+        out.status.success(),
+        "containerd config dump of\n{text}\n{}",
+        describe(&out)
+    );
+    let prefix = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.";
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(prefix)?.strip_suffix(']').map(String::from))
+        .collect()
+}
+
 /// Builds a FROM-scratch image holding the probe with `cmd` as its command and imports it
 /// into the CRI plugin's namespace.
 fn import_probe_image(kube: &Kube, name_tag: &str, cmd: &[&str]) {
-    let tar = kube.d.dir.join(format!("{}.tar", name_tag.replace(':', "-")));
+    let tar = kube.d.dir.join(format!("{}.tar", name_tag.replace([':', '/'], "-")));
     let out = Command::new("python3")
         .arg(repo().join("integration/engines/image.py"))
         .arg(&tar)
@@ -461,8 +497,20 @@ fn kubernetes_runtime_class_runs_scrun() {
     assert!(scrun.is_file(), "runtime {} missing", scrun.display());
 
     let kube = Kube::start();
-    import_probe_image(&kube, "scrun-pause:e2e", &["/probe", "wait-signal"]);
-    import_probe_image(&kube, "scrun-probe:e2e", &["/probe", "report"]);
+    // What a user checks after adding the README's tables to the stock config; nothing else
+    // here works without it.
+    let out = kube.d.ctr_ok(K8S_NS, &["plugins", "ls"]);
+    let plugins = String::from_utf8_lossy(&out.stdout);
+    let cri = plugins
+        .lines()
+        .find(|l| l.split_whitespace().take(2).eq(["io.containerd.grpc.v1", "cri"]));
+    assert!(
+        cri.is_some_and(|l| l.split_whitespace().last() == Some("ok")),
+        "containerd's CRI plugin did not load with README.md's config: {cri:?}\n{}",
+        kube.d.log_tail()
+    );
+    import_probe_image(&kube, PAUSE_IMAGE, &["/probe", "wait-signal"]);
+    import_probe_image(&kube, IMAGE, &["/probe", "report"]);
     for image in [PAUSE_IMAGE, IMAGE] {
         let r = kube.call("ImageStatus", json!({"image": {"image": image}}));
         assert!(
@@ -481,6 +529,16 @@ fn kubernetes_runtime_class_runs_scrun() {
     let sleeper = RefCell::new(String::new());
     let mut exited: Vec<String> = Vec::new();
 
+    scenarios.run("readme-tables-alone", || {
+        // On a host without a config file, `version = 2` and the README's tables; without that
+        // first line, containerd 1.6 reads them as a version 1 file and ignores them.
+        let tables = readme_block(CONTAINERD_ITEM, "toml");
+        let v2 = dumped_runtimes(&kube.d.dir, "alone.toml", &format!("version = 2\n{tables}"));
+        assert_eq!(v2, ["runc", "runc.options", "scrun", "scrun.options"], "runtimes");
+        let v1 = dumped_runtimes(&kube.d.dir, "alone-v1.toml", &tables);
+        assert_eq!(v1, ["runc", "runc.options"], "runtimes without `version = 2`");
+    });
+
     scenarios.run("cri-version", || {
         let r = kube.call("Version", json!({"version": "v1"}));
         assert_eq!(r["runtime_name"], "containerd", "Version: {r}");
@@ -498,7 +556,7 @@ fn kubernetes_runtime_class_runs_scrun() {
     });
 
     scenarios.run("run-pod-sandbox", || {
-        let p = kube.run_pod("pod", host_network_shared_pid());
+        let p = kube.run_pod("pod", host_network_shared_pid(), HANDLER);
         *pod.borrow_mut() = Some(p.clone());
         let (status, info) = kube.pod_status(&p);
         assert_eq!(status["runtime_handler"], HANDLER, "sandbox status: {status}");
@@ -512,10 +570,12 @@ fn kubernetes_runtime_class_runs_scrun() {
         let pid = info["pid"].as_i64().unwrap_or(0);
         assert!(pid > 0, "no sandbox pid in {info}");
         *pause_pid.borrow_mut() = pid;
-        // scrun ran the pause: its state is under the shim's --root and names that process.
+        // scrun ran the pause: its state is under the shim's --root (the README's Root plus
+        // the namespace) and names that process.
+        assert_eq!(listed(&scrun, &kube.scrun_state()), [p.id.as_str()], "scrun list");
         let state = Command::new(&scrun)
             .arg("--root")
-            .arg(kube.scrun_root())
+            .arg(kube.scrun_state())
             .args(["state", &p.id])
             .output()
             .expect("scrun state");
@@ -530,6 +590,44 @@ fn kubernetes_runtime_class_runs_scrun() {
         for kind in ["pid", "ipc", "mnt"] {
             assert_ne!(ns_of(&pid.to_string(), kind), ns_of("self", kind), "pause {kind} ns");
         }
+    });
+
+    scenarios.run("default-runtime-runc", || {
+        // A pod without a RuntimeClass runs on the README's runc entry, beside scrun's pods and
+        // with its state apart from theirs.
+        let p = kube.run_pod("runcpod", host_network_shared_pid(), DEFAULT_HANDLER);
+        let (status, info) = kube.pod_status(&p);
+        assert_eq!(status["state"], "SANDBOX_READY", "sandbox status: {status}");
+        assert_eq!(
+            info["runtimeOptions"]["binary_name"].as_str().unwrap_or(""),
+            "",
+            "runtime options of the sandbox: {}",
+            info["runtimeOptions"]
+        );
+        let runc_state = Path::new(RUNC_ROOT).join(K8S_NS);
+        let runc = Path::new("runc");
+        assert!(
+            listed(runc, &runc_state).contains(&p.id),
+            "runc list: {:?}",
+            listed(runc, &runc_state)
+        );
+        assert!(!kube.scrun_state_ids().contains(&p.id), "runc's pod in scrun's root");
+        if let Some(scrun_pod) = pod.borrow().as_ref() {
+            assert!(
+                !listed(runc, &runc_state).contains(&scrun_pod.id),
+                "scrun's pod in runc's root"
+            );
+        }
+        let id = kube.start_container(&p, "report", &["/probe", "report"], json!({}));
+        let status = kube.wait_exited(&id);
+        assert_eq!(status["exit_code"], 0, "status: {status}");
+        let r = kube.report_in_log(&p, "report");
+        let env: Vec<&str> = r["env"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(env.contains(&"SCRUN_E2E=from the pod spec"), "env: {env:?}");
+        kube.call("RemoveContainer", json!({ "container_id": id }));
+        kube.call("StopPodSandbox", json!({"pod_sandbox_id": p.id}));
+        kube.call("RemovePodSandbox", json!({"pod_sandbox_id": p.id}));
+        assert!(!runc_state.join(&p.id).exists(), "runc state of {} left", p.id);
     });
 
     scenarios.run("container-in-pod", || {
@@ -680,7 +778,7 @@ fn kubernetes_runtime_class_runs_scrun() {
     });
 
     scenarios.run("pod-network", || {
-        let p = kube.run_pod("netpod", pod_network());
+        let p = kube.run_pod("netpod", pod_network(), HANDLER);
         let (_, info) = kube.pod_status(&p);
         let pause = info["pid"].as_i64().unwrap_or(0).to_string();
         // The pause joined the network namespace containerd made and bind-mounted.
@@ -691,7 +789,7 @@ fn kubernetes_runtime_class_runs_scrun() {
             .unwrap_or_default()
             .to_string();
         assert!(
-            netns.starts_with(&kube.d.dir.to_string_lossy().into_owned()),
+            Path::new(&netns).starts_with(NETNS_DIR),
             "sandbox network namespace: {}",
             info["runtimeSpec"]["linux"]["namespaces"]
         );

@@ -1,10 +1,11 @@
-//! End to end: podman 4.3 (with conmon) running containers on scrun (`podman --runtime <scrun>`).
+//! End to end: podman 4.3 (with conmon) running containers on scrun, registered in
+//! containers.conf as README.md says.
 //!
 //! Podman is daemonless, so there is nothing to start: every podman call gets private
 //! `--root/--runroot/--tmpdir`, the cgroupfs manager, file events, a private containers.conf
-//! (file locks instead of /dev/shm/libpod_lock, `default_ulimits` pinned to our own limits:
-//! podman's default RLIMIT_NOFILE 1048576 cannot be set without CAP_SYS_RESOURCE, see
-//! runtime-contract §6), a private storage.conf and an empty registries.conf (no network).
+//! (Debian's stock one with README.md's registration and `default_ulimits` blocks merged in:
+//! podman's default RLIMIT_NOFILE and RLIMIT_NPROC, 1048576, cannot be set without
+//! CAP_SYS_RESOURCE), a private storage.conf and an empty registries.conf (no network).
 //! The image is built from local files (integration/engines/image.py) and `podman load`ed.
 //!
 //! One test function runs the scenarios one after another; each failure is collected with its
@@ -17,6 +18,7 @@
 //! If podman is missing, hack/engines.sh installs it (Debian packages, no daemons).
 
 mod common;
+use common::readme::{readme_block, replace_path, toml_merge, INSTALLED_SCRUN, PODMAN_ITEM, PODMAN_ULIMITS_ITEM};
 use common::*;
 
 use serde_json::Value;
@@ -31,6 +33,8 @@ const GREETING: &str = "Hello from a scratch container!";
 /// only if the runtime honours `tmpcopyup`.
 const MARKER: &str = "from-the-image\n";
 const BG_NAME: &str = "scrun-e2e-bg";
+/// Debian's containers.conf, which podman reads before /etc/containers/containers.conf.
+const STOCK_CONF: &str = "/usr/share/containers/containers.conf";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -84,8 +88,8 @@ fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
 }
 
 /// `soft:hard` for RLIMIT_NPROC that the runtime can set: under podman it runs with at most
-/// kernel.pid_max (32768 here, runtime-contract §2), lower than ours under cargo, and podman's
-/// default (1048576) cannot be set without CAP_SYS_RESOURCE.
+/// kernel.pid_max (32768 here), lower than ours under cargo, and podman's default (1048576)
+/// cannot be set without CAP_SYS_RESOURCE.
 fn nproc_limit() -> String {
     let (soft, hard) = rlimit(libc::RLIMIT_NPROC);
     let pid_max = fs::read_to_string("/proc/sys/kernel/pid_max")
@@ -156,39 +160,32 @@ impl Podman {
         p
     }
 
+    /// containers.conf as README.md has a user make it: the README's registration block and its
+    /// `default_ulimits` for a host without CAP_SYS_RESOURCE (as here) on top of Debian's stock
+    /// file, which podman reads first, with scrun being the binary under test. The test's own
+    /// settings (file locks instead of /dev/shm/libpod_lock, private directories) are merged in.
     fn write_conf(&self) {
         let b = self.base.display();
-        let (nofile_soft, nofile_hard) = rlimit(libc::RLIMIT_NOFILE);
-        let lim = |v: u64| {
-            if v == libc::RLIM_INFINITY {
-                "-1".to_string()
-            } else {
-                v.to_string()
-            }
-        };
-        let conf = format!(
-            r#"[containers]
-default_ulimits = ["nofile={}:{}", "nproc={}"]
-
-[engine]
+        let stock = fs::read_to_string(STOCK_CONF).unwrap_or_else(|e| panic!("{STOCK_CONF}: {e}"));
+        let private = format!(
+            r#"[engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 lock_type = "file"
 tmp_dir = "{b}/tmp"
 image_copy_tmp_dir = "{b}/imgtmp"
-runtime = "scrun"
-
-[engine.runtimes]
-scrun = ["{rt}"]
 
 [network]
 network_config_dir = "{b}/net"
-"#,
-            lim(nofile_soft),
-            lim(nofile_hard),
-            nproc_limit(),
-            rt = self.runtime.display(),
+"#
         );
+        let conf = [
+            replace_path(&readme_block(PODMAN_ITEM, "toml"), INSTALLED_SCRUN, &self.runtime),
+            readme_block(PODMAN_ULIMITS_ITEM, "toml"),
+            private,
+        ]
+        .iter()
+        .fold(stock, |conf, add| toml_merge(&conf, add));
         fs::write(self.base.join("conf/containers.conf"), conf).expect("write containers.conf");
         fs::write(self.base.join("conf/registries.conf"), "").expect("write registries.conf");
         let storage = format!(
@@ -212,8 +209,6 @@ network_config_dir = "{b}/net"
             .arg(b.join("tmp"))
             .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
             .args(["--storage-driver", &self.driver])
-            .arg("--runtime")
-            .arg(&self.runtime)
             .args(args)
             .env("CONTAINERS_CONF", b.join("conf/containers.conf"))
             .env("CONTAINERS_STORAGE_CONF", b.join("conf/storage.conf"))
@@ -450,6 +445,24 @@ fn inspect(p: &Podman, name: &str, format: &str) -> Result<String, String> {
 
 fn scenarios<'a>() -> Vec<Scenario<'a>> {
     vec![
+        (
+            "registration",
+            Box::new(|p: &Podman| {
+                // README.md's containers.conf makes scrun podman's runtime...
+                let name = "scrun-e2e-registered";
+                p.ok(&["create", "--name", name, "--network", "none", IMAGE])?;
+                let runtime = inspect(p, name, "{{.OCIRuntime}}");
+                removed(p, name, Ok(()))?;
+                expect(runtime.as_deref() == Ok("scrun"), || format!("OCI runtime {runtime:?}"))?;
+                // ... and its other form, `podman --runtime /usr/local/bin/scrun run IMAGE`, works.
+                let rt = p.runtime.to_string_lossy();
+                let out = p.run(&["--runtime", &rt, "run", "--rm", "--network", "none", IMAGE]);
+                expect(
+                    code(&out) == Some(0) && text(&out.stdout) == format!("{GREETING}\n"),
+                    || format!("podman --runtime {rt} run: {}:\n{}", out.status, describe(&out)),
+                )
+            }),
+        ),
         (
             "run-hello",
             Box::new(|p: &Podman| {

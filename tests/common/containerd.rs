@@ -1,13 +1,58 @@
 //! A private containerd 1.6 for the engine tests (tests/engine_containerd.rs drives it with ctr,
-//! tests/engine_kubernetes.rs over CRI): its own root, state, sockets and opt dir under one /tmp
-//! directory, stopped by pid; its shims are stopped by pid and its mounts and directory removed.
+//! tests/engine_kubernetes.rs over CRI), configured as README.md tells a user to: its own root,
+//! state, sockets and opt dir under one /tmp directory, stopped by pid; its shims are stopped by
+//! pid and its mounts and directory removed.
 
-use super::describe;
+use super::readme::{readme_block, replace_path, toml_merge, CONTAINERD_ITEM, CONTAINERD_OOM_ITEM, INSTALLED_SCRUN};
+use super::{describe, runtime_bin};
 use super::{mounts_under, pids_mentioning};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// The config file Debian's containerd package ships.
+const STOCK_CONFIG: &str = "/etc/containerd/config.toml";
+/// The runtime Root the README gives scrun's entry (and `ctr run --runc-root`).
+pub const README_SCRUN_ROOT: &str = "/run/containerd/scrun";
+
+/// Where [`readme_config`] puts scrun's runtime Root (the README's /run/containerd/scrun).
+pub fn scrun_root(dir: &Path) -> PathBuf {
+    dir.join("scrun-root")
+}
+
+/// Where [`readme_config`] puts the CNI config directory (the stock file's /etc/cni/net.d).
+pub fn cni_conf_dir(dir: &Path) -> PathBuf {
+    dir.join("cni/conf.d")
+}
+
+/// containerd's config as README.md has a user make it: Debian's stock config file, the
+/// README's runtime tables appended to it (its containerd bullet), and the README's
+/// troubleshooting key for a containerd without CAP_SYS_RESOURCE, as here, put under the CRI
+/// plugin's header. The only changes are paths: the stock file's opt and CNI config
+/// directories and scrun's runtime Root point into `dir`, and scrun is the binary under test.
+pub fn readme_config(dir: &Path) -> String {
+    let stock = fs::read_to_string(STOCK_CONFIG)
+        .unwrap_or_else(|e| panic!("{STOCK_CONFIG} (Debian's containerd package ships it): {e}"));
+    let verify = Command::new("dpkg")
+        .args(["--verify", "containerd"])
+        .output()
+        .expect("cannot run dpkg --verify");
+    assert!(
+        !String::from_utf8_lossy(&verify.stdout).contains(STOCK_CONFIG),
+        "{STOCK_CONFIG} is not the file Debian's containerd package ships; the test needs the stock one:\n{}",
+        describe(&verify)
+    );
+    let stock = replace_path(&stock, "/var/lib/containerd/opt", &dir.join("opt"));
+    let stock = replace_path(&stock, "/etc/cni/net.d", &cni_conf_dir(dir));
+    let runtimes = readme_block(CONTAINERD_ITEM, "toml");
+    let runtimes = replace_path(&runtimes, INSTALLED_SCRUN, &runtime_bin());
+    let runtimes = replace_path(&runtimes, README_SCRUN_ROOT, &scrun_root(dir));
+    toml_merge(
+        &format!("{stock}\n{runtimes}"),
+        &readme_block(CONTAINERD_OOM_ITEM, "toml"),
+    )
+}
 
 pub struct PrivateContainerd {
     child: Option<Child>,
@@ -17,60 +62,31 @@ pub struct PrivateContainerd {
 }
 
 impl PrivateContainerd {
-    /// Starts containerd in /tmp/scrun-e2e-<name>-<pid> with `plugins(dir)` (TOML tables of
-    /// `[plugins."..."]`, given that directory) added to the private base config, and the plugins
-    /// in `disabled` off besides the snapshotters this host cannot use. Returns once
+    /// Starts containerd in /tmp/scrun-e2e-<name>-<pid> with the config of [`readme_config`]
+    /// and its root, state and socket in that directory, after `prepare(dir)`. Returns once
     /// `ctr version` answers.
-    pub fn start(name: &str, disabled: &[&str], plugins: impl FnOnce(&Path) -> String) -> PrivateContainerd {
+    pub fn start(name: &str, prepare: impl FnOnce(&Path)) -> PrivateContainerd {
         let dir = PathBuf::from(format!("/tmp/scrun-e2e-{name}-{}", std::process::id()));
+        // Before the directory exists: a README that cannot be used leaves nothing behind.
+        let config = readme_config(&dir);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("mkdir containerd dir");
         let sock = dir.join("containerd.sock");
         let log = dir.join("containerd.log");
-        let d = dir.display();
-        let snapshotters = ["btrfs", "zfs", "devmapper", "aufs"].map(|s| format!("io.containerd.snapshotter.v1.{s}"));
-        let disabled: Vec<String> = disabled
-            .iter()
-            .map(|s| s.to_string())
-            .chain(snapshotters)
-            .map(|p| format!("{p:?}"))
-            .collect();
-        let disabled = disabled.join(", ");
-        let plugins = plugins(&dir);
-        let config = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = [{disabled}]
-
-[grpc]
-  address = "{d}/containerd.sock"
-
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "{d}/opt"
-  # Not used (the tests pick io.containerd.runc.v2), but the tasks service needs it loaded; keep
-  # its default /run/containerd/runc out of the way.
-  [plugins."io.containerd.runtime.v1.linux"]
-    runtime_root = "{d}/v1-runc"
-{plugins}"#
-        );
+        prepare(&dir);
         let config_path = dir.join("config.toml");
         fs::write(&config_path, config).unwrap();
         let logf = fs::File::create(&log).unwrap();
+        // The ttrpc socket is the grpc one's path plus ".ttrpc".
         let child = Command::new("containerd")
             .arg("--config")
             .arg(&config_path)
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .arg("--address")
+            .arg(&sock)
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf)

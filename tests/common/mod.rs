@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod containerd;
+pub mod readme;
 
 use serde_json::Value;
 use std::fs;
