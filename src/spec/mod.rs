@@ -1,6 +1,7 @@
 //! Reading a bundle: config.json into typed form, checked before anything is created.
 
 pub mod defaults;
+mod names;
 mod validate;
 
 use anyhow::{bail, Context, Result};
@@ -40,12 +41,14 @@ impl Bundle {
 /// Parse config.json. Unknown fields do not stop the container (runc ignores them too) but are
 /// reported, because a typo such as "hostnme" otherwise silently does nothing.
 pub fn parse(text: &[u8]) -> Result<Spec> {
-    let raw: serde_json::Value = serde_json::from_slice(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut raw: serde_json::Value = serde_json::from_slice(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    names::check(&mut raw)?;
     let spec: Spec = serde_json::from_value(raw.clone()).map_err(|e| {
-        // serde_json::from_value loses positions; re-parse from the text to get line and column.
+        // serde_json::from_value loses positions; re-parse from the text to get line and column
+        // (the text may fail first on what `names` rewrote, and then says something else).
         match serde_json::from_slice::<Spec>(text) {
-            Err(with_pos) => anyhow::anyhow!("{with_pos}"),
-            Ok(_) => anyhow::anyhow!("{e}"),
+            Err(with_pos) if with_pos.to_string().starts_with(&e.to_string()) => anyhow::anyhow!("{with_pos}"),
+            _ => anyhow::anyhow!("{e}"),
         }
     })?;
     match spec.version().split('.').next() {
@@ -63,6 +66,13 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
         crate::logging::warn(&format!("config.json: unknown field {field} ignored"));
     }
     Ok(spec)
+}
+
+/// An exec's process.json, read as config.json's process is.
+pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let mut raw: serde_json::Value = serde_json::from_slice(text)?;
+    names::check_process(&mut raw, "")?;
+    Ok(serde_json::from_value(raw)?)
 }
 
 /// Fields present in the input but absent after a round trip through the typed config.
