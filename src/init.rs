@@ -280,6 +280,10 @@ impl Init<'_> {
                     self.channel.send_fd(&Msg::SeccompListener, listener.as_fd())?;
                 }
             }
+            Action::Scheduler(s) => s.set()?,
+            Action::IoPriority(priority) => priority.set()?,
+            Action::Personality { domain } => process::personality::set(domain)?,
+            Action::MemoryPolicy(policy) => policy.set()?,
             Action::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
             Action::Hook { kind, hook } => {
                 let status = if kind == "startContainer" {
@@ -297,6 +301,8 @@ impl Init<'_> {
             | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
             | Action::EnterCgroup { .. }
+            | Action::CpuAffinity { .. }
+            | Action::MoveNetDevice { .. }
             | Action::Exec { .. } => {
                 bail!("not a step for the container's init")
             }

@@ -6,6 +6,7 @@ use crate::cgroups::Cgroup;
 use crate::cli::CreateOpts;
 use crate::init::Init;
 use crate::plan::{Action, IdmapUserns, Maker, Options, Plan, Side};
+use crate::process::scheduling::{set_affinity, Stage};
 use crate::spec::Bundle;
 use crate::state::{self, Saved, Store};
 use crate::sync::{self, Msg};
@@ -271,7 +272,18 @@ impl Request<'_> {
         let mut made_userns = Vec::new();
         // Before Go: what the init needs before its first step. After Go, while it works: its
         // cgroup, which it waits for only before running anything of the image.
-        let placement = |a: &Action| matches!(a, Action::Cgroup { .. } | Action::EnterCgroup { .. });
+        // An exec's final CPU affinity too: it is set once the process is in the cgroup.
+        let placement = |a: &Action| {
+            matches!(
+                a,
+                Action::Cgroup { .. }
+                    | Action::EnterCgroup { .. }
+                    | Action::CpuAffinity {
+                        stage: Stage::Final,
+                        ..
+                    }
+            )
+        };
         for (i, step) in plan.steps.iter().enumerate() {
             if step.action.side() != Side::AfterClone || placement(&step.action) {
                 continue;
@@ -291,6 +303,18 @@ impl Request<'_> {
                     let userns = userns_fd(pid, userns, &mut made_userns).with_context(|| step.origin.clone())?;
                     crate::rootfs::mounts::set_idmap(tree, &userns, *recursive)
                         .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
+                }
+                Action::MoveNetDevice { device, name, netns } => {
+                    let netns = match netns {
+                        Some(path) => namespaces::open("network", path),
+                        None => namespaces::open("network", Path::new(&format!("/proc/{pid}/ns/net"))),
+                    };
+                    netns
+                        .and_then(|fd| crate::netdev::move_device(device, name, &fd))
+                        .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
+                }
+                Action::CpuAffinity { cpus, .. } => {
+                    set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
                 }
                 // runc and crun give prestart hooks "created" (runtime-tools checks it);
                 // createRuntime hooks see the spec's "creating".
@@ -324,6 +348,9 @@ impl Request<'_> {
                     cgroup.add_pid(pid.as_raw())?;
                 }
                 Action::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
+                Action::CpuAffinity { cpus, .. } => {
+                    set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
+                }
                 _ => {}
             }
         }

@@ -174,6 +174,28 @@ pub enum Action {
     Seccomp {
         profile: Box<oci_spec::runtime::LinuxSeccomp>,
     },
+    /// process.scheduler, process.ioPriority, linux.personality and linux.memoryPolicy: set
+    /// by the process for itself while it may (before it drops CAP_SYS_NICE) and before a
+    /// seccomp filter could deny the calls (runc's order).
+    Scheduler(crate::process::scheduling::Scheduler),
+    IoPriority(crate::process::scheduling::IoPriority),
+    Personality {
+        domain: String,
+    },
+    MemoryPolicy(crate::process::mempolicy::MemoryPolicy),
+    /// process.execCPUAffinity of an exec'd process, set on it by the runtime.
+    CpuAffinity {
+        stage: crate::process::scheduling::Stage,
+        cpus: crate::process::scheduling::IdSet,
+    },
+    /// A linux.netDevices entry, moved by the runtime once the network namespace exists
+    /// (runc's order: before the prestart hooks): into the init's new one, or the one at
+    /// `netns` the init is to join.
+    MoveNetDevice {
+        device: String,
+        name: String,
+        netns: Option<PathBuf>,
+    },
     /// hooks.KIND[index] of config.json.
     Hook {
         kind: String,
@@ -323,7 +345,9 @@ impl Action {
             Action::IdMappings { .. }
             | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
-            | Action::EnterCgroup { .. } => Side::AfterClone,
+            | Action::EnterCgroup { .. }
+            | Action::CpuAffinity { .. }
+            | Action::MoveNetDevice { .. } => Side::AfterClone,
             Action::Hook { kind, .. } => match kind.as_str() {
                 "prestart" | "createRuntime" => Side::AfterClone,
                 "poststart" => Side::AfterStart,
@@ -403,6 +427,14 @@ impl Action {
             Action::ExecLabel { lsm, label } => format!("label the program's exec with {lsm} {label:?}"),
             Action::Seccomp { profile } => {
                 format!("install seccomp filter: {}", crate::process::seccomp::summary(profile))
+            }
+            Action::Scheduler(s) => format!("set scheduler {s}"),
+            Action::IoPriority(p) => format!("set I/O priority {p}"),
+            Action::Personality { domain } => format!("set personality {domain}"),
+            Action::MemoryPolicy(m) => format!("set memory policy {m}"),
+            Action::CpuAffinity { stage, cpus } => format!("set the {stage} CPU affinity to {cpus}"),
+            Action::MoveNetDevice { device, name, .. } => {
+                format!("move network device {device} into the container as {name}")
             }
             Action::Chdir { path } => format!("chdir to cwd {}", path.display()),
             Action::Hook { kind, hook } => format!("run {kind} hook {}", hook.path.display()),
@@ -488,6 +520,19 @@ impl Plan {
                 Action::IdMappings {
                     uid: map(linux.uid_mappings()),
                     gid: map(linux.gid_mappings()),
+                },
+            );
+        }
+        let netns = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Network);
+        let mut devices: Vec<_> = linux.net_devices().iter().flatten().collect();
+        devices.sort_by(|a, b| a.0.cmp(b.0));
+        for (device, d) in devices {
+            add(
+                format!("linux.netDevices[{device:?}]"),
+                Action::MoveNetDevice {
+                    device: device.clone(),
+                    name: d.name().clone().unwrap_or_else(|| device.clone()),
+                    netns: netns.and_then(|n| n.path().clone()),
                 },
             );
         }
@@ -680,6 +725,9 @@ impl Plan {
         if let Some(value) = process.oom_score_adj() {
             add("process.oomScoreAdj".into(), Action::OomScoreAdj { value });
         }
+        // Not for the init (runtime-spec), but for each exec: a bad list fails `create`.
+        crate::process::scheduling::exec_affinity(process.exec_cpu_affinity().as_ref())?;
+        scheduling_steps(&process, &linux, &mut add)?;
         let late_seccomp = process_steps(&process, linux.seccomp().as_ref(), &mut add)?;
         add_hooks(&mut add, &["startContainer"]);
         if let Some(step) = late_seccomp {
@@ -692,21 +740,39 @@ impl Plan {
 
     /// The plan of `scrun exec`: enter each namespace of the running container that differs
     /// from ours (a user namespace first: it decides what may be done in the others), then
-    /// the process steps.
+    /// the process steps. What the container's config.json says applies to the exec'd process
+    /// too: linux.seccomp, linux.personality, linux.memoryPolicy, and as runc has it, the
+    /// scheduling fields of its process that `process` leaves out.
     pub fn for_exec(
         pid: i32,
         process: &Process,
         cgroup: Option<&crate::cgroups::SavedCgroup>,
-        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+        container: &Spec,
     ) -> Result<Plan> {
+        let linux = container.linux().clone().unwrap_or_default();
+        let process = &crate::process::scheduling::inherit(process, container.process().as_ref());
         let mut steps = Vec::new();
         let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
+        let affinity = crate::process::scheduling::exec_affinity(process.exec_cpu_affinity().as_ref())?;
+        let add_affinity = |add: &mut dyn FnMut(String, Action), when| {
+            for (stage, cpus, field) in affinity.iter().filter(|(stage, _, _)| *stage == when) {
+                add(
+                    field.to_string(),
+                    Action::CpuAffinity {
+                        stage: *stage,
+                        cpus: cpus.clone(),
+                    },
+                );
+            }
+        };
+        add_affinity(&mut add, crate::process::scheduling::Stage::Initial);
         if let Some(cgroup) = cgroup {
             add(
                 "the container's cgroup".into(),
                 Action::EnterCgroup { cgroup: cgroup.clone() },
             );
         }
+        add_affinity(&mut add, crate::process::scheduling::Stage::Final);
         for kind in ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"] {
             let file = crate::namespaces::file(kind);
             let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{file}"));
@@ -734,7 +800,8 @@ impl Plan {
                 path: process.cwd().clone(),
             },
         );
-        if let Some(step) = process_steps(process, seccomp, &mut add)? {
+        scheduling_steps(process, &linux, &mut add)?;
+        if let Some(step) = process_steps(process, linux.seccomp().as_ref(), &mut add)? {
             add("linux.seccomp".into(), step);
         }
         add("process.args".into(), exec_step(process));
@@ -778,7 +845,13 @@ impl Plan {
             Phase::Identity => index(&|a| {
                 matches!(
                     a,
-                    Action::OomScoreAdj { .. } | Action::Rlimit { .. } | Action::LimitBoundingSet { .. }
+                    Action::OomScoreAdj { .. }
+                        | Action::Scheduler(_)
+                        | Action::IoPriority(_)
+                        | Action::Personality { .. }
+                        | Action::MemoryPolicy(_)
+                        | Action::Rlimit { .. }
+                        | Action::LimitBoundingSet { .. }
                 )
             }),
             // The steps that must follow `start` sit right before the exec: startContainer
@@ -906,6 +979,38 @@ fn cgroup_step(linux: &oci_spec::runtime::Linux, systemd: bool) -> Action {
         resources: Box::new(resources),
         systemd,
     }
+}
+
+/// The scheduling steps (see Action::Scheduler), for `create` and `exec`.
+fn scheduling_steps(
+    process: &Process,
+    linux: &oci_spec::runtime::Linux,
+    add: &mut dyn FnMut(String, Action),
+) -> Result<()> {
+    use crate::process::{mempolicy::MemoryPolicy, personality, scheduling};
+    if let Some(s) = process.scheduler() {
+        add(
+            "process.scheduler".into(),
+            Action::Scheduler(scheduling::Scheduler::from_spec(s)?),
+        );
+    }
+    if let Some(p) = process.io_priority() {
+        add(
+            "process.ioPriority".into(),
+            Action::IoPriority(scheduling::IoPriority::from_spec(p)?),
+        );
+    }
+    if let Some(p) = linux.personality() {
+        let domain = personality::from_spec(p)?;
+        add("linux.personality".into(), Action::Personality { domain });
+    }
+    if let Some(m) = linux.memory_policy() {
+        add(
+            "linux.memoryPolicy".into(),
+            Action::MemoryPolicy(MemoryPolicy::from_spec(m)?),
+        );
+    }
+    Ok(())
 }
 
 /// The steps that make the container's process what config.json's `process` says, last before

@@ -5,6 +5,7 @@
 //! relies on /etc, shared libraries or NSS, and anything it cannot read (no
 //! /proc, no /sys, no /dev) is reported as null instead of failing.
 
+mod process_fields;
 mod steal;
 
 use serde_json::{json, Value};
@@ -316,6 +317,7 @@ fn report(args: &[String]) -> Value {
         "cgroup": read_string("/proc/self/cgroup")
             .map(|s| s.lines().map(String::from).collect::<Vec<_>>()),
         "ns": namespaces(),
+        "process_fields": process_fields::report(),
     })
 }
 
