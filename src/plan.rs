@@ -532,6 +532,8 @@ impl Plan {
             let config_mounts = spec.mounts().clone().unwrap_or_default();
             for (i, m) in config_mounts.iter().enumerate() {
                 let mut step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                step.cgroupns =
+                    step.fstype == "cgroup" && namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup);
                 if step.fstype == "bind" {
                     crate::procfs::check_bind_on_proc(&step.destination, Path::new(&step.source))
                         .with_context(|| format!("mounts[{i}]"))?;
