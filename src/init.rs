@@ -223,6 +223,7 @@ impl Init<'_> {
             }
             Action::LoopbackUp => loopback_up()?,
             Action::RootPropagation { flags } => rootfs::set_root_propagation(flags)?,
+            Action::RootfsParentPropagation { path, flags } => rootfs::set_parent_propagation(path, flags)?,
             Action::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
             Action::Mount(m) => rootfs::mounts::mount(root()?, m, source)?,
             Action::MakeDevice(node) => devices::make(root()?, node, p.in_userns)?,

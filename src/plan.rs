@@ -80,6 +80,11 @@ pub enum Action {
     RootPropagation {
         flags: String,
     },
+    /// Propagation of the mount that holds the rootfs, before the rootfs is bound.
+    RootfsParentPropagation {
+        path: PathBuf,
+        flags: String,
+    },
     BindRootfs {
         path: PathBuf,
     },
@@ -390,6 +395,9 @@ impl Action {
             Action::SetDomainname { name } => format!("set domainname {name:?}"),
             Action::LoopbackUp => "bring up lo".into(),
             Action::RootPropagation { flags } => format!("make / {flags}"),
+            Action::RootfsParentPropagation { path, flags } => {
+                format!("make the mount holding {} {flags}", path.display())
+            }
             Action::BindRootfs { path } => format!("bind rootfs {}", path.display()),
             Action::IdmapMount {
                 source,
@@ -577,13 +585,28 @@ impl Plan {
                 },
             );
         } else {
-            // rslave while the rootfs is built, whatever config.json asks: a shared "/" here would
-            // carry the container's mounts into the host's namespace. rootfsPropagation applies to
-            // the container's own "/" after pivot_root.
-            add(
-                "runtime: keep the container's mounts from reaching the host".into(),
-                Action::RootPropagation { flags: "rslave".into() },
-            );
+            // As runc: "/" and every mount below it get rootfsPropagation (rslave by default)
+            // before anything is mounted, so that a volume bound from a shared host mount stays
+            // in its peer group or becomes its slave. Unless that made every mount a slave or
+            // private, the mount holding the rootfs may still be shared with the host: it is made
+            // private (a slave for "slave") so that neither the rootfs bind nor what is mounted
+            // on it reaches the host (and pivot_root refuses a shared parent).
+            let root_flags = linux.rootfs_propagation().clone();
+            let (origin, flags) = match &root_flags {
+                Some(flags) => ("linux.rootfsPropagation", flags.as_str()),
+                None => ("runtime: keep the container's mounts from reaching the host", "rslave"),
+            };
+            mounts::root_propagation(flags)?;
+            add(origin.into(), Action::RootPropagation { flags: flags.into() });
+            if !matches!(flags, "rslave" | "rprivate") {
+                add(
+                    origin.into(),
+                    Action::RootfsParentPropagation {
+                        path: bundle.rootfs.clone(),
+                        flags: if flags == "slave" { "slave" } else { "private" }.into(),
+                    },
+                );
+            }
             add(
                 "root.path".into(),
                 Action::BindRootfs {
@@ -594,6 +617,8 @@ impl Plan {
             let config_mounts = spec.mounts().clone().unwrap_or_default();
             for (i, m) in config_mounts.iter().enumerate() {
                 let mut step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                step.cgroupns =
+                    step.fstype == "cgroup" && namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup);
                 if step.fstype == "bind" {
                     crate::procfs::check_bind_on_proc(&step.destination, Path::new(&step.source))
                         .with_context(|| format!("mounts[{i}]"))?;
@@ -663,7 +688,10 @@ impl Plan {
                     no_pivot: opts.no_pivot,
                 },
             );
-            if let Some(flags) = linux.rootfs_propagation().clone() {
+            // The container's own "/" (and its submounts, for an "r" flag) shared or unbindable,
+            // as runc does after pivot_root; a private or slave one is already so, and doing it
+            // again would undo the mounts' own "rshared".
+            if let Some(flags) = root_flags.filter(|f| !f.contains("private") && !f.contains("slave")) {
                 add("linux.rootfsPropagation".into(), Action::RootPropagation { flags });
             }
         }

@@ -31,8 +31,14 @@ impl Hierarchy {
             // As runc: an absolute cgroupsPath is taken from the mount point, whatever its root.
             return self.mount.join(path.trim_start_matches('/'));
         }
+        self.own_dir().join(path)
+    }
+
+    /// The directory of our own cgroup: below the mount point, as far as our cgroup is below
+    /// the cgroup mounted there.
+    pub fn own_dir(&self) -> PathBuf {
         let own = self.own.strip_prefix(self.root.trim_end_matches('/')).unwrap_or("");
-        self.mount.join(own.trim_start_matches('/')).join(path)
+        self.mount.join(own.trim_start_matches('/'))
     }
 }
 
@@ -74,6 +80,12 @@ pub fn host() -> &'static Host {
         host.hugepage_sizes = hugepage_sizes(Path::new("/sys/kernel/mm/hugepages"));
         host
     })
+}
+
+/// The hierarchies as a process's mountinfo and cgroup files show them, without what `host()`
+/// adds from host-wide files (v1 controller names come from a built-in list).
+pub fn parse_mounts(mountinfo: &str, proc_cgroup: &str) -> Host {
+    parse(mountinfo, proc_cgroup, "", false)
 }
 
 /// The hierarchies in mountinfo, one per superblock (a hierarchy can be mounted more than once;
@@ -212,6 +224,11 @@ mod tests {
         assert_eq!(mem.mount, Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(mem.dir("/a/b"), Path::new("/sys/fs/cgroup/memory/a/b"));
         assert_eq!(mem.dir("a/b"), Path::new("/sys/fs/cgroup/memory/sub/a/b"));
+        assert_eq!(mem.own_dir(), Path::new("/sys/fs/cgroup/memory/sub"));
+        assert_eq!(
+            h.v1_for("cpu").unwrap().own_dir(),
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/user")
+        );
         assert_eq!(
             h.v1_for("cpuacct").unwrap().dir("c"),
             Path::new("/sys/fs/cgroup/cpu,cpuacct/user/c")
