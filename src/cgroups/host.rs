@@ -107,7 +107,10 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) 
             _ => continue,
         };
         let preferred = mount.starts_with("/sys/fs/cgroup");
-        if found.iter().any(|(d, p, _, _)| *d == dev && (*p || !preferred)) {
+        // Of two mounts under /sys/fs/cgroup, the later one: mounted over the first (a nested
+        // host mounts its own /sys/fs/cgroup over the outer one's), it is the one in sight, and
+        // its root is the one our cgroup path is relative to.
+        if found.iter().any(|(d, p, _, _)| *d == dev && *p && !preferred) {
             continue;
         }
         found.retain(|(d, ..)| *d != dev);
@@ -214,6 +217,23 @@ mod tests {
 ";
     const PROC_CGROUP: &str = "9:name=systemd:/\n4:memory:/docker/x/sub\n2:cpu,cpuacct:/user\n0::/init\n";
     const PROC_CGROUPS: &str = "#subsys_name\thierarchy\nmemory\t4\t1\t1\ncpu\t1\t1\t1\ncpuacct\t1\t1\t1\n";
+
+    #[test]
+    fn a_hierarchy_mounted_over_another_is_the_one_used() {
+        // A nested host (in a cgroup namespace) mounts its own /sys/fs/cgroup over the outer
+        // one: the outer memory mount is still listed, its root outside the namespace.
+        let info = "\
+31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+35 31 0:32 /.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+50 23 0:40 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+51 50 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+        let h = parse(info, "4:memory:/system.slice/x.scope\n", PROC_CGROUPS, false);
+        assert_eq!(
+            h.v1_for("memory").unwrap().own_dir(),
+            Path::new("/sys/fs/cgroup/memory/system.slice/x.scope")
+        );
+    }
 
     #[test]
     fn parses_hybrid_mountinfo() {
