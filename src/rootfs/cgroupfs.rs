@@ -112,7 +112,9 @@ fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
     let v1 = host.v1.into_iter().map(|h| (h, false));
     Ok(v1
         .chain(host.v2.map(|h| (h, true)))
-        .filter(|(h, _)| !h.own.is_empty())
+        // A hierarchy whose mount does not reach our cgroup would show the container the
+        // cgroups above its own: left out rather than bound.
+        .filter(|(h, _)| !h.own.is_empty() && h.own.starts_with(h.root.trim_end_matches('/')))
         .filter_map(|(h, v2)| {
             let name = h.mount.strip_prefix("/sys/fs/cgroup").ok()?.to_str()?.to_string();
             (!name.is_empty() && !name.contains('/')).then_some((name, h, v2))
