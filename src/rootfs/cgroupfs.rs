@@ -35,6 +35,11 @@ pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
     .context("mount tmpfs")?;
     let restricted = m.flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     for (name, h, v2) in hierarchies()? {
+        // Bound, a hierarchy whose mount does not reach our cgroup would show the container the
+        // cgroups above its own: left out instead.
+        if !m.cgroupns && !h.own.starts_with(h.root.trim_end_matches('/')) {
+            continue;
+        }
         let dest = m.destination.join(&name);
         let dest_fd = open_in_root(root, &dest, Create::Dir, false)?;
         if m.cgroupns {
@@ -112,9 +117,7 @@ fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
     let v1 = host.v1.into_iter().map(|h| (h, false));
     Ok(v1
         .chain(host.v2.map(|h| (h, true)))
-        // A hierarchy whose mount does not reach our cgroup would show the container the
-        // cgroups above its own: left out rather than bound.
-        .filter(|(h, _)| !h.own.is_empty() && h.own.starts_with(h.root.trim_end_matches('/')))
+        .filter(|(h, _)| !h.own.is_empty())
         .filter_map(|(h, v2)| {
             let name = h.mount.strip_prefix("/sys/fs/cgroup").ok()?.to_str()?.to_string();
             (!name.is_empty() && !name.contains('/')).then_some((name, h, v2))
