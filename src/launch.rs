@@ -230,6 +230,18 @@ impl Request<'_> {
                 _ => None,
             })
             .transpose()?;
+        // Where the cgroup will be, known before anything is made so it can be recorded first.
+        let planned = match (
+            record,
+            plan.steps(Side::AfterClone).find_map(|s| match &s.action {
+                Action::Cgroup { path, systemd, .. } => Some((path.as_deref(), *systemd)),
+                _ => None,
+            }),
+        ) {
+            (Some(_), Some((path, true))) => Some(crate::cgroups::systemd::plan(path, id)?),
+            (Some(_), Some((path, false))) => Some(Cgroup::plan(path, id).context("linux.cgroupsPath")?),
+            _ => None,
+        };
         let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
         let (ours, theirs) = sync::pair()?;
         let pid = match &inside {
@@ -259,6 +271,17 @@ impl Request<'_> {
             .run();
         }
         made.child = Some(pid);
+        // Recorded before anything else is made, so that `delete --force` finds it all whenever
+        // this process dies; the init dies with it until detached, but not its cgroup.
+        let init = match record {
+            Some((_, dir)) => {
+                let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
+                let cgroup = planned.as_ref().map(Cgroup::saved);
+                state::Made { init, cgroup }.save(dir)?;
+                Some(init)
+            }
+            None => None,
+        };
         own.restore()?;
         drop((theirs, listener, join, proc));
 
@@ -339,11 +362,20 @@ impl Request<'_> {
                 } => {
                     // systemd's errors name --systemd-cgroup, or linux.cgroupsPath when it is at fault.
                     let cgroup = if *systemd {
-                        crate::cgroups::systemd::create(path.as_deref(), id, pid.as_raw(), resources)?
+                        made.cgroup.insert(crate::cgroups::systemd::create(
+                            path.as_deref(),
+                            id,
+                            pid.as_raw(),
+                            resources,
+                        )?)
                     } else {
-                        Cgroup::create(path.as_deref(), id).context("linux.cgroupsPath")?
+                        // Kept before it is made, so that failing half-way removes what was.
+                        let cgroup = made
+                            .cgroup
+                            .insert(Cgroup::plan(path.as_deref(), id).context("linux.cgroupsPath")?);
+                        cgroup.make().context("linux.cgroupsPath")?;
+                        cgroup
                     };
-                    let cgroup = made.cgroup.insert(cgroup);
                     cgroup.apply(resources).context("linux.resources")?;
                     cgroup.add_pid(pid.as_raw())?;
                 }
@@ -375,8 +407,8 @@ impl Request<'_> {
         }
 
         drop(wait);
-        if let Some((bundle, dir)) = record {
-            record_container(bundle, dir, id, pid, plan, made.cgroup.as_ref())?;
+        if let (Some((bundle, dir)), Some(init)) = (record, init) {
+            record_container(bundle, dir, id, init, plan, made.cgroup.as_ref())?;
         }
         if let Some(path) = pid_file {
             state::write_atomic(path, pid.as_raw().to_string().as_bytes()).context("--pid-file")?;
@@ -426,7 +458,7 @@ fn record_container(
     bundle: &Bundle,
     dir: &Path,
     id: &str,
-    pid: Pid,
+    init: state::Identity,
     plan: &Plan,
     cgroup: Option<&Cgroup>,
 ) -> Result<()> {
@@ -434,8 +466,8 @@ fn record_container(
     let spec = &bundle.spec;
     let saved = Saved {
         id: id.to_string(),
-        pid: pid.as_raw(),
-        pid_start_time: state::start_time(pid.as_raw()).context("the container's init vanished")?,
+        pid: init.pid,
+        pid_start_time: init.start_time,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
