@@ -47,7 +47,9 @@ fn process(args: &ExecArgs, config: &crate::spec::Bundle) -> Result<Process> {
     let mut process = match &args.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
-            serde_json::from_slice::<Process>(&text).with_context(|| format!("--process {}", path.display()))?
+            let raw = serde_json::from_slice(&text).with_context(|| format!("--process {}", path.display()))?;
+            crate::spec::parse_part::<Process>(raw, "process")
+                .with_context(|| format!("--process {}", path.display()))?
         }
         None => {
             if args.command.is_empty() {

@@ -1,5 +1,6 @@
 //! Reading a bundle: config.json into typed form, checked before anything is created.
 
+pub mod coverage;
 pub mod defaults;
 mod validate;
 
@@ -49,7 +50,7 @@ impl Bundle {
 pub fn parse(text: &[u8]) -> Result<Spec> {
     let raw: serde_json::Value = serde_json::from_slice(text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let spec: Spec = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(text))
-        .map_err(|e| anyhow::anyhow!("{}", field_error(&e)))?;
+        .map_err(|e| anyhow::anyhow!("{}", field_error(&e, "")))?;
     match spec.version().split('.').next() {
         Some("1") => {}
         _ if spec.version().is_empty() => bail!("ociVersion is missing"),
@@ -64,13 +65,27 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     for field in unknown {
         crate::logging::notice(&format!("config.json: unknown field {field} ignored"));
     }
+    coverage::refuse_unapplied(&raw, &known, "")?;
     Ok(spec)
+}
+
+/// A part of a config given on its own (exec's --process, update's --resources) read as
+/// config.json is: errors name the field by its path in a config (`at`, e.g. "process"), and
+/// fields scrun does not apply are refused.
+pub fn parse_part<T: serde::de::DeserializeOwned + serde::Serialize>(raw: serde_json::Value, at: &str) -> Result<T> {
+    let typed: T = serde_path_to_error::deserialize(&raw).map_err(|e| anyhow::anyhow!("{}", field_error(&e, at)))?;
+    coverage::refuse_unapplied(&raw, &serde_json::to_value(&typed)?, at)?;
+    Ok(typed)
 }
 
 /// A type error with the JSON path of the field at fault first: `process.user: missing
 /// (required by the runtime spec)` rather than serde's `missing field user at line 1 column 82`.
-fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = e.path().to_string();
+fn field_error(e: &serde_path_to_error::Error<serde_json::Error>, part: &str) -> String {
+    let path = match (part, e.path().to_string()) {
+        ("", path) => path,
+        (part, path) if path == "." => part.to_string(),
+        (part, path) => format!("{part}.{path}"),
+    };
     let inner = e.inner().to_string();
     let at = |p: &str| if p == "." { String::new() } else { format!("{p}.") };
     match inner.strip_prefix("missing field `").and_then(|r| r.split_once('`')) {
