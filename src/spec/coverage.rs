@@ -4,8 +4,10 @@
 //!
 //! Paths are JSON paths with `[]` for an array's elements and `*` for a map's keys; an array of
 //! plain values, and a map of them (annotations, sysctl, unified), is one field. A field is set
-//! when the config gives it any value but null: `{}`, `[]`, `0` and `false` are values too
-//! (`"intelRdt": {}` asks runc for a resctrl group of its own). tests/field_coverage.rs traces
+//! when the config gives it a value other than null, 0, false or "": engines written in Go send
+//! a zero for what they leave unset (docker's `update` sends `memory.kernel: 0`), and runc and
+//! the spec read those zeros as unset. An empty object or array is set: `"intelRdt": {}` asks
+//! runc for a resctrl group of the container's own. tests/field_coverage.rs traces
 //! oci-spec's types to check that this list names only real fields, each with a test that
 //! sees it applied, and that setting any other field fails `create` naming it.
 
@@ -308,7 +310,7 @@ fn walk(raw: &Value, known: &Value, pattern: &str, path: &str, out: &mut Vec<Str
                 }
                 if holds_honoured(&child) {
                     walk(value, known_value, &child, &join(path, key), out);
-                } else {
+                } else if !is_zero(value) {
                     out.push(join(path, key));
                 }
             }
@@ -319,6 +321,15 @@ fn walk(raw: &Value, known: &Value, pattern: &str, path: &str, out: &mut Vec<Str
             }
         }
         _ => {}
+    }
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        _ => false,
     }
 }
 
@@ -338,11 +349,15 @@ mod tests {
         let base = json!({"ociVersion": "1.0.2", "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}}});
         assert_eq!(refused(base.clone()), "ok");
         let mut c = base.clone();
-        c["linux"] = json!({"intelRdt": {}, "resources": {"memory": {"limit": 1, "kernel": 0}}});
+        c["linux"] = json!({"intelRdt": {}, "resources": {"memory": {"limit": 1, "kernel": 1}}});
         assert_eq!(
-            refused(c),
+            refused(c.clone()),
             "linux.intelRdt, linux.resources.memory.kernel: not supported by scrun"
         );
+        // docker's update: zeros for what it leaves unset.
+        c["linux"] = json!({"resources": {"memory": {"kernel": 0, "kernelTCP": 0}, "blockIO": {"leafWeight": 0}}});
+        c["process"]["commandLine"] = json!("");
+        assert_eq!(refused(c), "ok");
         let mut c = base.clone();
         c["process"]["scheduler"] = json!({"policy": "SCHED_IDLE"});
         c["linux"] = json!({"intelRdt": null, "hugo": 1, "sysctl": {"net.x": "1"}});
