@@ -223,6 +223,7 @@ impl Init<'_> {
             }
             Action::LoopbackUp => loopback_up()?,
             Action::RootPropagation { flags } => rootfs::set_root_propagation(flags)?,
+            Action::RootfsParentPropagation { path, flags } => rootfs::set_parent_propagation(path, flags)?,
             Action::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
             Action::Mount(m) => rootfs::mounts::mount(root()?, m, source)?,
             Action::MakeDevice(node) => devices::make(root()?, node, p.in_userns)?,
@@ -280,6 +281,10 @@ impl Init<'_> {
                     self.channel.send_fd(&Msg::SeccompListener, listener.as_fd())?;
                 }
             }
+            Action::Scheduler(s) => s.set()?,
+            Action::IoPriority(priority) => priority.set()?,
+            Action::Personality { domain } => process::personality::set(domain)?,
+            Action::MemoryPolicy(policy) => policy.set()?,
             Action::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
             Action::Hook { kind, hook } => {
                 let status = if kind == "startContainer" {
@@ -297,6 +302,8 @@ impl Init<'_> {
             | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
             | Action::EnterCgroup { .. }
+            | Action::CpuAffinity { .. }
+            | Action::MoveNetDevice { .. }
             | Action::Exec { .. } => {
                 bail!("not a step for the container's init")
             }

@@ -6,6 +6,7 @@ use crate::cgroups::Cgroup;
 use crate::cli::CreateOpts;
 use crate::init::Init;
 use crate::plan::{Action, IdmapUserns, Maker, Options, Plan, Side};
+use crate::process::scheduling::{set_affinity, Stage};
 use crate::spec::Bundle;
 use crate::state::{self, Saved, Store};
 use crate::sync::{self, Msg};
@@ -229,6 +230,18 @@ impl Request<'_> {
                 _ => None,
             })
             .transpose()?;
+        // Where the cgroup will be, known before anything is made so it can be recorded first.
+        let planned = match (
+            record,
+            plan.steps(Side::AfterClone).find_map(|s| match &s.action {
+                Action::Cgroup { path, systemd, .. } => Some((path.as_deref(), *systemd)),
+                _ => None,
+            }),
+        ) {
+            (Some(_), Some((path, true))) => Some(crate::cgroups::systemd::plan(path, id)?),
+            (Some(_), Some((path, false))) => Some(Cgroup::plan(path, id).context("linux.cgroupsPath")?),
+            _ => None,
+        };
         let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
         let (ours, theirs) = sync::pair()?;
         let pid = match &inside {
@@ -258,6 +271,17 @@ impl Request<'_> {
             .run();
         }
         made.child = Some(pid);
+        // Recorded before anything else is made, so that `delete --force` finds it all whenever
+        // this process dies; the init dies with it until detached, but not its cgroup.
+        let init = match record {
+            Some((_, dir)) => {
+                let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
+                let cgroup = planned.as_ref().map(Cgroup::saved);
+                state::Made { init, cgroup }.save(dir)?;
+                Some(init)
+            }
+            None => None,
+        };
         own.restore()?;
         drop((theirs, listener, join, proc));
 
@@ -271,7 +295,18 @@ impl Request<'_> {
         let mut made_userns = Vec::new();
         // Before Go: what the init needs before its first step. After Go, while it works: its
         // cgroup, which it waits for only before running anything of the image.
-        let placement = |a: &Action| matches!(a, Action::Cgroup { .. } | Action::EnterCgroup { .. });
+        // An exec's final CPU affinity too: it is set once the process is in the cgroup.
+        let placement = |a: &Action| {
+            matches!(
+                a,
+                Action::Cgroup { .. }
+                    | Action::EnterCgroup { .. }
+                    | Action::CpuAffinity {
+                        stage: Stage::Final,
+                        ..
+                    }
+            )
+        };
         for (i, step) in plan.steps.iter().enumerate() {
             if step.action.side() != Side::AfterClone || placement(&step.action) {
                 continue;
@@ -291,6 +326,18 @@ impl Request<'_> {
                     let userns = userns_fd(pid, userns, &mut made_userns).with_context(|| step.origin.clone())?;
                     crate::rootfs::mounts::set_idmap(tree, &userns, *recursive)
                         .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
+                }
+                Action::MoveNetDevice { device, name, netns } => {
+                    let netns = match netns {
+                        Some(path) => namespaces::open("network", path),
+                        None => namespaces::open("network", Path::new(&format!("/proc/{pid}/ns/net"))),
+                    };
+                    netns
+                        .and_then(|fd| crate::netdev::move_device(device, name, &fd))
+                        .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
+                }
+                Action::CpuAffinity { cpus, .. } => {
+                    set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
                 }
                 // runc and crun give prestart hooks "created" (runtime-tools checks it);
                 // createRuntime hooks see the spec's "creating".
@@ -315,15 +362,27 @@ impl Request<'_> {
                 } => {
                     // systemd's errors name --systemd-cgroup, or linux.cgroupsPath when it is at fault.
                     let cgroup = if *systemd {
-                        crate::cgroups::systemd::create(path.as_deref(), id, pid.as_raw(), resources)?
+                        made.cgroup.insert(crate::cgroups::systemd::create(
+                            path.as_deref(),
+                            id,
+                            pid.as_raw(),
+                            resources,
+                        )?)
                     } else {
-                        Cgroup::create(path.as_deref(), id).context("linux.cgroupsPath")?
+                        // Kept before it is made, so that failing half-way removes what was.
+                        let cgroup = made
+                            .cgroup
+                            .insert(Cgroup::plan(path.as_deref(), id).context("linux.cgroupsPath")?);
+                        cgroup.make().context("linux.cgroupsPath")?;
+                        cgroup
                     };
-                    let cgroup = made.cgroup.insert(cgroup);
                     cgroup.apply(resources).context("linux.resources")?;
                     cgroup.add_pid(pid.as_raw())?;
                 }
                 Action::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
+                Action::CpuAffinity { cpus, .. } => {
+                    set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
+                }
                 _ => {}
             }
         }
@@ -348,8 +407,8 @@ impl Request<'_> {
         }
 
         drop(wait);
-        if let Some((bundle, dir)) = record {
-            record_container(bundle, dir, id, pid, plan, made.cgroup.as_ref())?;
+        if let (Some((bundle, dir)), Some(init)) = (record, init) {
+            record_container(bundle, dir, id, init, plan, made.cgroup.as_ref())?;
         }
         if let Some(path) = pid_file {
             state::write_atomic(path, pid.as_raw().to_string().as_bytes()).context("--pid-file")?;
@@ -399,7 +458,7 @@ fn record_container(
     bundle: &Bundle,
     dir: &Path,
     id: &str,
-    pid: Pid,
+    init: state::Identity,
     plan: &Plan,
     cgroup: Option<&Cgroup>,
 ) -> Result<()> {
@@ -407,8 +466,8 @@ fn record_container(
     let spec = &bundle.spec;
     let saved = Saved {
         id: id.to_string(),
-        pid: pid.as_raw(),
-        pid_start_time: state::start_time(pid.as_raw()).context("the container's init vanished")?,
+        pid: init.pid,
+        pid_start_time: init.start_time,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),

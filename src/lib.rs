@@ -16,6 +16,7 @@ pub mod launch;
 pub mod logging;
 pub mod mountinfo;
 pub mod namespaces;
+pub mod netdev;
 pub mod plan;
 pub mod process;
 pub mod procfs;

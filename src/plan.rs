@@ -80,6 +80,11 @@ pub enum Action {
     RootPropagation {
         flags: String,
     },
+    /// Propagation of the mount that holds the rootfs, before the rootfs is bound.
+    RootfsParentPropagation {
+        path: PathBuf,
+        flags: String,
+    },
     BindRootfs {
         path: PathBuf,
     },
@@ -173,6 +178,28 @@ pub enum Action {
     /// order), and what follows runs under it.
     Seccomp {
         profile: Box<oci_spec::runtime::LinuxSeccomp>,
+    },
+    /// process.scheduler, process.ioPriority, linux.personality and linux.memoryPolicy: set
+    /// by the process for itself while it may (before it drops CAP_SYS_NICE) and before a
+    /// seccomp filter could deny the calls (runc's order).
+    Scheduler(crate::process::scheduling::Scheduler),
+    IoPriority(crate::process::scheduling::IoPriority),
+    Personality {
+        domain: String,
+    },
+    MemoryPolicy(crate::process::mempolicy::MemoryPolicy),
+    /// process.execCPUAffinity of an exec'd process, set on it by the runtime.
+    CpuAffinity {
+        stage: crate::process::scheduling::Stage,
+        cpus: crate::process::scheduling::IdSet,
+    },
+    /// A linux.netDevices entry, moved by the runtime once the network namespace exists
+    /// (runc's order: before the prestart hooks): into the init's new one, or the one at
+    /// `netns` the init is to join.
+    MoveNetDevice {
+        device: String,
+        name: String,
+        netns: Option<PathBuf>,
     },
     /// hooks.KIND[index] of config.json.
     Hook {
@@ -323,7 +350,9 @@ impl Action {
             Action::IdMappings { .. }
             | Action::IdmapMount { .. }
             | Action::Cgroup { .. }
-            | Action::EnterCgroup { .. } => Side::AfterClone,
+            | Action::EnterCgroup { .. }
+            | Action::CpuAffinity { .. }
+            | Action::MoveNetDevice { .. } => Side::AfterClone,
             Action::Hook { kind, .. } => match kind.as_str() {
                 "prestart" | "createRuntime" => Side::AfterClone,
                 "poststart" => Side::AfterStart,
@@ -366,6 +395,9 @@ impl Action {
             Action::SetDomainname { name } => format!("set domainname {name:?}"),
             Action::LoopbackUp => "bring up lo".into(),
             Action::RootPropagation { flags } => format!("make / {flags}"),
+            Action::RootfsParentPropagation { path, flags } => {
+                format!("make the mount holding {} {flags}", path.display())
+            }
             Action::BindRootfs { path } => format!("bind rootfs {}", path.display()),
             Action::IdmapMount {
                 source,
@@ -403,6 +435,14 @@ impl Action {
             Action::ExecLabel { lsm, label } => format!("label the program's exec with {lsm} {label:?}"),
             Action::Seccomp { profile } => {
                 format!("install seccomp filter: {}", crate::process::seccomp::summary(profile))
+            }
+            Action::Scheduler(s) => format!("set scheduler {s}"),
+            Action::IoPriority(p) => format!("set I/O priority {p}"),
+            Action::Personality { domain } => format!("set personality {domain}"),
+            Action::MemoryPolicy(m) => format!("set memory policy {m}"),
+            Action::CpuAffinity { stage, cpus } => format!("set the {stage} CPU affinity to {cpus}"),
+            Action::MoveNetDevice { device, name, .. } => {
+                format!("move network device {device} into the container as {name}")
             }
             Action::Chdir { path } => format!("chdir to cwd {}", path.display()),
             Action::Hook { kind, hook } => format!("run {kind} hook {}", hook.path.display()),
@@ -491,6 +531,19 @@ impl Plan {
                 },
             );
         }
+        let netns = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Network);
+        let mut devices: Vec<_> = linux.net_devices().iter().flatten().collect();
+        devices.sort_by(|a, b| a.0.cmp(b.0));
+        for (device, d) in devices {
+            add(
+                format!("linux.netDevices[{device:?}]"),
+                Action::MoveNetDevice {
+                    device: device.clone(),
+                    name: d.name().clone().unwrap_or_else(|| device.clone()),
+                    netns: netns.and_then(|n| n.path().clone()),
+                },
+            );
+        }
         add(
             "linux.cgroupsPath, linux.resources".into(),
             cgroup_step(&linux, opts.systemd_cgroup),
@@ -532,13 +585,28 @@ impl Plan {
                 },
             );
         } else {
-            // rslave while the rootfs is built, whatever config.json asks: a shared "/" here would
-            // carry the container's mounts into the host's namespace. rootfsPropagation applies to
-            // the container's own "/" after pivot_root.
-            add(
-                "runtime: keep the container's mounts from reaching the host".into(),
-                Action::RootPropagation { flags: "rslave".into() },
-            );
+            // As runc: "/" and every mount below it get rootfsPropagation (rslave by default)
+            // before anything is mounted, so that a volume bound from a shared host mount stays
+            // in its peer group or becomes its slave. Unless that made every mount a slave or
+            // private, the mount holding the rootfs may still be shared with the host: it is made
+            // private (a slave for "slave") so that neither the rootfs bind nor what is mounted
+            // on it reaches the host (and pivot_root refuses a shared parent).
+            let root_flags = linux.rootfs_propagation().clone();
+            let (origin, flags) = match &root_flags {
+                Some(flags) => ("linux.rootfsPropagation", flags.as_str()),
+                None => ("runtime: keep the container's mounts from reaching the host", "rslave"),
+            };
+            mounts::root_propagation(flags)?;
+            add(origin.into(), Action::RootPropagation { flags: flags.into() });
+            if !matches!(flags, "rslave" | "rprivate") {
+                add(
+                    origin.into(),
+                    Action::RootfsParentPropagation {
+                        path: bundle.rootfs.clone(),
+                        flags: if flags == "slave" { "slave" } else { "private" }.into(),
+                    },
+                );
+            }
             add(
                 "root.path".into(),
                 Action::BindRootfs {
@@ -549,6 +617,8 @@ impl Plan {
             let config_mounts = spec.mounts().clone().unwrap_or_default();
             for (i, m) in config_mounts.iter().enumerate() {
                 let mut step = mounts::plan_mount(m, &bundle.dir).with_context(|| format!("mounts[{i}]"))?;
+                step.cgroupns =
+                    step.fstype == "cgroup" && namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup);
                 if step.fstype == "bind" {
                     crate::procfs::check_bind_on_proc(&step.destination, Path::new(&step.source))
                         .with_context(|| format!("mounts[{i}]"))?;
@@ -618,7 +688,10 @@ impl Plan {
                     no_pivot: opts.no_pivot,
                 },
             );
-            if let Some(flags) = linux.rootfs_propagation().clone() {
+            // The container's own "/" (and its submounts, for an "r" flag) shared or unbindable,
+            // as runc does after pivot_root; a private or slave one is already so, and doing it
+            // again would undo the mounts' own "rshared".
+            if let Some(flags) = root_flags.filter(|f| !f.contains("private") && !f.contains("slave")) {
                 add("linux.rootfsPropagation".into(), Action::RootPropagation { flags });
             }
         }
@@ -680,6 +753,9 @@ impl Plan {
         if let Some(value) = process.oom_score_adj() {
             add("process.oomScoreAdj".into(), Action::OomScoreAdj { value });
         }
+        // Not for the init (runtime-spec), but for each exec: a bad list fails `create`.
+        crate::process::scheduling::exec_affinity(process.exec_cpu_affinity().as_ref())?;
+        scheduling_steps(&process, &linux, &mut add)?;
         let late_seccomp = process_steps(&process, linux.seccomp().as_ref(), &mut add)?;
         add_hooks(&mut add, &["startContainer"]);
         if let Some(step) = late_seccomp {
@@ -692,21 +768,39 @@ impl Plan {
 
     /// The plan of `scrun exec`: enter each namespace of the running container that differs
     /// from ours (a user namespace first: it decides what may be done in the others), then
-    /// the process steps.
+    /// the process steps. What the container's config.json says applies to the exec'd process
+    /// too: linux.seccomp, linux.personality, linux.memoryPolicy, and as runc has it, the
+    /// scheduling fields of its process that `process` leaves out.
     pub fn for_exec(
         pid: i32,
         process: &Process,
         cgroup: Option<&crate::cgroups::SavedCgroup>,
-        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+        container: &Spec,
     ) -> Result<Plan> {
+        let linux = container.linux().clone().unwrap_or_default();
+        let process = &crate::process::scheduling::inherit(process, container.process().as_ref());
         let mut steps = Vec::new();
         let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
+        let affinity = crate::process::scheduling::exec_affinity(process.exec_cpu_affinity().as_ref())?;
+        let add_affinity = |add: &mut dyn FnMut(String, Action), when| {
+            for (stage, cpus, field) in affinity.iter().filter(|(stage, _, _)| *stage == when) {
+                add(
+                    field.to_string(),
+                    Action::CpuAffinity {
+                        stage: *stage,
+                        cpus: cpus.clone(),
+                    },
+                );
+            }
+        };
+        add_affinity(&mut add, crate::process::scheduling::Stage::Initial);
         if let Some(cgroup) = cgroup {
             add(
                 "the container's cgroup".into(),
                 Action::EnterCgroup { cgroup: cgroup.clone() },
             );
         }
+        add_affinity(&mut add, crate::process::scheduling::Stage::Final);
         for kind in ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"] {
             let file = crate::namespaces::file(kind);
             let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{file}"));
@@ -734,7 +828,8 @@ impl Plan {
                 path: process.cwd().clone(),
             },
         );
-        if let Some(step) = process_steps(process, seccomp, &mut add)? {
+        scheduling_steps(process, &linux, &mut add)?;
+        if let Some(step) = process_steps(process, linux.seccomp().as_ref(), &mut add)? {
             add("linux.seccomp".into(), step);
         }
         add("process.args".into(), exec_step(process));
@@ -778,7 +873,13 @@ impl Plan {
             Phase::Identity => index(&|a| {
                 matches!(
                     a,
-                    Action::OomScoreAdj { .. } | Action::Rlimit { .. } | Action::LimitBoundingSet { .. }
+                    Action::OomScoreAdj { .. }
+                        | Action::Scheduler(_)
+                        | Action::IoPriority(_)
+                        | Action::Personality { .. }
+                        | Action::MemoryPolicy(_)
+                        | Action::Rlimit { .. }
+                        | Action::LimitBoundingSet { .. }
                 )
             }),
             // The steps that must follow `start` sit right before the exec: startContainer
@@ -907,6 +1008,38 @@ fn cgroup_step(linux: &oci_spec::runtime::Linux, systemd: bool) -> Action {
         resources: Box::new(resources),
         systemd,
     }
+}
+
+/// The scheduling steps (see Action::Scheduler), for `create` and `exec`.
+fn scheduling_steps(
+    process: &Process,
+    linux: &oci_spec::runtime::Linux,
+    add: &mut dyn FnMut(String, Action),
+) -> Result<()> {
+    use crate::process::{mempolicy::MemoryPolicy, personality, scheduling};
+    if let Some(s) = process.scheduler() {
+        add(
+            "process.scheduler".into(),
+            Action::Scheduler(scheduling::Scheduler::from_spec(s)?),
+        );
+    }
+    if let Some(p) = process.io_priority() {
+        add(
+            "process.ioPriority".into(),
+            Action::IoPriority(scheduling::IoPriority::from_spec(p)?),
+        );
+    }
+    if let Some(p) = linux.personality() {
+        let domain = personality::from_spec(p)?;
+        add("linux.personality".into(), Action::Personality { domain });
+    }
+    if let Some(m) = linux.memory_policy() {
+        add(
+            "linux.memoryPolicy".into(),
+            Action::MemoryPolicy(MemoryPolicy::from_spec(m)?),
+        );
+    }
+    Ok(())
 }
 
 /// The steps that make the container's process what config.json's `process` says, last before

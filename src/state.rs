@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 /// The start socket: the created init blocks in accept() on it until `start` connects.
 pub const START_SOCKET: &str = "start.sock";
 const STATE_FILE: &str = "state.json";
+/// The record of what a create makes on the host (see `Made`), apart from state.json.
+const MADE_FILE: &str = "made.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,8 +80,57 @@ pub struct OciState<'a> {
     pub owner: &'a str,
 }
 
+/// A process known by pid and start time: the pair names one process for the life of the host,
+/// where the pid alone may have been reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Identity {
+    pub fn of(pid: i32) -> Result<Identity> {
+        let start_time = start_time(pid).with_context(|| format!("process {pid} vanished"))?;
+        Ok(Identity { pid, start_time })
+    }
+}
+
+/// What a create makes outside its state directory, written there before it is made: the
+/// init's identity as soon as it exists and the cgroup it is about to get. `delete --force`
+/// reads it when state.json cannot be, so a create killed at any point, or a state.json lost,
+/// leaves nothing it cannot find. Not fsync'd: what it names does not outlive the host either.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Made {
+    pub init: Identity,
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::SavedCgroup>,
+}
+
+impl Made {
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        write_atomic(&dir.join(MADE_FILE), &serde_json::to_vec(self)?)
+    }
+}
+
 pub struct Store {
     root: PathBuf,
+}
+
+/// A container directory whose state.json cannot be read: what is known of it, for `list` and
+/// for `delete --force` to clean up.
+pub struct Wreck {
+    pub id: String,
+    pub dir: PathBuf,
+    /// What the create recorded, if it got that far and the record reads.
+    pub made: Option<Made>,
+    /// Why it is corrupt, naming the file.
+    pub why: String,
+    _lock: Lock,
+}
+
+pub enum Loaded {
+    Ok(Container),
+    Corrupt(Wreck),
 }
 
 pub struct Container {
@@ -124,6 +175,17 @@ impl Store {
     }
 
     pub fn load(&self, id: &str) -> Result<Container> {
+        match self.load_any(id)? {
+            Loaded::Ok(c) => Ok(c),
+            Loaded::Corrupt(w) => Err(w.error()),
+        }
+    }
+
+    /// The container, or what is known of it when its state.json is missing or unreadable.
+    /// A directory with neither state.json nor the record of what was made holds nothing on
+    /// the host: a create under way (its lock is taken before either is written) or one that
+    /// died before making anything, so "does not exist".
+    pub fn load_any(&self, id: &str) -> Result<Loaded> {
         check_id(id)?;
         let dir = self.dir(id);
         let missing = || anyhow::anyhow!("container {id} does not exist");
@@ -132,29 +194,52 @@ impl Store {
             Err(_) if !dir.exists() => return Err(missing()),
             Err(e) => return Err(e),
         };
-        let text = match std::fs::read(dir.join(STATE_FILE)) {
-            Ok(t) => t,
-            // A directory without state.json is a create still under way or one that died.
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(missing()),
-            Err(e) => return Err(e).with_context(|| format!("read state of {id}")),
+        let path = dir.join(STATE_FILE);
+        let why = match std::fs::read(&path) {
+            Ok(text) => match serde_json::from_slice(&text) {
+                Ok(saved) => {
+                    return Ok(Loaded::Ok(Container {
+                        dir,
+                        saved,
+                        _lock: lock,
+                    }))
+                }
+                Err(e) => format!("{}: {e}", path.display()),
+            },
+            Err(e) => format!("{}: {}", path.display(), io_why(&e)),
         };
-        let saved = serde_json::from_slice(&text).with_context(|| format!("state of {id} is corrupt"))?;
-        Ok(Container {
+        let made_path = dir.join(MADE_FILE);
+        let (made, why) = match std::fs::read(&made_path) {
+            Ok(text) => match serde_json::from_slice(&text) {
+                Ok(made) => (Some(made), why),
+                Err(e) => (None, format!("{why}; {}: {e}", made_path.display())),
+            },
+            Err(e) if e.kind() == ErrorKind::NotFound && !path.exists() => return Err(missing()),
+            Err(e) => (None, format!("{why}; {}: {}", made_path.display(), io_why(&e))),
+        };
+        Ok(Loaded::Corrupt(Wreck {
+            id: id.to_string(),
             dir,
-            saved,
+            made,
+            why,
             _lock: lock,
-        })
+        }))
     }
 
-    pub fn list(&self) -> Result<Vec<Container>> {
+    /// Every container, corrupt ones included.
+    pub fn list(&self) -> Result<Vec<Loaded>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.root).with_context(|| format!("read {}", self.root.display()))? {
             let name = entry?.file_name();
-            if let Some(c) = name.to_str().and_then(|id| self.load(id).ok()) {
+            if let Some(c) = name.to_str().and_then(|id| self.load_any(id).ok()) {
                 out.push(c);
             }
         }
-        out.sort_by(|a, b| a.saved.created.cmp(&b.saved.created));
+        let created = |l: &Loaded| match l {
+            Loaded::Ok(c) => c.saved.created.clone(),
+            Loaded::Corrupt(_) => String::new(),
+        };
+        out.sort_by_key(created);
         Ok(out)
     }
 }
@@ -201,9 +286,46 @@ impl Container {
         }
     }
 
-    pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
+    pub fn identity(&self) -> Identity {
+        Identity {
+            pid: self.saved.pid,
+            start_time: self.saved.pid_start_time,
+        }
     }
+
+    pub fn remove(self) -> Result<()> {
+        remove_dir(&self.dir)
+    }
+}
+
+impl Wreck {
+    pub fn error(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "state of container {0} is corrupt: {1} (`scrun delete --force {0}` kills its processes and removes it)",
+            self.id,
+            self.why
+        )
+    }
+
+    pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
+        let saved = self.made.as_ref()?.cgroup.as_ref()?;
+        crate::cgroups::Cgroup::open(saved).ok()
+    }
+
+    pub fn remove(self) -> Result<()> {
+        remove_dir(&self.dir)
+    }
+}
+
+fn io_why(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::NotFound => "missing".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    std::fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))
 }
 
 /// An exclusive flock on a container's directory, held until dropped.
@@ -215,18 +337,18 @@ fn lock(dir: &Path) -> Result<Lock> {
         .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", dir.display()))
 }
 
-/// Wait (up to 10 s) until the container's process is gone, even though it is not our child: a
-/// pidfd polls readable when it exits. With `signal`, send it first through the same pidfd,
-/// so it cannot reach a recycled pid.
-pub fn wait_exit(saved: &Saved, signal: Option<i32>) -> Result<()> {
+/// Wait (up to 10 s) until the process is gone, even though it is not our child: a pidfd polls
+/// readable when it exits. With `signal`, send it first through the same pidfd, so it cannot
+/// reach a recycled pid (the start time, read once the pidfd is open, says it is the same one).
+pub fn wait_exit(process: Identity, signal: Option<i32>) -> Result<()> {
     // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, saved.pid, 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, process.pid, 0) };
     if fd < 0 {
         return Ok(()); // already gone
     }
     // SAFETY: the fd was just returned to us.
     let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    if start_time(saved.pid) != Some(saved.pid_start_time) {
+    if start_time(process.pid) != Some(process.start_time) {
         return Ok(());
     }
     if let Some(sig) = signal {

@@ -186,7 +186,11 @@ fn the_list_names_real_fields_and_real_tests() {
 fn every_other_field_fails_create_naming_it() {
     let (reg, all) = all_fields();
     let refused: Vec<&String> = all.iter().filter(|f| !coverage::is_honoured(f)).collect();
-    assert!(refused.len() > 50, "{refused:?}");
+    // The trace reached the sections scrun refuses as a whole, and beyond the top level.
+    assert!(
+        refused.iter().any(|f| *f == "windows") && refused.iter().any(|f| *f == "linux.resources.memory.kernel"),
+        "{refused:?}"
+    );
     for field in refused {
         let b = Bundle::new();
         let mut path = String::new();
@@ -375,14 +379,14 @@ fn exec_and_update_refuse_what_they_would_not_apply() {
     std::fs::write(
         &process,
         json!({"args": ["/probe", "hello"], "cwd": "/", "user": {"uid": 0, "gid": 0},
-               "execCPUAffinity": {"initial": "0"}})
+               "commandLine": "probe hello"})
         .to_string(),
     )
     .unwrap();
     let out = rt.run(&["exec", "--process", process.to_str().unwrap(), &id]);
     assert!(!out.status.success(), "{}", describe(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("process.execCPUAffinity: not supported by scrun"),
+        String::from_utf8_lossy(&out.stderr).contains("process.commandLine: not supported by scrun"),
         "{}",
         describe(&out)
     );

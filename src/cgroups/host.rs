@@ -31,8 +31,14 @@ impl Hierarchy {
             // As runc: an absolute cgroupsPath is taken from the mount point, whatever its root.
             return self.mount.join(path.trim_start_matches('/'));
         }
+        self.own_dir().join(path)
+    }
+
+    /// The directory of our own cgroup: below the mount point, as far as our cgroup is below
+    /// the cgroup mounted there.
+    pub fn own_dir(&self) -> PathBuf {
         let own = self.own.strip_prefix(self.root.trim_end_matches('/')).unwrap_or("");
-        self.mount.join(own.trim_start_matches('/')).join(path)
+        self.mount.join(own.trim_start_matches('/'))
     }
 }
 
@@ -76,6 +82,12 @@ pub fn host() -> &'static Host {
     })
 }
 
+/// The hierarchies as a process's mountinfo and cgroup files show them, without what `host()`
+/// adds from host-wide files (v1 controller names come from a built-in list).
+pub fn parse_mounts(mountinfo: &str, proc_cgroup: &str) -> Host {
+    parse(mountinfo, proc_cgroup, "", false)
+}
+
 /// The hierarchies in mountinfo, one per superblock (a hierarchy can be mounted more than once;
 /// the one under /sys/fs/cgroup wins).
 fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) -> Host {
@@ -95,7 +107,10 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) 
             _ => continue,
         };
         let preferred = mount.starts_with("/sys/fs/cgroup");
-        if found.iter().any(|(d, p, _, _)| *d == dev && (*p || !preferred)) {
+        // Of two mounts under /sys/fs/cgroup, the later one: mounted over the first (a nested
+        // host mounts its own /sys/fs/cgroup over the outer one's), it is the one in sight, and
+        // its root is the one our cgroup path is relative to.
+        if found.iter().any(|(d, p, _, _)| *d == dev && *p && !preferred) {
             continue;
         }
         found.retain(|(d, ..)| *d != dev);
@@ -204,6 +219,23 @@ mod tests {
     const PROC_CGROUPS: &str = "#subsys_name\thierarchy\nmemory\t4\t1\t1\ncpu\t1\t1\t1\ncpuacct\t1\t1\t1\n";
 
     #[test]
+    fn a_hierarchy_mounted_over_another_is_the_one_used() {
+        // A nested host (in a cgroup namespace) mounts its own /sys/fs/cgroup over the outer
+        // one: the outer memory mount is still listed, its root outside the namespace.
+        let info = "\
+31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+35 31 0:32 /.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+50 23 0:40 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+51 50 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+        let h = parse(info, "4:memory:/system.slice/x.scope\n", PROC_CGROUPS, false);
+        assert_eq!(
+            h.v1_for("memory").unwrap().own_dir(),
+            Path::new("/sys/fs/cgroup/memory/system.slice/x.scope")
+        );
+    }
+
+    #[test]
     fn parses_hybrid_mountinfo() {
         let h = parse(MOUNTINFO, PROC_CGROUP, PROC_CGROUPS, false);
         let names: Vec<_> = h.v1.iter().map(|h| h.controllers.join(",")).collect();
@@ -212,6 +244,11 @@ mod tests {
         assert_eq!(mem.mount, Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(mem.dir("/a/b"), Path::new("/sys/fs/cgroup/memory/a/b"));
         assert_eq!(mem.dir("a/b"), Path::new("/sys/fs/cgroup/memory/sub/a/b"));
+        assert_eq!(mem.own_dir(), Path::new("/sys/fs/cgroup/memory/sub"));
+        assert_eq!(
+            h.v1_for("cpu").unwrap().own_dir(),
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/user")
+        );
         assert_eq!(
             h.v1_for("cpuacct").unwrap().dir("c"),
             Path::new("/sys/fs/cgroup/cpu,cpuacct/user/c")

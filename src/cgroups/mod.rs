@@ -18,7 +18,7 @@ mod resources;
 mod stats;
 pub mod systemd;
 
-pub use host::{host, Hierarchy, Host};
+pub use host::{host, parse_mounts, Hierarchy, Host};
 pub use resources::default_device_rules;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -78,6 +78,14 @@ impl Cgroup {
     /// Makes the cgroup's directories (and missing parents) in every hierarchy; existing ones are
     /// fine, since Kubernetes pods and engines share parents.
     pub fn create(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let cgroup = Cgroup::plan(cgroups_path, id)?;
+        cgroup.make()?;
+        Ok(cgroup)
+    }
+
+    /// Where the cgroup of `id` goes in every hierarchy, without making anything: what a create
+    /// records before it makes the directories.
+    pub fn plan(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         let path = match cgroups_path.filter(|p| !p.is_empty()) {
             Some(p) => p.to_string(),
             None => format!("/scrun/{id}"),
@@ -87,32 +95,41 @@ impl Cgroup {
         if host.v1.is_empty() && host.v2.is_none() {
             bail!("no cgroup hierarchy is mounted (none in /proc/self/mountinfo)");
         }
-        let mut saved = SavedCgroup {
-            path,
-            v1: Vec::new(),
-            v2: None,
-            systemd_unit: None,
-        };
-        for h in &host.v1 {
-            let dir = h.dir(&saved.path);
-            mkdir_p(&h.mount, &dir, h.has("cpuset"))?;
-            saved.v1.push(V1Dir {
+        let v1 = host
+            .v1
+            .iter()
+            .map(|h| V1Dir {
                 controllers: h.controllers.clone(),
-                dir,
-            });
+                dir: h.dir(&path),
+            })
+            .collect();
+        let v2 = host.v2.as_ref().map(|h| h.dir(&path));
+        Ok(Cgroup {
+            saved: SavedCgroup {
+                path,
+                v1,
+                v2,
+                systemd_unit: None,
+            },
+        })
+    }
+
+    /// Makes the planned directories.
+    pub fn make(&self) -> Result<()> {
+        let host = host();
+        for (h, d) in host.v1.iter().zip(&self.saved.v1) {
+            mkdir_p(&h.mount, &d.dir, h.has("cpuset"))?;
         }
-        if let Some(h) = &host.v2 {
-            let dir = h.dir(&saved.path);
-            mkdir_p(&h.mount, &dir, false)?;
+        if let (Some(h), Some(dir)) = (&host.v2, &self.saved.v2) {
+            mkdir_p(&h.mount, dir, false)?;
             // On a hybrid host the cgroup2 controllers are host-wide settings that others
             // (crun's hugetlb workaround, say) may rely on: turn one on only when a limit needs
             // it (see resources::need). On a cgroup2 host, all of them, as runc does.
             if host.v2_only {
-                enable_controllers(&h.mount, &dir, None);
+                enable_controllers(&h.mount, dir, None);
             }
-            saved.v2 = Some(dir);
         }
-        Ok(Cgroup { saved })
+        Ok(())
     }
 
     pub fn open(saved: &SavedCgroup) -> Result<Cgroup> {

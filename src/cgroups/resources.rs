@@ -5,7 +5,8 @@
 use super::{device_filter, host, read, read_opt, write, Cgroup, Dir};
 use anyhow::{anyhow, bail, Result};
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxHugepageLimit, LinuxMemory, LinuxResources,
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxHugepageLimit, LinuxMemory, LinuxNetwork,
+    LinuxResources,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +30,9 @@ pub fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     }
     if let Some(h) = r.hugepage_limits() {
         hugetlb(cg, h)?;
+    }
+    if let Some(n) = r.network() {
+        network(cg, n)?;
     }
     if let Some(u) = r.unified() {
         unified(cg, u)?;
@@ -309,6 +313,20 @@ fn pids(cg: &Cgroup, limit: i64) -> Result<()> {
     }
     let d = need(cg, "pids", "linux.resources.pids")?.path();
     write(d, "pids.max", &if limit > 0 { limit.to_string() } else { "max".into() })
+}
+
+/// net_cls and net_prio are v1 controllers only (cgroup2 has no counterpart). A class id of 0
+/// means unset, as in runc.
+fn network(cg: &Cgroup, n: &LinuxNetwork) -> Result<()> {
+    if let Some(id) = n.class_id().filter(|id| *id != 0) {
+        let d = need(cg, "net_cls", "linux.resources.network.classID")?.path();
+        write(d, "net_cls.classid", &id.to_string())?;
+    }
+    for (i, p) in n.priorities().iter().flatten().enumerate() {
+        let d = need(cg, "net_prio", &format!("linux.resources.network.priorities[{i}]"))?.path();
+        write(d, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+    }
+    Ok(())
 }
 
 fn blkio(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {

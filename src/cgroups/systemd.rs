@@ -102,6 +102,14 @@ fn expand_slice(slice: &str) -> Result<String> {
     Ok(path)
 }
 
+/// The unit and cgroup `create` will make, without making them: what a create records first.
+pub fn plan(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+    let unit = Unit::parse(cgroups_path, id)?;
+    let mut cgroup = Cgroup::plan(Some(&unit.cgroup_path()?), id)?;
+    cgroup.saved.systemd_unit = Some(unit.name);
+    Ok(cgroup)
+}
+
 /// Starts the unit with `pid` in it, then takes its cgroup directories as the container's
 /// cgroup (making those of the hierarchies systemd leaves alone).
 pub fn create(cgroups_path: Option<&str>, id: &str, pid: i32, resources: &LinuxResources) -> Result<Cgroup> {

@@ -1,11 +1,11 @@
 use crate::cli::{DeleteArgs, GlobalOpts};
-use crate::state::{Container, Status, Store};
+use crate::state::{Container, Identity, Loaded, Status, Store, Wreck};
 use anyhow::{bail, Result};
 
 pub fn delete(global: &GlobalOpts, args: &DeleteArgs) -> Result<()> {
     let store = Store::open(&global.root)?;
-    let container = match store.load(&args.id) {
-        Ok(c) => c,
+    let loaded = match store.load_any(&args.id) {
+        Ok(l) => l,
         // containerd's shim always runs a second `delete --force` after the container is gone.
         Err(_) if args.force && crate::state::check_id(&args.id).is_ok() => {
             let _ = std::fs::remove_dir_all(store.dir(&args.id));
@@ -13,7 +13,11 @@ pub fn delete(global: &GlobalOpts, args: &DeleteArgs) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    remove(container, args.force)
+    match loaded {
+        Loaded::Ok(container) => remove(container, args.force),
+        Loaded::Corrupt(wreck) if args.force => remove_wreck(wreck),
+        Loaded::Corrupt(wreck) => Err(wreck.error()),
+    }
 }
 
 /// Remove a container: a created one is killed first (as runc does), a running or paused one
@@ -21,8 +25,8 @@ pub fn delete(global: &GlobalOpts, args: &DeleteArgs) -> Result<()> {
 pub fn remove(container: Container, force: bool) -> Result<()> {
     match container.status() {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&container)?,
-        Status::Running | Status::Paused if force => kill_and_wait(&container)?,
+        Status::Created => kill_and_wait(container.cgroup().as_ref(), container.identity())?,
+        Status::Running | Status::Paused if force => kill_and_wait(container.cgroup().as_ref(), container.identity())?,
         status => bail!(
             "cannot delete container {} that is not stopped: {status}",
             container.saved.id
@@ -37,11 +41,32 @@ pub fn remove(container: Container, force: bool) -> Result<()> {
     container.remove()
 }
 
-fn kill_and_wait(container: &Container) -> Result<()> {
-    if let Some(cgroup) = container.cgroup() {
-        kill_all(&cgroup);
+/// `delete --force` of a container whose state.json is gone or unreadable: what its create
+/// recorded before making anything (see state::Made) finds its processes and cgroup. Its
+/// poststop hooks are lost with state.json.
+fn remove_wreck(wreck: Wreck) -> Result<()> {
+    match &wreck.made {
+        Some(made) => {
+            let cgroup = wreck.cgroup();
+            kill_and_wait(cgroup.as_ref(), made.init)?;
+            if let Some(cgroup) = cgroup {
+                kill_all(&cgroup);
+                cgroup.remove()?;
+            }
+        }
+        None => crate::logging::warn(&format!(
+            "container {}: {}; nothing says what it made, only its state directory is removed",
+            wreck.id, wreck.why
+        )),
     }
-    crate::state::wait_exit(&container.saved, Some(libc::SIGKILL))
+    wreck.remove()
+}
+
+fn kill_and_wait(cgroup: Option<&crate::cgroups::Cgroup>, init: Identity) -> Result<()> {
+    if let Some(cgroup) = cgroup {
+        kill_all(cgroup);
+    }
+    crate::state::wait_exit(init, Some(libc::SIGKILL))
 }
 
 /// SIGKILL every process of the cgroup, and thaw it: a frozen process dies only once thawed.

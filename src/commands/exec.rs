@@ -18,14 +18,11 @@ pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
     }
     let config = crate::spec::Bundle::load(&container.saved.bundle)?;
     let process = process(args, &config)?;
-    // The container's seccomp profile applies to what is exec'd in it too.
-    let config = crate::spec::Bundle::load(&container.saved.bundle)?;
-    let seccomp = config.spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let plan = Plan::for_exec(
         container.saved.pid,
         &process,
         container.saved.cgroup.as_ref(),
-        seccomp.as_ref(),
+        &config.spec,
     )?;
     drop(container); // the exec must not hold the container's lock while it runs
     let opts = CreateOpts {
@@ -47,9 +44,7 @@ fn process(args: &ExecArgs, config: &crate::spec::Bundle) -> Result<Process> {
     let mut process = match &args.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read --process {}", path.display()))?;
-            let raw = serde_json::from_slice(&text).with_context(|| format!("--process {}", path.display()))?;
-            crate::spec::parse_part::<Process>(raw, "process")
-                .with_context(|| format!("--process {}", path.display()))?
+            crate::spec::parse_process(&text).with_context(|| format!("--process {}", path.display()))?
         }
         None => {
             if args.command.is_empty() {

@@ -110,6 +110,11 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
+            "memoryPolicy": {
+                "modes": crate::process::mempolicy::MODES.map(|(name, _)| name),
+                "flags": crate::process::mempolicy::FLAGS.map(|(name, _)| name),
+            },
+            "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}},
         },
         "annotations": {"io.github.scrun.version": env!("CARGO_PKG_VERSION")},

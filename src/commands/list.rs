@@ -1,33 +1,55 @@
 use crate::cli::{GlobalOpts, ListArgs, ListFormat};
-use crate::state::Store;
+use crate::state::{Loaded, Store};
 use anyhow::Result;
 
 pub fn list(global: &GlobalOpts, args: &ListArgs) -> Result<()> {
     let store = Store::open(&global.root)?;
     let containers = store.list()?;
+    let id = |l: &Loaded| match l {
+        Loaded::Ok(c) => c.saved.id.clone(),
+        Loaded::Corrupt(w) => w.id.clone(),
+    };
     if args.quiet {
         for c in &containers {
-            println!("{}", c.saved.id);
+            println!("{}", id(c));
         }
         return Ok(());
     }
     if args.format == ListFormat::Json {
-        let states: Vec<_> = containers.iter().map(|c| c.oci_state()).collect();
+        // A corrupt container has no OCI state to give (its status is none of the spec's):
+        // it is named on stderr, as runc does, and the JSON stays what parsers expect.
+        let mut states = Vec::new();
+        for c in &containers {
+            match c {
+                Loaded::Ok(c) => states.push(c.oci_state()),
+                Loaded::Corrupt(w) => crate::logging::warn(&format!("{:#}", w.error())),
+            }
+        }
         println!("{}", serde_json::to_string(&states)?);
         return Ok(());
     }
     let rows: Vec<[String; 6]> = containers
         .iter()
-        .map(|c| {
-            let s = c.oci_state();
-            [
-                s.id.into(),
-                s.pid.to_string(),
-                s.status.to_string(),
-                s.bundle.display().to_string(),
-                s.created.into(),
-                s.owner.into(),
-            ]
+        .map(|c| match c {
+            Loaded::Ok(c) => {
+                let s = c.oci_state();
+                [
+                    s.id.into(),
+                    s.pid.to_string(),
+                    s.status.to_string(),
+                    s.bundle.display().to_string(),
+                    s.created.into(),
+                    s.owner.into(),
+                ]
+            }
+            Loaded::Corrupt(w) => [
+                w.id.clone(),
+                w.made.as_ref().map_or(0, |m| m.init.pid).to_string(),
+                "corrupt".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
         })
         .collect();
     let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);

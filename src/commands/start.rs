@@ -24,7 +24,7 @@ pub fn start(global: &GlobalOpts, id: &str) -> Result<()> {
     if !failure.is_empty() {
         // The init exits after saying why: report once it is gone, so the container is
         // stopped by the time `start` returns.
-        crate::state::wait_exit(&container.saved, None)?;
+        crate::state::wait_exit(container.identity(), None)?;
         bail!(failure);
     }
     run_hooks(&container, "poststart", &container.saved.poststart, "running");

@@ -1,9 +1,12 @@
-//! The container process's own setup, last before exec: identity, capabilities, rlimits, and the
-//! exec itself.
+//! The container process's own setup, last before exec: identity, capabilities, rlimits,
+//! scheduling, memory policy, personality, and the exec itself.
 
 pub mod capabilities;
 pub mod exec;
 pub mod identity;
+pub mod mempolicy;
+pub mod personality;
 pub mod rlimits;
+pub mod scheduling;
 pub mod seccomp;
 pub mod seccomp_agent;

@@ -1,15 +1,20 @@
 //! The `cgroup` mount type: what the container sees at /sys/fs/cgroup. On a cgroup2-only host it
-//! is a cgroup2 mount; on a v1 or hybrid host (this one) it is a tmpfs holding, for each
-//! hierarchy, a bind of the container's own cgroup directory, as runc builds it.
+//! is a cgroup2 mount; on a v1 or hybrid host (this one) it is a tmpfs holding each hierarchy
+//! under the name the host gives it ("cpu,cpuacct", "memory", "systemd", "unified"), and for a
+//! co-mounted one a symlink per controller ("cpu" -> "cpu,cpuacct"), as runc builds it. Each
+//! hierarchy is a bind of the container's own cgroup directory, or, in a cgroup namespace, a
+//! cgroup mount of its own, whose root the kernel makes the namespace's.
 
 use super::mounts::{remount_bind, MountStep};
 use super::resolve::{fd_path, open_in_root, Create};
+use crate::cgroups::Hierarchy;
 use anyhow::{Context, Result};
+use nix::mount::MsFlags;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
-    let flags = nix::mount::MsFlags::from_bits_retain(m.flags);
+    let flags = MsFlags::from_bits_retain(m.flags);
     if is_cgroup2_only() {
         return nix::mount::mount(
             Some("cgroup2"),
@@ -20,36 +25,64 @@ pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
         )
         .context("mount cgroup2");
     }
-    let tmpfs_flags = flags & !nix::mount::MsFlags::MS_RDONLY;
     nix::mount::mount(
         Some("tmpfs"),
         fd_path(target).as_str(),
         Some("tmpfs"),
-        tmpfs_flags,
+        flags & !MsFlags::MS_RDONLY,
         Some("mode=755"),
     )
     .context("mount tmpfs")?;
-    for (source, name) in own_hierarchies()? {
+    let restricted = m.flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    for (name, h, v2) in hierarchies()? {
+        // Bound, a hierarchy whose mount does not reach our cgroup would show the container the
+        // cgroups above its own: left out instead.
+        if !m.cgroupns && !h.own.starts_with(h.root.trim_end_matches('/')) {
+            continue;
+        }
         let dest = m.destination.join(&name);
         let dest_fd = open_in_root(root, &dest, Create::Dir, false)?;
-        nix::mount::mount(
-            Some(&source),
-            fd_path(&dest_fd).as_str(),
-            None::<&str>,
-            nix::mount::MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .with_context(|| format!("bind {}", source.display()))?;
-        let mounted = open_in_root(root, &dest, Create::No, false)?;
-        remount_bind(&mounted, m.flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)?;
+        if m.cgroupns {
+            let (fstype, data) = if v2 {
+                ("cgroup2", None)
+            } else {
+                ("cgroup", Some(h.controllers.join(",")))
+            };
+            nix::mount::mount(
+                Some("cgroup"),
+                fd_path(&dest_fd).as_str(),
+                Some(fstype),
+                MsFlags::from_bits_retain(restricted),
+                data.as_deref(),
+            )
+            .with_context(|| format!("mount {fstype} {}", data.as_deref().unwrap_or_default()))?;
+        } else {
+            let source = h.own_dir();
+            nix::mount::mount(
+                Some(&source),
+                fd_path(&dest_fd).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind {}", source.display()))?;
+            let mounted = open_in_root(root, &dest, Create::No, false)?;
+            remount_bind(&mounted, restricted)?;
+        }
+        if name.contains(',') {
+            for controller in name.split(',') {
+                crate::devices::symlink(root, &m.destination.join(controller), Path::new(&name))
+                    .with_context(|| format!("symlink {controller} -> {name}"))?;
+            }
+        }
     }
-    if flags.contains(nix::mount::MsFlags::MS_RDONLY) {
+    if flags.contains(MsFlags::MS_RDONLY) {
         let mounted = open_in_root(root, &m.destination, Create::No, false)?;
         nix::mount::mount(
             None::<&str>,
             fd_path(&mounted).as_str(),
             None::<&str>,
-            flags | nix::mount::MsFlags::MS_REMOUNT,
+            flags | MsFlags::MS_REMOUNT,
             None::<&str>,
         )
         .context("remount read-only")?;
@@ -58,28 +91,15 @@ pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
 }
 
 /// The mounts below `dest` that a `cgroup` mount makes (for `scrun explain`).
-pub fn submounts(dest: &Path) -> Vec<std::path::PathBuf> {
+pub fn submounts(dest: &Path) -> Vec<PathBuf> {
     if is_cgroup2_only() {
         return vec![];
     }
-    own_hierarchies()
+    hierarchies()
         .unwrap_or_default()
         .into_iter()
-        .map(|(_, name)| dest.join(name))
+        .map(|(name, ..)| dest.join(name))
         .collect()
-}
-
-/// For each hierarchy this process is in: the host directory of its cgroup there, and the
-/// hierarchy's name.
-fn own_hierarchies() -> Result<Vec<(std::path::PathBuf, String)>> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    Ok(hierarchies()?
-        .into_iter()
-        .filter_map(|(host_dir, name)| {
-            let path = own_path(&own, &name)?;
-            Some((Path::new(&host_dir).join(path.trim_start_matches('/')), name))
-        })
-        .collect())
 }
 
 fn is_cgroup2_only() -> bool {
@@ -87,44 +107,20 @@ fn is_cgroup2_only() -> bool {
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
-/// Host mount points of cgroup hierarchies under /sys/fs/cgroup, with the name of each
-/// (its directory name: "memory", "cpu", "unified", "systemd").
-fn hierarchies() -> Result<Vec<(String, String)>> {
+/// The hierarchies mounted right under /sys/fs/cgroup that this process is in, each with its
+/// directory name there and whether it is cgroup2. Read now, not from the runtime's cached view: this process (the
+/// container's init) is in the container's cgroup, which is what gets bound.
+fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    Ok(crate::mountinfo::parse(&info)
-        .into_iter()
-        .filter(|e| matches!(e.fstype.as_str(), "cgroup" | "cgroup2"))
-        .filter_map(|e| {
-            let name = e.mount_point.strip_prefix("/sys/fs/cgroup/")?.to_string();
-            (!name.contains('/')).then_some((e.mount_point, name))
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
+    let host = crate::cgroups::parse_mounts(&info, &own);
+    let v1 = host.v1.into_iter().map(|h| (h, false));
+    Ok(v1
+        .chain(host.v2.map(|h| (h, true)))
+        .filter(|(h, _)| !h.own.is_empty())
+        .filter_map(|(h, v2)| {
+            let name = h.mount.strip_prefix("/sys/fs/cgroup").ok()?.to_str()?.to_string();
+            (!name.is_empty() && !name.contains('/')).then_some((name, h, v2))
         })
         .collect())
-}
-
-/// This process's cgroup in the hierarchy mounted at /sys/fs/cgroup/NAME.
-fn own_path<'a>(proc_cgroup: &'a str, name: &str) -> Option<&'a str> {
-    proc_cgroup.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let matches = match name {
-            "unified" => controllers.is_empty(),
-            _ => controllers
-                .split(',')
-                .any(|c| c == name || c.strip_prefix("name=") == Some(name)),
-        };
-        matches.then_some(path)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn own_path_by_hierarchy() {
-        let pc = "12:memory:/a\n3:cpu,cpuacct:/b\n1:name=systemd:/c\n0::/d\n";
-        assert_eq!(super::own_path(pc, "memory"), Some("/a"));
-        assert_eq!(super::own_path(pc, "cpuacct"), Some("/b"));
-        assert_eq!(super::own_path(pc, "systemd"), Some("/c"));
-        assert_eq!(super::own_path(pc, "unified"), Some("/d"));
-        assert_eq!(super::own_path(pc, "pids"), None);
-    }
 }

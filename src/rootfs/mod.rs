@@ -20,10 +20,29 @@ fn errno(e: nix::errno::Errno) -> anyhow::Error {
     anyhow::anyhow!("{}", e.desc().to_lowercase())
 }
 
-/// Keep the container's mounts from propagating back to the host (rslave by default, as runc).
+/// rootfsPropagation on "/" (rslave by default, as runc, which keeps the container's mounts from
+/// propagating back to the host).
 pub fn set_root_propagation(name: &str) -> Result<()> {
     let flags = mounts::root_propagation(name)?;
     mount(NONE, "/", NONE, flags, NONE).map_err(errno)
+}
+
+/// Propagation `name` for the mount that holds `rootfs` (an absolute, canonical path). The
+/// kernel answers EINVAL for a path that is not a mount point: the walk goes up until one is,
+/// as runc's does.
+pub fn set_parent_propagation(rootfs: &Path, name: &str) -> Result<()> {
+    let flags = mounts::root_propagation(name)?;
+    let mut path = rootfs;
+    loop {
+        let e = match mount(NONE, path, NONE, flags, NONE) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        match path.parent() {
+            Some(parent) if e == nix::errno::Errno::EINVAL => path = parent,
+            _ => return Err(errno(e)).with_context(|| format!("make the mount at {} {name}", path.display())),
+        }
+    }
 }
 
 /// Make the rootfs a mount point of its own (pivot_root needs one) and return an fd of it, the
@@ -47,13 +66,24 @@ pub fn open_path(path: &Path) -> Result<OwnedFd> {
 pub fn pivot(root: &OwnedFd, no_pivot: bool) -> Result<()> {
     nix::unistd::fchdir(root).map_err(errno)?;
     if no_pivot {
+        // A mount moved onto a shared mount is copied to its peers: with a shared
+        // rootfsPropagation, "/" would pass the rootfs on to the host's own "/".
+        mount(NONE, "/", NONE, MsFlags::MS_SLAVE, NONE)
+            .map_err(errno)
+            .context("make / a slave")?;
         mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE)
             .map_err(errno)
             .context("move the rootfs to /")?;
         nix::unistd::chroot(".").map_err(errno).context("chroot")?;
     } else {
+        // After pivot_root(".", ".") the cwd is still the new root, under the old one: only
+        // umount2 looks through to the mount on top, so the old root is reached through an fd.
+        let old_root = open_path(Path::new("/"))?;
         nix::unistd::pivot_root(".", ".").map_err(errno).context("pivot_root")?;
-        // Unmounting must not propagate to the host's mounts.
+        nix::unistd::fchdir(&old_root).map_err(errno)?;
+        drop(old_root);
+        // Unmounting must not propagate to the host's mounts (with a shared rootfsPropagation,
+        // the old root's mounts are peers of the host's).
         mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
             .map_err(errno)
             .context("make the old root a slave")?;

@@ -37,6 +37,10 @@ pub struct MountStep {
     /// Set on the mount and its submounts once it is in place.
     #[serde(skip)]
     pub attrs: Attrs,
+    /// A `cgroup` mount for a container with a cgroup namespace: its hierarchies are mounted
+    /// afresh there, not bound from the host.
+    #[serde(skip)]
+    pub cgroupns: bool,
 }
 
 /// The idmapping of a bind mount (the mount's uidMappings and gidMappings; `idmap`, `ridmap`).
@@ -270,6 +274,7 @@ pub fn plan_mount(m: &Mount, bundle: &Path) -> Result<MountStep> {
             }
         }),
         attrs: p.attrs,
+        cgroupns: false,
     })
 }
 
@@ -308,6 +313,7 @@ pub fn generated_file(host: &Path, dest: &Path) -> MountStep {
         file_mountpoint: true,
         idmap: None,
         attrs: Attrs::default(),
+        cgroupns: false,
     }
 }
 

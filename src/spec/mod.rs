@@ -2,6 +2,7 @@
 
 pub mod coverage;
 pub mod defaults;
+mod names;
 mod validate;
 
 use anyhow::{bail, Context, Result};
@@ -48,9 +49,17 @@ impl Bundle {
 /// "hostnme" otherwise silently does nothing; engines capture every call's stderr, where a
 /// warning would only be noise.
 pub fn parse(text: &[u8]) -> Result<Spec> {
-    let raw: serde_json::Value = serde_json::from_slice(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let spec: Spec = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(text))
-        .map_err(|e| anyhow::anyhow!("{}", field_error(&e, "")))?;
+    let mut raw: serde_json::Value = serde_json::from_slice(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    names::check(&mut raw)?;
+    let spec: Spec = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
+        // A Value has no positions: the text, where it fails at the same field (it may fail
+        // first on what `names` rewrote), says where.
+        let with_position =
+            serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
+                .err()
+                .filter(|t| t.path().to_string() == e.path().to_string());
+        anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e), ""))
+    })?;
     match spec.version().split('.').next() {
         Some("1") => {}
         _ if spec.version().is_empty() => bail!("ociVersion is missing"),
@@ -93,6 +102,13 @@ fn field_error(e: &serde_path_to_error::Error<serde_json::Error>, part: &str) ->
         None if path == "." => inner,
         None => format!("{path}: {inner}"),
     }
+}
+
+/// An exec's process.json, read as config.json's process is.
+pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let mut raw: serde_json::Value = serde_json::from_slice(text)?;
+    names::check_process(&mut raw, "")?;
+    parse_part(raw, "process")
 }
 
 /// Fields present in the input but absent after a round trip through the typed config.

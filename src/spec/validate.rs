@@ -59,6 +59,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             check_sysctl(key, &has)?;
         }
         check_time_offsets(linux)?;
+        check_net_devices(linux, &has)?;
     }
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         if r.soft() > r.hard() {
@@ -187,6 +188,28 @@ fn check_time_offsets(linux: &oci_spec::runtime::Linux) -> Result<()> {
         }
         if let Some(n) = offset.nanosecs().filter(|n| *n >= 1_000_000_000) {
             bail!("linux.timeOffsets.{clock}.nanosecs {n} is out of range: it must be below 1000000000");
+        }
+    }
+    Ok(())
+}
+
+/// Devices move into the container's own network namespace, under names the kernel takes.
+fn check_net_devices(linux: &oci_spec::runtime::Linux, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) else {
+        return Ok(());
+    };
+    if !has(LinuxNamespaceType::Network) {
+        bail!("linux.netDevices: moving network devices requires a network namespace in linux.namespaces");
+    }
+    let mut names: Vec<_> = devices.iter().collect();
+    names.sort_by(|a, b| a.0.cmp(b.0));
+    for (device, d) in names {
+        if device.contains('%') {
+            bail!("linux.netDevices[{device:?}]: a host device is named exactly, not by a template");
+        }
+        crate::netdev::check_name(device).with_context(|| format!("linux.netDevices[{device:?}]"))?;
+        if let Some(name) = d.name() {
+            crate::netdev::check_name(name).with_context(|| format!("linux.netDevices[{device:?}].name"))?;
         }
     }
     Ok(())
@@ -435,6 +458,31 @@ mod tests {
         assert_eq!(e, "M.uidMappings[1] overlaps M.uidMappings[0]");
         let e = idmapped(serde_json::json!({"options": ["bind", "idmap=uids=0-1-10"]}));
         assert!(e.starts_with("M.options[1]: mappings inside the idmap option"), "{e}");
+    }
+
+    #[test]
+    fn net_devices_need_a_network_namespace_and_kernel_names() {
+        let e = err(
+            serde_json::json!({"linux": {"netDevices": {"eth1": {}}, "namespaces": [{"type": "mount"}, {"type": "uts"}]}}),
+        );
+        assert!(
+            e.starts_with("linux.netDevices: moving network devices requires a network namespace"),
+            "{e}"
+        );
+        let e = err(serde_json::json!({"linux": {"netDevices": {"eth1": {"name": "a/b"}}}}));
+        assert!(
+            e.starts_with("linux.netDevices[\"eth1\"].name: \"a/b\" is not a network device name"),
+            "{e}"
+        );
+        let e = err(serde_json::json!({"linux": {"netDevices": {"eth%d": {}}}}));
+        assert!(
+            e.starts_with("linux.netDevices[\"eth%d\"]: a host device is named exactly"),
+            "{e}"
+        );
+        validate(&spec(
+            serde_json::json!({"linux": {"netDevices": {"eth1": {"name": "ctr%d"}, "eth2": {}}}}),
+        ))
+        .unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! relies on /etc, shared libraries or NSS, and anything it cannot read (no
 //! /proc, no /sys, no /dev) is reported as null instead of failing.
 
+mod process_fields;
 mod steal;
 
 use serde_json::{json, Value};
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
 wait-signal | cat | write PATH [TEXT] | env PATH | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
-kill-self SIG | clocks | steal-exe exe|map SECS]";
+readlink PATH | mount-tmpfs PATH | kill-self SIG | clocks | steal-exe exe|map SECS]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -121,6 +122,20 @@ fn main() {
             }
             Err(e) => fail(&e),
         },
+        "readlink" => match fs::read_link(arg(2)) {
+            Ok(target) => {
+                out(format!("{}\n", target.display()).as_bytes());
+                0
+            }
+            Err(e) => fail(&e),
+        },
+        "mount-tmpfs" => match mount_tmpfs(arg(2)) {
+            Ok(()) => {
+                out(b"ok\n");
+                0
+            }
+            Err(e) => fail(&e),
+        },
         "kill-self" => kill_self(parse(arg(2))),
         "flip" => flip(arg(2), arg(3)),
         "clocks" => {
@@ -158,6 +173,18 @@ fn fail(e: &io::Error) -> i32 {
     let text = text.trim_end_matches(&format!(" (os error {code})")).to_string();
     out(format!("error: {text} (errno {code})\n").as_bytes());
     1
+}
+
+/// A tmpfs mounted from inside the container: a propagation test looks for it on the host.
+fn mount_tmpfs(path: &str) -> io::Result<()> {
+    let target = std::ffi::CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: NUL-terminated strings and no data.
+    let r = unsafe { libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn sleep(secs: &str) {
@@ -326,6 +353,7 @@ fn report(args: &[String]) -> Value {
         "cgroup": read_string("/proc/self/cgroup")
             .map(|s| s.lines().map(String::from).collect::<Vec<_>>()),
         "ns": namespaces(),
+        "process_fields": process_fields::report(),
     })
 }
 
