@@ -492,7 +492,8 @@ fn start_listener(dir: &Path) -> Result<OwnedFd> {
     let dirfd = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
     let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).context("socket")?;
     let addr = UnixAddr::new(&short_path(&dirfd)).context("start socket path")?;
-    bind(sock.as_raw_fd(), &addr).context("bind the start socket")?;
+    bind(sock.as_raw_fd(), &addr)
+        .with_context(|| format!("bind the start socket {}", dir.join(state::START_SOCKET).display()))?;
     listen(&sock, Backlog::new(1).expect("valid backlog")).context("listen on the start socket")?;
     Ok(sock)
 }

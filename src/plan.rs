@@ -466,7 +466,7 @@ impl Plan {
         let spec = &bundle.spec;
         let linux = spec.linux().clone().unwrap_or_default();
         let process = spec.process().clone().context("process is missing")?;
-        let mount_label = mount_label(&linux);
+        let mount_label = mount_label(&linux)?;
         let mut steps = Vec::new();
         let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
 
@@ -945,15 +945,16 @@ fn idmap_userns(idmap: &mounts::Idmap, linux: &oci_spec::runtime::Linux) -> Resu
     })
 }
 
-/// linux.mountLabel, when SELinux can use it. A mount label only means something to SELinux:
-/// without it there is nothing to apply and nothing weakened (crun ignores it too).
-fn mount_label(linux: &oci_spec::runtime::Linux) -> Option<String> {
-    let label = linux.mount_label().as_ref().filter(|l| !l.is_empty())?;
+/// linux.mountLabel, refused where SELinux is off as process.selinuxLabel is: the author
+/// asked for labelled mounts, and crun's silence there would leave them unlabelled unseen.
+fn mount_label(linux: &oci_spec::runtime::Linux) -> Result<Option<String>> {
+    let Some(label) = linux.mount_label().as_ref().filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
     if !Lsm::SELinux.enabled() {
-        crate::logging::warn("linux.mountLabel ignored: SELinux is not enabled on this host");
-        return None;
+        anyhow::bail!("linux.mountLabel: SELinux is not enabled on this host");
     }
-    Some(label.clone())
+    Ok(Some(label.clone()))
 }
 
 /// The process's LSM labels as steps. A label asked for on a host without its LSM would be a

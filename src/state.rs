@@ -396,7 +396,10 @@ pub fn check_id(id: &str) -> Result<()> {
 }
 
 /// Write a file so readers see the old content or the new, never a part: the pid file is read
-/// by containerd's shim the moment `create` exits.
+/// by containerd's shim the moment `create` exits. The data is synced before the rename, so a
+/// crash of the host cannot leave the name pointing at an empty or partial file on a `--root`
+/// on disk (on tmpfs, the usual /run, fsync returns at once). The directory is not synced: a
+/// rename lost that way loses a container whose processes did not survive the crash either.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let name = path.file_name().context("no file name")?.to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
@@ -408,6 +411,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
             .mode(0o644)
             .open(&tmp)?;
         std::io::Write::write_all(&mut f, data)?;
+        f.sync_data()?;
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| {

@@ -171,9 +171,26 @@ fn memory_cpu_pids_written_as_asked() {
     need_root!();
     let g = Guard::new("basic");
     let cg = g.create("c");
+    let v1_only = json!({"swappiness": 10, "disableOOMKiller": true});
+    if let Dir::V2(_) = cg.locate("memory").expect("memory controller") {
+        // cgroup v2 has no file for either: refused, not ignored.
+        for (field, value) in v1_only.as_object().unwrap() {
+            let err = cg
+                .apply(&res(json!({"memory": {field: value}})))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("linux.resources.memory.{field}: ")), "{err}");
+        }
+    }
+    let mut memory = json!({"limit": 67108864, "reservation": 33554432, "swap": 134217728});
+    if let Dir::V1(_) = cg.locate("memory").unwrap() {
+        memory
+            .as_object_mut()
+            .unwrap()
+            .extend(v1_only.as_object().unwrap().clone());
+    }
     cg.apply(&res(json!({
-        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
-                   "swappiness": 10, "disableOOMKiller": true},
+        "memory": memory,
         "cpu": {"shares": 512, "quota": 50000, "period": 100000},
         "pids": {"limit": 42},
     })))
@@ -222,6 +239,102 @@ fn memory_cpu_pids_written_as_asked() {
         Dir::V2(d) => assert_eq!(rd(d, "memory.max"), "max"),
     }
     assert_eq!(rd(cg.locate("pids").unwrap().path(), "pids.max"), "max");
+}
+
+#[test]
+fn memory_use_hierarchy_and_check_before_update() {
+    need_root!();
+    let mut g = Guard::new("hierarchy");
+    let cg = g.create("c");
+    cg.apply(&res(json!({"memory": {"useHierarchy": true}}))).unwrap();
+    let err = cg
+        .apply(&res(json!({"memory": {"useHierarchy": false}})))
+        .unwrap_err()
+        .to_string();
+    match cg.locate("memory").expect("memory controller") {
+        Dir::V1(d) => {
+            assert_eq!(rd(d, "memory.use_hierarchy"), "1");
+            // Current kernels always account hierarchically and refuse the 0 themselves.
+            assert!(err.contains("memory.use_hierarchy"), "{err}");
+        }
+        Dir::V2(_) => assert!(err.starts_with("linux.resources.memory.useHierarchy: "), "{err}"),
+    }
+
+    // 16 MB of a shell variable, charged here (the shell joins before it fills it), with no
+    // swap to push it to: a 4 MB limit is below what the cgroup uses.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "read go; x=$(head -c 16000000 /dev/zero | tr '\\0' a); echo ready; sleep 30",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    cg.add_pid(child.id() as i32).unwrap();
+    use std::io::{BufRead, Write};
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    g.children.push(child);
+    let err = cg
+        .update(&res(json!({"memory": {"limit": 4194304, "checkBeforeUpdate": true}})))
+        .unwrap_err()
+        .to_string();
+    match cg.locate("memory").unwrap() {
+        Dir::V1(d) => {
+            assert!(err.contains("memory.limit_in_bytes"), "{err}");
+            assert_ne!(rd(d, "memory.limit_in_bytes"), "4194304");
+        }
+        Dir::V2(d) => {
+            assert!(err.contains("(checkBeforeUpdate)"), "{err}");
+            assert_eq!(rd(d, "memory.max"), "max");
+        }
+    }
+}
+
+#[test]
+fn cpu_idle_burst_and_realtime() {
+    need_root!();
+    let g = Guard::new("cpuextra");
+    let cg = g.create("c");
+    cg.apply(&res(
+        json!({"cpu": {"idle": 1, "quota": 50000, "period": 100000, "burst": 20000}}),
+    ))
+    .unwrap();
+    let d = cg.locate("cpu").expect("cpu controller");
+    let burst = if let Dir::V1(_) = d {
+        "cpu.cfs_burst_us"
+    } else {
+        "cpu.max.burst"
+    };
+    assert_eq!(rd(d.path(), "cpu.idle"), "1");
+    assert_eq!(rd(d.path(), burst), "20000");
+    let result = cg.apply(&res(
+        json!({"cpu": {"realtimePeriod": 500000, "realtimeRuntime": 1000}}),
+    ));
+    match d {
+        Dir::V1(d) if d.join("cpu.rt_runtime_us").exists() => {
+            // The runtime comes from the parent's budget, which this test's fresh parent lacks.
+            let err = result.unwrap_err().to_string();
+            assert_eq!(rd(d, "cpu.rt_period_us"), "500000");
+            assert!(err.contains("cpu.rt_runtime_us"), "{err}");
+        }
+        Dir::V1(d) => {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(&d.join("cpu.rt_period_us").display().to_string()), "{err}");
+        }
+        Dir::V2(_) => {
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.starts_with("linux.resources.cpu.realtimeRuntime/realtimePeriod: "),
+                "{err}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -381,6 +494,15 @@ fn blkio_weight_and_throttle() {
         Dir::V2(d) if d.join("io.weight").exists() => Some("io.weight"),
         _ => None,
     };
+    let dev = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .expect("a block device")
+        .trim()
+        .to_string();
+    let (major, minor) = dev.split_once(':').unwrap();
+    let (major, minor) = (major.parse::<i64>().unwrap(), minor.parse::<i64>().unwrap());
     let result = cg.apply(&res(json!({"blockIO": {"weight": 300}})));
     match weight_file {
         Some("io.weight") => {
@@ -408,27 +530,53 @@ fn blkio_weight_and_throttle() {
         }
     }
 
-    let dev = std::fs::read_dir("/sys/block")
-        .unwrap()
-        .flatten()
-        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
-        .expect("a block device")
-        .trim()
-        .to_string();
-    let (major, minor) = dev.split_once(':').unwrap();
-    let t = json!([{"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}]);
-    cg.apply(&res(
-        json!({"blockIO": {"throttleReadBpsDevice": t, "throttleWriteIOPSDevice": t}}),
-    ))
+    // A device's own weight is for its I/O scheduler (BFQ): the kernel refuses it for a device
+    // another scheduler runs, and scrun says which file refused.
+    let bfq = std::fs::read_dir("/sys/block").unwrap().flatten().find_map(|e| {
+        let scheduler = std::fs::read_to_string(e.path().join("queue/scheduler")).ok()?;
+        scheduler
+            .contains("[bfq]")
+            .then(|| std::fs::read_to_string(e.path().join("dev")).ok())?
+    });
+    let weighted = bfq.as_deref().unwrap_or(&dev).trim();
+    let (wmajor, wminor) = weighted.split_once(':').unwrap();
+    let device =
+        json!([{"major": wmajor.parse::<i64>().unwrap(), "minor": wminor.parse::<i64>().unwrap(), "weight": 200}]);
+    let result = cg.apply(&res(json!({"blockIO": {"weightDevice": device}})));
+    let file = match (dir, weight_file) {
+        (Dir::V2(_), Some("io.weight")) => "io.weight",
+        (Dir::V2(_), _) => "io.bfq.weight",
+        (Dir::V1(_), Some("blkio.weight")) => "blkio.weight_device",
+        (Dir::V1(_), _) => "blkio.bfq.weight_device",
+    };
+    match (result, &bfq) {
+        (Ok(()), _) => assert!(
+            rd(d, file)
+                .lines()
+                .any(|l| l == format!("{weighted} 200") || l == format!("{weighted} 1920")),
+            "{}",
+            rd(d, file)
+        ),
+        (Err(e), None) => assert!(e.to_string().contains(&d.join(file).display().to_string()), "{e}"),
+        (Err(e), Some(_)) => panic!("{e}"),
+    }
+
+    let t = |rate: u64| json!([{"major": major, "minor": minor, "rate": rate}]);
+    cg.apply(&res(json!({"blockIO": {
+        "throttleReadBpsDevice": t(1048576), "throttleWriteBpsDevice": t(2097152),
+        "throttleReadIOPSDevice": t(300), "throttleWriteIOPSDevice": t(400),
+    }})))
     .unwrap();
     match dir {
         Dir::V1(d) => {
             assert_eq!(rd(d, "blkio.throttle.read_bps_device"), format!("{dev} 1048576"));
-            assert_eq!(rd(d, "blkio.throttle.write_iops_device"), format!("{dev} 1048576"));
+            assert_eq!(rd(d, "blkio.throttle.write_bps_device"), format!("{dev} 2097152"));
+            assert_eq!(rd(d, "blkio.throttle.read_iops_device"), format!("{dev} 300"));
+            assert_eq!(rd(d, "blkio.throttle.write_iops_device"), format!("{dev} 400"));
         }
         Dir::V2(d) => assert_eq!(
             rd(d, "io.max"),
-            format!("{dev} rbps=1048576 wbps=max riops=max wiops=1048576")
+            format!("{dev} rbps=1048576 wbps=2097152 riops=300 wiops=400")
         ),
     }
 }

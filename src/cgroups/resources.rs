@@ -34,9 +34,6 @@ pub fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     if let Some(n) = r.network() {
         network(cg, n)?;
     }
-    if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
-        tracing::warn!("linux.resources.rdma is not applied: scrun has no rdma support");
-    }
     if let Some(u) = r.unified() {
         unified(cg, u)?;
     }
@@ -68,11 +65,22 @@ fn memory(cg: &Cgroup, m: &LinuxMemory) -> Result<()> {
     let limit = m.limit().unwrap_or(0);
     let swap = m.swap().unwrap_or(0);
     let reservation = m.reservation().unwrap_or(0);
-    if limit == 0 && swap == 0 && reservation == 0 && m.disable_oom_killer() != Some(true) && m.swappiness().is_none() {
+    if limit == 0
+        && swap == 0
+        && reservation == 0
+        && m.disable_oom_killer() != Some(true)
+        && m.swappiness().is_none()
+        && m.use_hierarchy().is_none()
+    {
         return Ok(());
     }
     match need(cg, "memory", "linux.resources.memory")? {
         Dir::V1(d) => {
+            // Current kernels always account hierarchically and refuse a 0, naming the file.
+            if let Some(h) = m.use_hierarchy() {
+                write(d, "memory.use_hierarchy", if h { "1" } else { "0" })?;
+            }
+            // checkBeforeUpdate needs nothing here: v1 itself refuses a limit below the usage.
             memory_and_swap_v1(d, limit, swap)?;
             if reservation != 0 {
                 write(d, "memory.soft_limit_in_bytes", &reservation.to_string())?;
@@ -91,6 +99,22 @@ fn memory(cg: &Cgroup, m: &LinuxMemory) -> Result<()> {
             }
         }
         Dir::V2(d) => {
+            if m.disable_oom_killer() == Some(true) {
+                bail!("linux.resources.memory.disableOOMKiller: cgroup v2 cannot turn the OOM killer off");
+            }
+            if m.swappiness().is_some() {
+                bail!("linux.resources.memory.swappiness: cgroup v2 has no per-cgroup swappiness");
+            }
+            if m.use_hierarchy() == Some(false) {
+                bail!("linux.resources.memory.useHierarchy: cgroup v2 always accounts hierarchically");
+            }
+            // v2 would take the limit and OOM-kill; the spec's switch asks for v1's refusal.
+            if m.check_before_update() == Some(true) && limit > 0 {
+                let usage: i64 = read(d, "memory.current")?.parse().unwrap_or(0);
+                if limit < usage {
+                    bail!("linux.resources.memory.limit {limit} is below the usage {usage} (checkBeforeUpdate)");
+                }
+            }
             let swap_max = swap_v2(swap, limit)?;
             if swap_max != 0 {
                 if read_opt(d, "memory.swap.max")?.is_some() {
@@ -106,9 +130,6 @@ fn memory(cg: &Cgroup, m: &LinuxMemory) -> Result<()> {
             }
             if reservation != 0 {
                 write(d, "memory.low", &max_or(reservation))?;
-            }
-            if m.disable_oom_killer() == Some(true) || m.swappiness().is_some() {
-                tracing::warn!("memory.disableOOMKiller and memory.swappiness have no cgroup v2 file: ignored");
             }
         }
     }
@@ -310,7 +331,6 @@ fn network(cg: &Cgroup, n: &LinuxNetwork) -> Result<()> {
 
 fn blkio(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
     let weight = b.weight().unwrap_or(0);
-    let leaf_weight = b.leaf_weight().unwrap_or(0);
     let devices = b.weight_device().as_deref().unwrap_or_default();
     let throttles = [
         (b.throttle_read_bps_device(), "read_bps_device", "rbps"),
@@ -321,7 +341,7 @@ fn blkio(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
     let any_throttle = throttles
         .iter()
         .any(|(t, ..)| t.as_ref().is_some_and(|t| !t.is_empty()));
-    if weight == 0 && leaf_weight == 0 && devices.is_empty() && !any_throttle {
+    if weight == 0 && devices.is_empty() && !any_throttle {
         return Ok(());
     }
     let v1 = cg.locate("blkio");
@@ -337,21 +357,11 @@ fn blkio(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
             if weight != 0 {
                 write(d, &format!("{prefix}weight"), &weight.to_string())?;
             }
-            if leaf_weight != 0 {
-                write(d, "blkio.leaf_weight", &leaf_weight.to_string())?;
-            }
             for wd in devices {
                 if let Some(w) = wd.weight() {
                     write(
                         d,
                         &format!("{prefix}weight_device"),
-                        &format!("{}:{} {w}", wd.major(), wd.minor()),
-                    )?;
-                }
-                if let Some(w) = wd.leaf_weight() {
-                    write(
-                        d,
-                        "blkio.leaf_weight_device",
                         &format!("{}:{} {w}", wd.major(), wd.minor()),
                     )?;
                 }
@@ -384,9 +394,6 @@ fn blkio(cg: &Cgroup, b: &LinuxBlockIo) -> Result<()> {
                 if let Some(w) = wd.weight() {
                     write(d, file, &format!("{}:{} {}", wd.major(), wd.minor(), convert(w)))?;
                 }
-            }
-            if leaf_weight != 0 || devices.iter().any(|wd| wd.leaf_weight().is_some()) {
-                tracing::warn!("linux.resources.blockIO leaf weights have no cgroup v2 file: ignored");
             }
             for (list, _, key) in &throttles {
                 for t in list.as_deref().unwrap_or_default() {

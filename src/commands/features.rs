@@ -1,6 +1,7 @@
 //! `features`: what this build of scrun supports, in runtime-spec's features.md shape, worked
-//! out from the code itself (the mount option table, the hook kinds of the plan, and for
-//! seccomp by compiling a one-rule profile with each action, operator and architecture).
+//! out from the code itself (the list of applied config fields, the mount option table, the
+//! hook kinds of the plan, and for seccomp by compiling a one-rule profile with each action,
+//! operator and architecture).
 
 use crate::rootfs::mounts::{FLAG_OPTIONS, OTHER_OPTIONS, RECURSIVE_OPTIONS};
 use anyhow::Result;
@@ -90,7 +91,9 @@ pub fn features() -> Result<()> {
     capabilities.sort();
     let features = json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": oci_spec::runtime::VERSION,
+        // Not oci-spec's VERSION (1.1.0, though its types hold 1.3.0's fields): the newest
+        // release whose every added field scrun applies (src/spec/coverage.rs says which).
+        "ociVersionMax": crate::spec::coverage::oci_version_max(),
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_options,
         "linux": {

@@ -43,7 +43,8 @@ pub fn update(global: &GlobalOpts, args: &UpdateArgs) -> Result<()> {
     set("cpu", "mems", args.cpuset_mems.clone().map(Value::from));
     set("pids", "limit", args.pids_limit.map(Value::from));
     set("blockIO", "weight", args.blkio_weight.map(Value::from));
-    let mut resources: oci_spec::runtime::LinuxResources = serde_json::from_value(resources).context("resources")?;
+    let mut resources: oci_spec::runtime::LinuxResources =
+        crate::spec::parse_part(resources, "linux.resources").context("--resources")?;
     // As runc: the device rules were settled at create, with the defaults every container gets
     // appended; a partial list here would take those away.
     if resources.devices().is_some() {

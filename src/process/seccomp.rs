@@ -60,6 +60,9 @@ use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilt
 use std::io::{Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
 
+mod cache;
+pub use cache::compile_cached;
+
 // seccomp(2) and BPF constants (linux/seccomp.h, linux/filter.h, linux/audit.h).
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 const FLAG_TSYNC: libc::c_ulong = 1 << 0;
@@ -758,70 +761,4 @@ pub fn summary(seccomp: &LinuxSeccomp) -> String {
         "default {default}, {} rules ({conditional} with argument conditions) naming {names} syscalls, arches {arches}, flags {flags}",
         syscalls.len()
     )
-}
-
-/// [`compile`], or the filter an earlier container compiled from the very same profile: docker
-/// sends one ~350-syscall profile with every container and libseccomp takes ~13 ms over it.
-/// The cache file holds the profile text it was made from and is used only on an exact match,
-/// so a hash collision can never hand out another profile's filter.
-pub fn compile_cached(seccomp: &LinuxSeccomp, cache_dir: &std::path::Path) -> Result<Filter> {
-    use std::hash::{Hash, Hasher};
-    let key = format!("{}\n{}", env!("CARGO_PKG_VERSION"), serde_json::to_string(seccomp)?);
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut hasher);
-    let path = cache_dir.join(format!("{:016x}.bpf", hasher.finish()));
-    if let Some(filter) = std::fs::read(&path).ok().and_then(|bytes| decode(&bytes, &key)) {
-        return Ok(filter);
-    }
-    let filter = compile(seccomp)?;
-    // A cache that cannot be written only costs the next container the compile.
-    let _ = std::fs::create_dir_all(cache_dir)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| crate::state::write_atomic(&path, &encode(&filter, &key)));
-    Ok(filter)
-}
-
-const CACHE_MAGIC: &[u8] = b"scrun-bpf-1\n";
-
-fn encode(filter: &Filter, key: &str) -> Vec<u8> {
-    let mut out = CACHE_MAGIC.to_vec();
-    out.extend((key.len() as u64).to_le_bytes());
-    out.extend(key.as_bytes());
-    out.extend(filter.flags.to_le_bytes());
-    out.extend((filter.stub_len as u64).to_le_bytes());
-    for i in &filter.program {
-        out.extend(i.code.to_le_bytes());
-        out.push(i.jt);
-        out.push(i.jf);
-        out.extend(i.k.to_le_bytes());
-    }
-    out
-}
-
-fn decode(bytes: &[u8], key: &str) -> Option<Filter> {
-    let rest = bytes.strip_prefix(CACHE_MAGIC)?;
-    let (len, rest) = rest.split_at_checked(8)?;
-    let (stored, rest) = rest.split_at_checked(u64::from_le_bytes(len.try_into().ok()?) as usize)?;
-    if stored != key.as_bytes() {
-        return None;
-    }
-    let (flags, rest) = rest.split_at_checked(8)?;
-    let (stub_len, rest) = rest.split_at_checked(8)?;
-    if rest.len() % 8 != 0 {
-        return None;
-    }
-    let program = rest
-        .chunks_exact(8)
-        .map(|c| libc::sock_filter {
-            code: u16::from_le_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect();
-    Some(Filter {
-        program,
-        flags: u64::from_le_bytes(flags.try_into().ok()?),
-        stub_len: u64::from_le_bytes(stub_len.try_into().ok()?) as usize,
-    })
 }

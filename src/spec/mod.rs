@@ -1,5 +1,6 @@
 //! Reading a bundle: config.json into typed form, checked before anything is created.
 
+pub mod coverage;
 pub mod defaults;
 mod names;
 mod validate;
@@ -57,7 +58,7 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
             serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
                 .err()
                 .filter(|t| t.path().to_string() == e.path().to_string());
-        anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e)))
+        anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e), ""))
     })?;
     match spec.version().split('.').next() {
         Some("1") => {}
@@ -73,13 +74,27 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     for field in unknown {
         crate::logging::notice(&format!("config.json: unknown field {field} ignored"));
     }
+    coverage::refuse_unapplied(&raw, &known, "")?;
     Ok(spec)
+}
+
+/// A part of a config given on its own (exec's --process, update's --resources) read as
+/// config.json is: errors name the field by its path in a config (`at`, e.g. "process"), and
+/// fields scrun does not apply are refused.
+pub fn parse_part<T: serde::de::DeserializeOwned + serde::Serialize>(raw: serde_json::Value, at: &str) -> Result<T> {
+    let typed: T = serde_path_to_error::deserialize(&raw).map_err(|e| anyhow::anyhow!("{}", field_error(&e, at)))?;
+    coverage::refuse_unapplied(&raw, &serde_json::to_value(&typed)?, at)?;
+    Ok(typed)
 }
 
 /// A type error with the JSON path of the field at fault first: `process.user: missing
 /// (required by the runtime spec)` rather than serde's `missing field user at line 1 column 82`.
-fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = e.path().to_string();
+fn field_error(e: &serde_path_to_error::Error<serde_json::Error>, part: &str) -> String {
+    let path = match (part, e.path().to_string()) {
+        ("", path) => path,
+        (part, path) if path == "." => part.to_string(),
+        (part, path) => format!("{part}.{path}"),
+    };
     let inner = e.inner().to_string();
     let at = |p: &str| if p == "." { String::new() } else { format!("{p}.") };
     match inner.strip_prefix("missing field `").and_then(|r| r.split_once('`')) {
@@ -93,7 +108,7 @@ fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
 pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     let mut raw: serde_json::Value = serde_json::from_slice(text)?;
     names::check_process(&mut raw, "")?;
-    serde_path_to_error::deserialize(raw).map_err(|e| anyhow::anyhow!("{}", field_error(&e)))
+    parse_part(raw, "process")
 }
 
 /// Fields present in the input but absent after a round trip through the typed config.

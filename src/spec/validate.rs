@@ -60,11 +60,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
         check_time_offsets(linux)?;
         check_net_devices(linux, &has)?;
-        // runtime-spec: without a mounted resctrl the runtime must fail; scrun does not
-        // implement resctrl at all, so a class of service asked for would silently not be had.
-        if linux.intel_rdt().is_some() {
-            bail!("linux.intelRdt: Intel RDT (resctrl) is not supported by scrun");
-        }
     }
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         if r.soft() > r.hard() {
@@ -488,12 +483,6 @@ mod tests {
             serde_json::json!({"linux": {"netDevices": {"eth1": {"name": "ctr%d"}, "eth2": {}}}}),
         ))
         .unwrap();
-    }
-
-    #[test]
-    fn intel_rdt_refused() {
-        let e = err(serde_json::json!({"linux": {"intelRdt": {"closID": "x"}}}));
-        assert_eq!(e, "linux.intelRdt: Intel RDT (resctrl) is not supported by scrun");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
-wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
+wait-signal | cat | write PATH [TEXT] | env PATH | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
 readlink PATH | mount-tmpfs PATH | kill-self SIG | clocks | steal-exe exe|map SECS]";
 
 fn main() {
@@ -68,6 +68,15 @@ fn main() {
             }
             out(format!("allocated {} MiB\n", chunks.len()).as_bytes());
             0
+        }
+        "env" => {
+            let env: String = std::env::vars_os()
+                .map(|(k, v)| format!("{}={}\n", k.to_string_lossy(), v.to_string_lossy()))
+                .collect();
+            match fs::write(arg(2), env) {
+                Ok(()) => 0,
+                Err(e) => fail(&e),
+            }
         }
         "mkdir" => match fs::create_dir(arg(2)) {
             Ok(()) => {
@@ -336,6 +345,7 @@ fn report(args: &[String]) -> Value {
             "stdout": isatty(1),
             "stderr": isatty(2),
             "ttyname": read_link("/proc/self/fd/0"),
+            "winsize": winsize(),
         },
         "root_entries": list_dir("/").ok(),
         "proc_mounted": fs_magic(c"/proc") == Some(PROC_SUPER_MAGIC),
@@ -363,6 +373,13 @@ const SYSFS_MAGIC: i64 = 0x6265_6572;
 
 fn read_string(path: &str) -> Option<String> {
     fs::read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Rows and columns of the terminal on stdin, if it is one.
+fn winsize() -> Option<[u16; 2]> {
+    let mut ws: libc::winsize = unsafe { zeroed() };
+    // SAFETY: TIOCGWINSZ fills one winsize struct.
+    (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0).then_some([ws.ws_row, ws.ws_col])
 }
 
 fn read_link(path: impl AsRef<Path>) -> Option<String> {
