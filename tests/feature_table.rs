@@ -1,14 +1,18 @@
-//! README.md's feature table, scrun's column, against what `scrun features` reports.
+//! README.md's feature table, scrun's column, against what `scrun features` reports and the
+//! config fields scrun applies.
 //!
-//! A row that ends in a `<!-- features: CLAIM ... -->` comment says what its scrun cell rests
-//! on. A CLAIM is a dotted path into the features JSON that must be true there
-//! (`linux.cgroup.v1`), or `path=a,b` for names the list at that path must hold
-//! (`linux.namespaces=time`). scrun's cell must then be ✅ when `scrun features` reports every
-//! claim of the row, ❌ when none, ◐ when some. So that a row cannot lose its comment unnoticed,
-//! every namespace, hook kind, cgroup driver, LSM and seccomp notify that `features` reports,
-//! and the mount options the table names (idmap, ridmap, tmpcopyup, rro, rshared), must be
-//! claimed by some row. And each peer column must name the version it describes.
+//! A row may end in comments that say what its scrun cell rests on. In
+//! `<!-- features: CLAIM ... -->` a CLAIM is a dotted path into the features JSON that must be
+//! true there (`linux.cgroup.v1`), or `path=a,b` for names the list at that path must hold
+//! (`linux.namespaces=time`). In `<!-- fields: FIELD ... -->` a FIELD is a config.json field,
+//! in src/spec/coverage.rs's notation, that must be one scrun applies: that list, which
+//! tests/field_coverage.rs holds to a test for each field. scrun's cell must be ✅ when every
+//! claim of its row holds, ❌ when none, ◐ when some. So that a row cannot lose its comment
+//! unnoticed, every namespace, hook kind, cgroup driver, LSM and seccomp notify that `features`
+//! reports, and the mount options the table names (idmap, ridmap, tmpcopyup, rro, rshared),
+//! must be claimed by some row. And each peer column must name the version it describes.
 
+use scrun::spec::coverage;
 use serde_json::Value;
 use std::process::Command;
 
@@ -17,49 +21,55 @@ const SYMBOLS: [char; 3] = ['✅', '◐', '❌'];
 /// Mount options whose support a row of the table states.
 const NAMED_MOUNT_OPTIONS: [&str; 5] = ["idmap", "ridmap", "tmpcopyup", "rro", "rshared"];
 
-/// What `scrun features` must report: `path` is true, or the list at `path` holds `name`.
+/// What a row's scrun cell rests on.
 #[derive(Debug, Clone, PartialEq)]
-struct Claim {
-    path: String,
-    name: Option<String>,
+enum Claim {
+    /// `scrun features` reports `path` true, or the list at `path` holding `name`.
+    Feature { path: String, name: Option<String> },
+    /// scrun applies this config.json field (src/spec/coverage.rs).
+    Field(String),
 }
 
 impl Claim {
     fn is(path: &str) -> Claim {
-        Claim {
+        Claim::Feature {
             path: path.into(),
             name: None,
         }
     }
 
     fn holds(path: &str, name: &str) -> Claim {
-        Claim {
+        Claim::Feature {
             path: path.into(),
             name: Some(name.into()),
         }
     }
 
-    /// Whether `features` reports it; an error when the path is missing or of another type.
-    fn reported(&self, features: &Value) -> Result<bool, String> {
-        let value = self
-            .path
+    /// Whether it holds; an error when a features path is missing or of another type.
+    fn holds_for(&self, features: &Value) -> Result<bool, String> {
+        let (path, name) = match self {
+            Claim::Field(field) => return Ok(coverage::is_honoured(field)),
+            Claim::Feature { path, name } => (path, name),
+        };
+        let value = path
             .split('.')
             .try_fold(features, |v, key| v.get(key))
-            .ok_or_else(|| format!("`scrun features` has no {}", self.path))?;
-        match (&self.name, value) {
+            .ok_or_else(|| format!("`scrun features` has no {path}"))?;
+        match (name, value) {
             (None, Value::Bool(b)) => Ok(*b),
             (Some(name), Value::Array(list)) => Ok(list.iter().any(|v| v == name.as_str())),
-            (None, _) => Err(format!("{} is {value}, not true or false", self.path)),
-            (Some(_), _) => Err(format!("{} is {value}, not a list", self.path)),
+            (None, _) => Err(format!("{path} is {value}, not true or false")),
+            (Some(_), _) => Err(format!("{path} is {value}, not a list")),
         }
     }
 }
 
 impl std::fmt::Display for Claim {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match &self.name {
-            Some(name) => write!(f, "{}={name}", self.path),
-            None => write!(f, "{}", self.path),
+        match self {
+            Claim::Feature { path, name: Some(name) } => write!(f, "{path}={name}"),
+            Claim::Feature { path, name: None } => write!(f, "{path}"),
+            Claim::Field(field) => write!(f, "field {field}"),
         }
     }
 }
@@ -78,28 +88,52 @@ struct Table {
     rows: Vec<Row>,
 }
 
-/// The cells of a table line (without the comment that may end it).
+/// The cells of a table line (without the comments that may end it).
 fn cells(line: &str) -> Vec<String> {
     let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
     inner.split('|').map(|c| c.trim().to_string()).collect()
 }
 
-/// A table line split into its table part and the claims of its comment.
-fn split_comment(line: &str) -> Result<(&str, Vec<Claim>), String> {
-    let Some(start) = line.find("<!-- features:") else {
+/// The claims of one comment's body: `features: ...` or `fields: ...`.
+fn comment_claims(body: &str) -> Result<Vec<Claim>, String> {
+    let (kind, list) = body
+        .split_once(':')
+        .ok_or("a comment that is neither `features:` nor `fields:`")?;
+    let tokens = list.split_whitespace();
+    let claims: Vec<Claim> = match kind.trim() {
+        "features" => tokens
+            .flat_map(|token| match token.split_once('=') {
+                Some((path, names)) => names.split(',').map(|n| Claim::holds(path, n)).collect(),
+                None => vec![Claim::is(token)],
+            })
+            .collect(),
+        "fields" => tokens.map(|t| Claim::Field(t.into())).collect(),
+        other => {
+            return Err(format!(
+                "a `{other}:` comment; the table knows `features:` and `fields:`"
+            ))
+        }
+    };
+    if claims.is_empty() {
+        return Err(format!("a `{}:` comment that claims nothing", kind.trim()));
+    }
+    Ok(claims)
+}
+
+/// A table line split into its table part and the claims of the comments that end it.
+fn split_comments(line: &str) -> Result<(&str, Vec<Claim>), String> {
+    let Some(start) = line.find("<!--") else {
         return Ok((line, vec![]));
     };
-    let text = &line[start + "<!-- features:".len()..];
-    let end = text.find("-->").ok_or("a features comment without its -->")?;
     let mut claims = vec![];
-    for token in text[..end].split_whitespace() {
-        match token.split_once('=') {
-            Some((path, names)) => claims.extend(names.split(',').map(|n| Claim::holds(path, n))),
-            None => claims.push(Claim::is(token)),
-        }
+    let mut rest = line[start..].trim();
+    while let Some(text) = rest.strip_prefix("<!--") {
+        let end = text.find("-->").ok_or("a comment without its -->")?;
+        claims.extend(comment_claims(&text[..end])?);
+        rest = text[end + "-->".len()..].trim();
     }
-    if claims.is_empty() {
-        return Err("a features comment that claims nothing".into());
+    if !rest.is_empty() {
+        return Err(format!("{rest:?} after the comments"));
     }
     Ok((&line[..start], claims))
 }
@@ -121,7 +155,7 @@ fn parse(readme: &str) -> Result<Table, String> {
     let mut scrun_column = 0;
     for (line, text) in section {
         let at = |e: String| format!("README.md:{line}: {e}");
-        let (cells_text, claims) = split_comment(text).map_err(at)?;
+        let (cells_text, claims) = split_comments(text).map_err(at)?;
         let cells = cells(cells_text);
         let Some(table) = table.as_mut() else {
             let columns: Vec<String> = cells.into_iter().skip(1).collect();
@@ -158,17 +192,18 @@ fn must_be_claimed(features: &Value) -> Vec<Claim> {
             .map(|n| Claim::holds(path, n))
             .collect()
     };
+    let named = |claim: &Claim, among: &[&str]| matches!(claim, Claim::Feature { name: Some(n), .. } if among.contains(&n.as_str()));
     let mut claims = names("linux.namespaces");
     claims.extend(names("hooks"));
     claims.extend(
         names("mountOptions")
             .into_iter()
-            .filter(|c| NAMED_MOUNT_OPTIONS.contains(&c.name.as_deref().unwrap_or_default())),
+            .filter(|c| named(c, &NAMED_MOUNT_OPTIONS)),
     );
     claims.extend(
         names("linux.seccomp.actions")
             .into_iter()
-            .filter(|c| c.name.as_deref() == Some("SCMP_ACT_NOTIFY")),
+            .filter(|c| named(c, &["SCMP_ACT_NOTIFY"])),
     );
     claims.extend(
         [
@@ -182,12 +217,12 @@ fn must_be_claimed(features: &Value) -> Vec<Claim> {
         ]
         .into_iter()
         .map(Claim::is)
-        .filter(|c| c.reported(features) == Ok(true)),
+        .filter(|c| c.holds_for(features) == Ok(true)),
     );
     claims
 }
 
-/// Every way the table disagrees with `features`, one line each.
+/// Every way the table disagrees with `features` and the applied fields, one line each.
 fn check(readme: &str, features: &Value) -> Vec<String> {
     let table = match parse(readme) {
         Ok(table) => table,
@@ -213,7 +248,7 @@ fn check(readme: &str, features: &Value) -> Vec<String> {
         };
         let mut missing = vec![];
         for claim in &row.claims {
-            match claim.reported(features) {
+            match claim.holds_for(features) {
                 Ok(true) => {}
                 Ok(false) => missing.push(claim.to_string()),
                 Err(e) => errors.push(format!("{at}: {e}")),
@@ -225,17 +260,17 @@ fn check(readme: &str, features: &Value) -> Vec<String> {
             _ => '◐',
         };
         if symbol != want {
-            let reported = match missing.len() {
-                0 => "all its claims".to_string(),
+            let held = match missing.len() {
+                0 => "all its claims hold".to_string(),
                 n => format!(
-                    "{} of its {} claims (not: {})",
+                    "{} of its {} claims hold (not: {})",
                     row.claims.len() - n,
                     row.claims.len(),
-                    missing.join(" ")
+                    missing.join(", ")
                 ),
             };
             errors.push(format!(
-                "{at}: scrun's cell is {symbol}, but `scrun features` reports {reported}, so it should be {want}"
+                "{at}: scrun's cell is {symbol}, but {held}, so it should be {want}"
             ));
         }
     }
@@ -275,22 +310,37 @@ fn with_scrun_cell(readme: &str, line: usize, symbol: char) -> String {
     let mut lines: Vec<String> = readme.lines().map(String::from).collect();
     let text = &lines[line - 1];
     let cut = text.find("<!--").unwrap_or(text.len());
-    let (cells_text, comment) = text.split_at(cut);
+    let (cells_text, comments) = text.split_at(cut);
     let mut parts: Vec<String> = cells_text.split('|').map(String::from).collect();
     // parts[0] is what precedes the first '|': the cells are parts[1..].
-    let cell = parts[column + 1].trim().to_string();
-    let rest: String = cell.chars().skip(1).collect();
+    let rest: String = parts[column + 1].trim().chars().skip(1).collect();
     parts[column + 1] = format!(" {symbol}{rest} ");
-    lines[line - 1] = parts.join("|") + comment;
+    lines[line - 1] = parts.join("|") + comments;
     lines.join("\n")
 }
 
+/// README.md without the comments that end `line`.
+fn without_comments(readme: &str, line: usize) -> String {
+    let lines = readme.lines().enumerate().map(|(i, l)| match l.find("<!--") {
+        Some(cut) if i + 1 == line => l[..cut].trim_end(),
+        _ => l,
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
 #[test]
-fn scrun_column_agrees_with_scrun_features() {
+fn scrun_column_agrees_with_features_and_the_applied_fields() {
     let readme = readme();
     let table = parse(&readme).unwrap_or_else(|e| panic!("{e}"));
-    let checked = table.rows.iter().filter(|r| !r.claims.is_empty()).count();
-    assert!(checked >= 10, "only {checked} rows carry a features comment");
+    let checked = |field: bool| {
+        table
+            .rows
+            .iter()
+            .filter(|r| r.claims.iter().any(|c| matches!(c, Claim::Field(_)) == field))
+            .count()
+    };
+    assert!(checked(false) >= 10, "only {} rows claim features", checked(false));
+    assert!(checked(true) >= 10, "only {} rows claim fields", checked(true));
     let errors = check(&readme, &features());
     assert!(errors.is_empty(), "\n{}", errors.join("\n"));
 }
@@ -302,8 +352,7 @@ fn a_flipped_scrun_cell_is_caught() {
     for row in table.rows.iter().filter(|r| !r.claims.is_empty()) {
         let current = row.scrun.chars().next().unwrap();
         for symbol in SYMBOLS.into_iter().filter(|s| *s != current) {
-            let flipped = with_scrun_cell(&readme, row.line, symbol);
-            let errors = check(&flipped, &features);
+            let errors = check(&with_scrun_cell(&readme, row.line, symbol), &features);
             let at = format!("README.md:{}:", row.line);
             assert!(
                 errors
@@ -321,6 +370,7 @@ fn a_row_that_loses_its_comment_is_caught() {
     let (readme, features) = (readme(), features());
     let table = parse(&readme).unwrap();
     let required = must_be_claimed(&features);
+    let mut caught = 0;
     for row in table.rows.iter().filter(|r| !r.claims.is_empty()) {
         let others: Vec<&Claim> = table
             .rows
@@ -331,16 +381,7 @@ fn a_row_that_loses_its_comment_is_caught() {
         let Some(lost) = row.claims.iter().find(|c| required.contains(c) && !others.contains(c)) else {
             continue;
         };
-        let stripped: String = readme
-            .lines()
-            .enumerate()
-            .map(|(i, l)| match (i + 1 == row.line, l.find("<!--")) {
-                (true, Some(cut)) => l[..cut].trim_end().to_string(),
-                _ => l.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let errors = check(&stripped, &features);
+        let errors = check(&without_comments(&readme, row.line), &features);
         assert!(
             errors
                 .iter()
@@ -348,13 +389,15 @@ fn a_row_that_loses_its_comment_is_caught() {
             "{:?} without its comment went unnoticed: {errors:?}",
             row.name
         );
+        caught += 1;
     }
+    assert!(caught >= 10, "only {caught} rows hold a claim no other row makes");
 }
 
 #[test]
 fn claims_are_read_as_written() {
     let readme = "# x\n\n## Features compared\n\n| | runc 1.1.5 | scrun |\n|---|---|---|\n\
-                  | time | ❌ | ✅ (3) | <!-- features: linux.namespaces=time,pid linux.cgroup.v1 -->\n\
+                  | time | ❌ | ✅ (3) | <!-- features: linux.namespaces=time,pid linux.cgroup.v1 --> <!-- fields: domainname -->\n\
                   | plain | ✅ | ❌ |\n\n## Next\n| not | in | it |\n";
     let table = parse(readme).unwrap();
     assert_eq!(table.columns, ["runc 1.1.5", "scrun"]);
@@ -369,7 +412,8 @@ fn claims_are_read_as_written() {
         [
             Claim::holds("linux.namespaces", "time"),
             Claim::holds("linux.namespaces", "pid"),
-            Claim::is("linux.cgroup.v1")
+            Claim::is("linux.cgroup.v1"),
+            Claim::Field("domainname".into()),
         ]
     );
     assert!(table.rows[1].claims.is_empty());
@@ -380,8 +424,16 @@ fn claims_are_read_as_written() {
         errors
             .iter()
             .any(|e| e.starts_with("README.md:7: \"time\": scrun's cell is ✅")
-                && e.contains("reports 2 of its 3 claims (not: linux.namespaces=time), so it should be ◐")),
+                && e.contains("3 of its 4 claims hold (not: linux.namespaces=time), so it should be ◐")),
         "{errors:?}"
+    );
+    let unapplied = readme.replace("fields: domainname", "fields: linux.intelRdt.closID");
+    assert!(
+        check(&unapplied, &features)
+            .iter()
+            .any(|e| e.contains("(not: linux.namespaces=time, field linux.intelRdt.closID)")),
+        "{:?}",
+        check(&unapplied, &features)
     );
     let unversioned = readme.replace("runc 1.1.5", "runc");
     assert!(check(&unversioned, &features).contains(&"README.md: the column \"runc\" names no version".to_string()));
@@ -389,4 +441,6 @@ fn claims_are_read_as_written() {
     assert!(check(&typo, &features)
         .iter()
         .any(|e| e.ends_with("`scrun features` has no linux.cgroup.v9")));
+    let unknown = readme.replace("<!-- fields:", "<!-- field:");
+    assert!(parse(&unknown).is_err_and(|e| e.contains("a `field:` comment")));
 }
