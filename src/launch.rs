@@ -271,6 +271,10 @@ impl Request<'_> {
             .run();
         }
         made.child = Some(pid);
+        // Back in our own namespaces first: in a time namespace entered for the clone,
+        // /proc/PID/stat gives the start time shifted by its boottime offset, and every later
+        // reader compares it from the host's.
+        own.restore()?;
         // Recorded before anything else is made, so that `delete --force` finds it all whenever
         // this process dies; the init dies with it until detached, but not its cgroup.
         let init = match record {
@@ -282,7 +286,6 @@ impl Request<'_> {
             }
             None => None,
         };
-        own.restore()?;
         drop((theirs, listener, join, proc));
 
         let hook_state = match record {
