@@ -280,7 +280,18 @@ pub fn oci_version_max() -> &'static str {
 }
 
 pub fn is_honoured(pattern: &str) -> bool {
-    HONOURED.iter().any(|(p, _)| *p == pattern)
+    sorted().binary_search(&pattern).is_ok()
+}
+
+/// HONOURED's paths, sorted: every config.json is checked against them at every create, and a
+/// scan of the whole list for every key of the config cost ~0.3 ms.
+fn sorted() -> &'static [&'static str] {
+    static SORTED: std::sync::OnceLock<Vec<&str>> = std::sync::OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut v: Vec<&str> = HONOURED.iter().map(|(p, _)| *p).collect();
+        v.sort_unstable();
+        v
+    })
 }
 
 /// `path` is `prefix` or a field inside it.
@@ -291,7 +302,18 @@ fn under(path: &str, prefix: &str) -> bool {
 
 /// Whether some honoured field lies inside `pattern` (so it is an object to look into).
 fn holds_honoured(pattern: &str) -> bool {
-    HONOURED.iter().any(|(p, _)| *p != pattern && under(p, pattern))
+    honoured_under(pattern, false)
+}
+
+/// Whether an honoured path is `prefix` itself (when `itself`) or inside it. Those paths all
+/// start with `prefix`, so they sit together in the sorted list, from where it would go.
+fn honoured_under(prefix: &str, itself: bool) -> bool {
+    let list = sorted();
+    let from = list.partition_point(|p| *p < prefix);
+    list[from..]
+        .iter()
+        .take_while(|p| p.starts_with(prefix))
+        .any(|p| (itself || *p != prefix) && under(p, prefix))
 }
 
 /// Refuse the fields that `raw` sets and scrun does not apply. `known` is `raw` read through
@@ -316,7 +338,7 @@ fn walk(raw: &Value, known: &Value, pattern: &str, path: &str, out: &mut Vec<Str
     };
     match (raw, known) {
         (Value::Object(r), Value::Object(k)) => {
-            let map = HONOURED.iter().any(|(p, _)| under(p, &format!("{pattern}.*")));
+            let map = honoured_under(&format!("{pattern}.*"), true);
             for (key, value) in r {
                 let Some(known_value) = k.get(key).filter(|_| !value.is_null()) else {
                     continue;
