@@ -14,15 +14,17 @@
 # One cycle of each kind runs before the first figures, so what is made once and kept (the
 # compiled-seccomp cache, cgroup parents) is in the baseline.
 #
-#   hack/soak.sh N       SCRUN=path (default: target/release/scrun, built if missing)
+#   hack/soak.sh N       SCRUN=path (default: the release build, built if missing or stale)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (($# == 1)) && [[ $1 =~ ^[1-9][0-9]*$ ]] || { echo "usage: hack/soak.sh N (cycles, > 0)" >&2; exit 2; }
 n=$1
 [[ $(id -u) -eq 0 ]] || { echo "soak.sh: run as root (containers need it)" >&2; exit 1; }
 if [[ -z ${SCRUN:-} ]]; then
-    [[ -x target/release/scrun ]] || cargo build --release --quiet
-    SCRUN=target/release/scrun
+    # .cargo/config.toml names the target, so the build lands under its triple.
+    SCRUN=target/x86_64-unknown-linux-gnu/release/scrun
+    [[ -x $SCRUN ]] && [[ -z $(find src Cargo.toml Cargo.lock -newer "$SCRUN" -print -quit) ]] \
+        || cargo build --release --quiet
 fi
 scrun=$(realpath "$SCRUN")
 slack_kb=${SOAK_MEM_SLACK_KB:-65536}
