@@ -5,6 +5,7 @@
 //! relies on /etc, shared libraries or NSS, and anything it cannot read (no
 //! /proc, no /sys, no /dev) is reported as null instead of failing.
 
+mod hook;
 mod steal;
 
 use serde_json::{json, Value};
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
 wait-signal | cat | write PATH [TEXT] | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
-kill-self SIG | clocks | steal-exe exe|map SECS]";
+kill-self SIG | clocks | steal-exe exe|map SECS | hook-dump PATH]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -122,6 +123,7 @@ fn main() {
             out(format!("{}\n", steal::steal(arg(2), parse(arg(3)))).as_bytes());
             0
         }
+        "hook-dump" => hook::dump(arg(2)),
         _ => usage(),
     };
     let _ = io::stdout().flush();
