@@ -1,5 +1,6 @@
 //! The command line, spelled exactly as runc spells it: engines (containerd's shim, dockerd,
 //! conmon) call scrun with runc's global flags before the subcommand and runc's flags after it.
+//! argv.rs first rewrites what runc's parser accepts into the form clap reads.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -20,19 +21,19 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct GlobalOpts {
     /// Directory holding the containers' state
-    #[arg(long, global = true, default_value = "/run/scrun")]
+    #[arg(long, default_value = "/run/scrun")]
     pub root: PathBuf,
     /// Append errors (and, with --debug, every step) to this file
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
     /// Format of the --log file
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Log every setup step with its duration
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// Manage cgroups through systemd (cgroupsPath as slice:prefix:name)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility: true, false or auto
     #[arg(long = "rootless", id = "global_rootless", value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
@@ -142,6 +143,9 @@ pub struct PsArgs {
     #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
     pub id: String,
+    /// Options of ps(1) for the table (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -188,6 +192,9 @@ pub struct ExecArgs {
     /// Print each setup step with its duration on stderr
     #[arg(long)]
     pub trace: bool,
+    /// Exec into a paused container too (the process starts when it is resumed)
+    #[arg(long)]
+    pub ignore_paused: bool,
     pub id: String,
     /// The program and its arguments (without --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
