@@ -1,5 +1,6 @@
 //! The command line, spelled exactly as runc spells it: engines (containerd's shim, dockerd,
 //! conmon) call scrun with runc's global flags before the subcommand and runc's flags after it.
+//! argv.rs first rewrites what runc's parser accepts into the form clap reads.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -20,19 +21,19 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct GlobalOpts {
     /// Directory holding the containers' state
-    #[arg(long, global = true, default_value = "/run/scrun")]
+    #[arg(long, default_value = "/run/scrun")]
     pub root: PathBuf,
     /// Append errors (and, with --debug, every step) to this file
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
     /// Format of the --log file
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Log every setup step with its duration
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// Manage cgroups through systemd (cgroupsPath as slice:prefix:name)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility: true, false or auto
     #[arg(long = "rootless", id = "global_rootless", value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
@@ -84,7 +85,8 @@ pub enum Command {
     Features,
     /// Change a running container's resource limits
     Update(UpdateArgs),
-    /// Print the container's cgroup statistics (once with --stats, else every --interval)
+    /// Print the container's OOM kills as they happen and its cgroup statistics every
+    /// --interval (or once, with --stats), as runc's JSON lines
     Events(EventsArgs),
 }
 
@@ -124,10 +126,46 @@ pub struct EventsArgs {
     /// Print the statistics once and exit
     #[arg(long)]
     pub stats: bool,
-    /// Time between two reports, in seconds
-    #[arg(long, default_value_t = 5)]
-    pub interval: u64,
+    /// Time between two statistics reports, as a Go duration (5s, 1m30s, 250ms)
+    #[arg(long, default_value = "5s", value_parser = go_duration)]
+    pub interval: std::time::Duration,
     pub id: String,
+}
+
+/// Go's time.ParseDuration, as runc reads --interval: decimal numbers each with a unit (ns,
+/// us, µs, ms, s, m, h); a number without one is refused, but for "0".
+fn go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("invalid duration {text:?}");
+    match text {
+        "0" => return Ok(std::time::Duration::ZERO),
+        "" => return Err(invalid()),
+        _ => {}
+    }
+    let mut rest = text;
+    let mut nanos = 0f64;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..end].parse().map_err(|_| invalid())?;
+        rest = &rest[end..];
+        let end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        nanos += value
+            * match &rest[..end] {
+                "ns" => 1.0,
+                "us" | "µs" | "μs" => 1e3,
+                "ms" => 1e6,
+                "s" => 1e9,
+                "m" => 60e9,
+                "h" => 3600e9,
+                "" => return Err(format!("missing unit in duration {text:?}")),
+                unit => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
+            };
+        rest = &rest[end..];
+    }
+    Ok(std::time::Duration::from_nanos(nanos as u64))
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +180,9 @@ pub struct PsArgs {
     #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
     pub id: String,
+    /// Options of ps(1) for the table (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -188,6 +229,9 @@ pub struct ExecArgs {
     /// Print each setup step with its duration on stderr
     #[arg(long)]
     pub trace: bool,
+    /// Exec into a paused container too (the process starts when it is resumed)
+    #[arg(long)]
+    pub ignore_paused: bool,
     pub id: String,
     /// The program and its arguments (without --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -329,4 +373,22 @@ pub struct ListArgs {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_as_go_reads_them() {
+        assert_eq!(go_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(go_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(go_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(go_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(go_duration("5"), Err("missing unit in duration \"5\"".into()));
+        assert_eq!(go_duration("5d"), Err("unknown unit \"d\" in duration \"5d\"".into()));
+        assert_eq!(go_duration("s"), Err("invalid duration \"s\"".into()));
+    }
 }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Hook {
     pub path: PathBuf,
     pub args: Vec<String>,
-    pub env: Vec<String>,
+    /// None: the environment of the process that runs the hook, as runc's hooks inherit it.
+    pub env: Option<Vec<String>>,
     pub timeout: Option<i64>,
 }
 
@@ -24,7 +25,7 @@ impl From<&oci_spec::runtime::Hook> for Hook {
         Hook {
             path: h.path().clone(),
             args: h.args().clone().unwrap_or_default(),
-            env: h.env().clone().unwrap_or_default(),
+            env: h.env().clone(),
             timeout: h.timeout(),
         }
     }
@@ -33,44 +34,58 @@ impl From<&oci_spec::runtime::Hook> for Hook {
 /// The hooks of config.json by lifecycle point, in the order they run.
 pub fn by_kind(spec: &oci_spec::runtime::Spec) -> Vec<(&'static str, Vec<Hook>)> {
     let Some(h) = spec.hooks() else { return vec![] };
-    let list = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.iter().flatten().map(Hook::from).collect();
+    // A hook without `env` gets what runc 1.1.5's gets: the runtime's own environment when
+    // the runtime runs it; when runc's init does, the init's, which is process.env, with HOME
+    // added by the time of startContainer.
+    let process = spec.process().as_ref();
+    let process_env = process.and_then(|p| p.env().clone()).unwrap_or_default();
+    let exec_env = process.map(crate::plan::exec_env).unwrap_or_default();
+    let list = |v: &Option<Vec<oci_spec::runtime::Hook>>, env: Option<&Vec<String>>| {
+        v.iter()
+            .flatten()
+            .map(|hook| {
+                let mut hook = Hook::from(hook);
+                hook.env = hook.env.or_else(|| env.cloned());
+                hook
+            })
+            .collect()
+    };
     vec![
-        ("prestart", list(h.prestart())),
-        ("createRuntime", list(h.create_runtime())),
-        ("createContainer", list(h.create_container())),
-        ("startContainer", list(h.start_container())),
-        ("poststart", list(h.poststart())),
-        ("poststop", list(h.poststop())),
+        ("prestart", list(h.prestart(), None)),
+        ("createRuntime", list(h.create_runtime(), None)),
+        ("createContainer", list(h.create_container(), Some(&process_env))),
+        ("startContainer", list(h.start_container(), Some(&exec_env))),
+        ("poststart", list(h.poststart(), None)),
+        ("poststop", list(h.poststop(), None)),
     ]
 }
 
-/// The runtime spec's state object, which every hook reads on stdin.
-pub fn state(
-    id: &str,
-    pid: i32,
-    bundle: &std::path::Path,
-    annotations: &std::collections::HashMap<String, String>,
-    status: &str,
-) -> String {
-    serde_json::json!({
-        "ociVersion": oci_spec::runtime::VERSION,
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": annotations,
-    })
-    .to_string()
+/// The runtime spec's state object, which every hook reads on stdin. Built before the init
+/// exists, so that the init has it whatever its size; only the pid comes later.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    fields: serde_json::Value,
+    /// The container's init as the host sees it.
+    pub pid: i32,
 }
 
-/// Give a state JSON another status (the init gets it once and reuses it).
-pub fn with_status(state: &str, status: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(state) {
-        Ok(mut v) => {
-            v["status"] = status.into();
-            v.to_string()
-        }
-        Err(_) => state.to_string(),
+impl State {
+    pub fn new(id: &str, bundle: &std::path::Path, annotations: &std::collections::HashMap<String, String>) -> State {
+        let fields = serde_json::json!({
+            "ociVersion": oci_spec::runtime::VERSION,
+            "id": id,
+            "bundle": bundle,
+            "annotations": annotations,
+        });
+        State { fields, pid: 0 }
+    }
+
+    /// The JSON a hook reads at a point where the container has `status`.
+    pub fn json(&self, status: &str) -> String {
+        let mut v = self.fields.clone();
+        v["status"] = status.into();
+        v["pid"] = self.pid.into();
+        v.to_string()
     }
 }
 
@@ -81,10 +96,12 @@ pub fn run(hook: &Hook, state: &str) -> Result<()> {
         std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
         cmd.args(rest);
     }
-    cmd.env_clear();
-    for kv in &hook.env {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    if let Some(env) = &hook.env {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     // stderr goes to a memfd, not a pipe: a chatty hook cannot fill it and stall while we wait.
@@ -97,16 +114,26 @@ pub fn run(hook: &Hook, state: &str) -> Result<()> {
         .stderr(errors.try_clone()?)
         .spawn()
         .with_context(|| format!("start {}", hook.path.display()))?;
-    // A hook that does not read its stdin must not block us: the state is far below a pipe's
-    // capacity, and a write error (it closed stdin) is its business.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(state.as_bytes());
-    }
+    // The state can outgrow the pipe (annotations have no bound), and a hook that does not
+    // read it must not block us past its timeout: the pipe is fed as the hook drains it, a
+    // write error (it closed stdin) being its business.
+    let stdin = child.stdin.take().context("the hook's stdin")?;
+    nix::fcntl::fcntl(&stdin, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+        .context("make the hook's stdin non-blocking")?;
+    let mut unsent = Some((stdin, state.as_bytes()));
     let deadline = hook
         .timeout
         .filter(|t| *t > 0)
         .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let status = loop {
+        if let Some((pipe, rest)) = &mut unsent {
+            match pipe.write(rest) {
+                Ok(n) if n < rest.len() => *rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // All sent (dropping the pipe is the hook's EOF), or the hook closed its end.
+                _ => unsent = None,
+            }
+        }
         if let Some(status) = child.try_wait()? {
             break status;
         }

@@ -41,8 +41,8 @@ pub struct Init<'a> {
     pub placed: bool,
     /// `start`'s connection, once it came.
     pub started: Option<OwnedFd>,
-    /// The container's state JSON, from the runtime, for hooks.
-    pub hook_state: String,
+    /// The container's state, for hooks; the pid comes with Go.
+    pub hook_state: crate::hooks::State,
 }
 
 /// State that steps hand on to later ones.
@@ -88,7 +88,7 @@ impl Init<'_> {
         nix::sys::stat::umask(nix::sys::stat::Mode::empty());
         self.seal_fds()?;
         match self.channel.recv()?.0 {
-            Msg::Go(state) => self.hook_state = state,
+            Msg::Go { pid } => self.hook_state.pid = pid,
             other => bail!("unexpected message {other:?} from the runtime"),
         }
         let mut progress = Progress::default();
@@ -292,7 +292,7 @@ impl Init<'_> {
                 } else {
                     "creating"
                 };
-                crate::hooks::run(hook, &crate::hooks::with_status(&self.hook_state, status))?
+                crate::hooks::run(hook, &self.hook_state.json(status))?
             }
             Action::WriteFile { .. }
             | Action::MakeMountpoint { .. }

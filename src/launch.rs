@@ -243,6 +243,12 @@ impl Request<'_> {
             _ => None,
         };
         let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
+        let mut hook_state = record
+            .map(|(bundle, _)| {
+                let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+                crate::hooks::State::new(id, &bundle.dir, &annotations)
+            })
+            .unwrap_or_default();
         let (ours, theirs) = sync::pair()?;
         let pid = match &inside {
             Some(userns) => namespaces::clone_inside(userns, inside_pid.as_ref(), plan.clone_flags()),
@@ -266,7 +272,7 @@ impl Request<'_> {
                 seccomp,
                 placed: false,
                 started: None,
-                hook_state: String::new(),
+                hook_state,
             }
             .run();
         }
@@ -288,13 +294,7 @@ impl Request<'_> {
         };
         drop((theirs, listener, join, proc));
 
-        let hook_state = match record {
-            Some((bundle, _)) => {
-                let annotations = bundle.spec.annotations().clone().unwrap_or_default();
-                crate::hooks::state(id, pid.as_raw(), &bundle.dir, &annotations, "creating")
-            }
-            None => String::new(),
-        };
+        hook_state.pid = pid.as_raw();
         let mut made_userns = Vec::new();
         // Before Go: what the init needs before its first step. After Go, while it works: its
         // cgroup, which it waits for only before running anything of the image.
@@ -346,15 +346,14 @@ impl Request<'_> {
                 // createRuntime hooks see the spec's "creating".
                 Action::Hook { hook, kind } => {
                     let status = if kind == "prestart" { "created" } else { "creating" };
-                    crate::hooks::run(hook, &crate::hooks::with_status(&hook_state, status))
-                        .with_context(|| step.origin.clone())?
+                    crate::hooks::run(hook, &hook_state.json(status)).with_context(|| step.origin.clone())?
                 }
                 _ => {}
             }
         }
         drop(sources);
         // If the init already failed, the send fails but its error message is still queued.
-        let _ = ours.send(&Msg::Go(hook_state.clone()));
+        let _ = ours.send(&Msg::Go { pid: pid.as_raw() });
         for step in plan.steps(Side::AfterClone).filter(|s| placement(&s.action)) {
             let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
             match &step.action {
@@ -396,7 +395,7 @@ impl Request<'_> {
             match ours.recv() {
                 Ok((Msg::Pty, fd)) => pty = fd,
                 Ok((Msg::SeccompListener, Some(fd))) => {
-                    let state = crate::hooks::with_status(&hook_state, "creating");
+                    let state = hook_state.json("creating");
                     crate::process::seccomp_agent::hand_over(plan, &state, pid, fd)?
                 }
                 Ok((Msg::Ready, _)) => break,

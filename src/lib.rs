@@ -4,6 +4,7 @@
 //! container's init with the plan's namespaces, and talks to it over one sync channel; the
 //! init (init) carries out the plan's steps and waits for `start`.
 
+pub mod argv;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;

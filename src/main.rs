@@ -1,10 +1,17 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use scrun::cli::{Cli, Command};
 use scrun::{commands, logging};
 
 fn main() {
     logging::mark_start();
-    let cli = Cli::parse();
+    let args = match scrun::argv::normalize(&Cli::command(), std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("scrun: {e} (see scrun --help)");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     if cli.global.version {
         println!(
             "scrun version {}\nspec: {}",

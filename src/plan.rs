@@ -1110,15 +1110,20 @@ fn process_steps(
 }
 
 fn exec_step(process: &Process) -> Action {
+    Action::Exec {
+        args: process.args().clone().unwrap_or_default(),
+        env: exec_env(process),
+    }
+}
+
+/// The environment the user's program gets (and a startContainer hook without `env`).
+pub fn exec_env(process: &Process) -> Vec<String> {
     let mut env = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         // runc gives a process without HOME the home of its user, "/" when there is no passwd.
         env.push("HOME=/".into());
     }
-    Action::Exec {
-        args: process.args().clone().unwrap_or_default(),
-        env,
-    }
+    env
 }
 
 pub fn ns_name(t: LinuxNamespaceType) -> String {

@@ -12,8 +12,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
     /// Runtime → init: the host side is ready (id maps written, runtime hooks run); go on
-    /// with the setup. Carries the container's state JSON, which the init's hooks read.
-    Go(String),
+    /// with the setup. Carries the init's pid as the host sees it, for the state its hooks
+    /// read (the rest of the state, unbounded, the init has had since the fork).
+    Go { pid: i32 },
     /// Runtime → init: the init is in its cgroup. The runtime does that while the init sets up
     /// (moving a task into a v1 memory cgroup takes ~5 ms), so the init waits for this only
     /// before what depends on it: a cgroup namespace or mount, and the user's program.
@@ -45,7 +46,7 @@ const MAX_MSG: usize = 16 * 1024;
 impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {
-            Msg::Go(state) => [b"G", state.as_bytes()].concat(),
+            Msg::Go { pid } => [&b"G"[..], &pid.to_le_bytes()].concat(),
             Msg::Pty => vec![b'P'],
             Msg::Placed => vec![b'C'],
             Msg::Ready => vec![b'R'],
@@ -61,7 +62,9 @@ impl Msg {
 
     fn decode(b: &[u8]) -> Result<Msg> {
         Ok(match b {
-            [b'G', state @ ..] => Msg::Go(String::from_utf8_lossy(state).into_owned()),
+            [b'G', pid @ ..] => Msg::Go {
+                pid: i32::from_le_bytes(pid.try_into()?),
+            },
             [b'P'] => Msg::Pty,
             [b'C'] => Msg::Placed,
             [b'R'] => Msg::Ready,
@@ -146,7 +149,7 @@ mod tests {
     fn round_trip_with_fd() {
         let (a, b) = pair().unwrap();
         for msg in [
-            Msg::Go("{\"id\":\"x\"}".into()),
+            Msg::Go { pid: 4242 },
             Msg::Ready,
             Msg::Detach { keep_pdeathsig: true },
             Msg::Error("mount proc on /proc: nope".into()),

@@ -134,3 +134,190 @@ fn hooks_get_only_their_own_environment() {
     assert_nothing_left(&rt, &id, b.path());
     std::fs::remove_dir_all(out_dir).unwrap();
 }
+
+/// Every hook kind, each running `probe hook-dump` into `out` (seen as /out in the container,
+/// where startContainer runs), plus, for the kinds given, a second hook with `"env": []`.
+fn dumping_hooks(b: &Bundle, out: &std::path::Path, empty_env: &[&str]) {
+    let host_probe = b.rootfs().join("probe");
+    std::fs::create_dir(b.rootfs().join("out")).unwrap();
+    b.config_mut(|c| {
+        let mut hooks = serde_json::Map::new();
+        for kind in KINDS {
+            let (path, dir) = match kind {
+                "startContainer" => ("/probe".into(), "/out".into()),
+                _ => (host_probe.display().to_string(), out.display().to_string()),
+            };
+            let hook = |name: &str| json!({"path": path, "args": ["probe", "hook-dump", format!("{dir}/{name}")]});
+            let mut list = vec![hook(kind)];
+            if empty_env.contains(&kind) {
+                let mut h = hook(&format!("{kind}-empty-env"));
+                h["env"] = json!([]);
+                list.push(h);
+            }
+            hooks.insert(kind.into(), list.into());
+        }
+        c["hooks"] = hooks.into();
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]}));
+    });
+}
+
+/// What `probe hook-dump` saved as `name`.
+fn dump(out: &std::path::Path, name: &str) -> Value {
+    let text = std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("hook {name} did not run: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+const KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+#[test]
+fn every_hook_reads_the_whole_state_however_large() {
+    let out = std::env::temp_dir().join(unique_id("hook-state"));
+    std::fs::create_dir_all(&out).unwrap();
+    let b = Bundle::new();
+    b.set_args(&["/probe", "hello"]);
+    // 30 KB, as Kubernetes pods carry: twice the 16 KiB that used to cut the init's copy.
+    let annotations: serde_json::Map<String, Value> = (0..100)
+        .map(|i| (format!("example.com/key-{i}"), json!("v".repeat(290))))
+        .collect();
+    dumping_hooks(&b, &out, &[]);
+    b.config_mut(|c| c["annotations"] = annotations.clone().into());
+    let rt = Runtime::new();
+    let id = unique_id("hookstate");
+    run_probe_hello(&rt, &b, &id, &[]);
+    for kind in KINDS {
+        let stdin = dump(&out, kind)["stdin"].as_str().unwrap().to_string();
+        let state: Value = serde_json::from_str(&stdin)
+            .unwrap_or_else(|e| panic!("{kind} read {} bytes of state, not JSON: {e}", stdin.len()));
+        assert!(stdin.len() > 30_000, "{kind} read {} bytes", stdin.len());
+        assert_eq!(state["id"], id.as_str(), "{kind}");
+        assert_eq!(state["annotations"], Value::Object(annotations.clone()), "{kind}");
+    }
+    assert_nothing_left(&rt, &id, b.path());
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+/// `run` of the bundle, with an environment of `env` only, which must print the probe's hello.
+fn run_probe_hello(rt: &Runtime, b: &Bundle, id: &str, env: &[(&str, &str)]) {
+    let mut cmd = rt.cmd();
+    if !env.is_empty() {
+        cmd.env_clear().envs(env.iter().copied());
+    }
+    let out = cmd
+        .args(["run", "--bundle", b.path().to_str().unwrap(), id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Hello"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// The environment each hook got under `runtime`, sorted (runc's order is Go's map order).
+fn hook_envs(runtime: &Runtime) -> Vec<(String, Vec<String>)> {
+    let out = std::env::temp_dir().join(unique_id("hook-env-diff"));
+    std::fs::create_dir_all(&out).unwrap();
+    let b = Bundle::new();
+    b.set_args(&["/probe", "hello"]);
+    dumping_hooks(&b, &out, &["createRuntime", "createContainer", "startContainer"]);
+    b.config_mut(|c| {
+        c["process"]["env"] = json!(["PATH=/usr/bin:/bin", "IN_PROCESS_ENV=1"]);
+    });
+    let id = unique_id("hookenvdiff");
+    run_probe_hello(
+        runtime,
+        &b,
+        &id,
+        &[("PATH", "/usr/sbin:/usr/bin:/bin"), ("IN_RUNTIME_ENV", "1")],
+    );
+    assert_nothing_left(runtime, &id, b.path());
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let envs = names
+        .into_iter()
+        .map(|name| {
+            let mut env: Vec<String> = serde_json::from_value(dump(&out, &name)["env"].clone()).unwrap();
+            env.sort();
+            (name, env)
+        })
+        .collect();
+    std::fs::remove_dir_all(out).unwrap();
+    envs
+}
+
+#[test]
+fn hooks_without_env_get_what_runc_gives_them() {
+    let ours = hook_envs(&Runtime::new());
+    assert_eq!(
+        ours,
+        hook_envs(&Runtime::of(RUNC)),
+        "hook environments differ from runc's"
+    );
+    // What that is: the runtime's environment when the runtime runs the hook, process.env
+    // when the container's init does (with HOME by startContainer), nothing for `"env": []`.
+    let runtime_env = ["IN_RUNTIME_ENV=1", "PATH=/usr/sbin:/usr/bin:/bin"];
+    let process_env = ["IN_PROCESS_ENV=1", "PATH=/usr/bin:/bin"];
+    let exec_env = ["HOME=/", "IN_PROCESS_ENV=1", "PATH=/usr/bin:/bin"];
+    let want = |name: &str| -> &[&str] {
+        match name {
+            n if n.ends_with("-empty-env") => &[],
+            "createContainer" => &process_env,
+            "startContainer" => &exec_env,
+            _ => &runtime_env,
+        }
+    };
+    assert_eq!(ours.len(), 9, "{ours:?}");
+    for (name, env) in &ours {
+        assert_eq!(env, want(name), "{name}");
+    }
+}
+
+#[test]
+fn a_hook_that_leaves_a_large_state_unread_still_times_out() {
+    let b = Bundle::new();
+    b.config_mut(|c| {
+        // Far more than a pipe holds (64 KiB).
+        c["annotations"] = json!({"example.com/big": "x".repeat(1 << 20)});
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    });
+    let rt = Runtime::new();
+    let id = unique_id("bigstate");
+    let mut create = rt
+        .cmd()
+        .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while create.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = create.kill();
+            let _ = create.wait();
+            panic!("create still blocked on the hook's stdin after 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = create.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("hooks.createRuntime[0]") && err.contains("timed out after 1 s"),
+        "{err}"
+    );
+    assert_nothing_left(&rt, &id, b.path());
+}

@@ -14,6 +14,7 @@
 
 mod device_filter;
 mod host;
+pub mod oom;
 mod resources;
 mod stats;
 pub mod systemd;

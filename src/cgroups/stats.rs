@@ -17,7 +17,7 @@ pub fn stats(cg: &Cgroup) -> Result<Value> {
 }
 
 /// "key value" lines (cpu.stat, memory.stat, cgroup.events) as a map.
-fn keyed(text: &str) -> Map<String, Value> {
+pub(super) fn keyed(text: &str) -> Map<String, Value> {
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;

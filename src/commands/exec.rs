@@ -13,7 +13,9 @@ pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
     let container = store.load(&args.id)?;
     match container.status() {
         Status::Stopped => bail!("cannot exec in a stopped container"),
-        Status::Paused => bail!("cannot exec in a paused container: resume it first"),
+        // The process joins the frozen cgroup and runs once the container is resumed.
+        Status::Paused if args.ignore_paused => {}
+        Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused to override)"),
         Status::Created | Status::Running => {}
     }
     let config = crate::spec::Bundle::load(&container.saved.bundle)?;

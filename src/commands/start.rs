@@ -34,7 +34,9 @@ pub fn start(global: &GlobalOpts, id: &str) -> Result<()> {
 /// poststart and poststop hooks: their failures are reported, not fatal (runtime spec).
 pub fn run_hooks(container: &crate::state::Container, kind: &str, hooks: &[crate::hooks::Hook], status: &str) {
     let s = &container.saved;
-    let state = crate::hooks::state(&s.id, s.pid, &s.bundle, &s.annotations, status);
+    let mut state = crate::hooks::State::new(&s.id, &s.bundle, &s.annotations);
+    state.pid = s.pid;
+    let state = state.json(status);
     for (i, hook) in hooks.iter().enumerate() {
         if let Err(e) = crate::hooks::run(hook, &state) {
             crate::logging::warn(&format!("hooks.{kind}[{i}]: {e:#}"));

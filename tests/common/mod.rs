@@ -173,7 +173,7 @@ pub const RUNC: &str = "/usr/sbin/runc";
 /// A private state root (`--root`) for the runtime under test.
 pub struct Runtime {
     pub root: PathBuf,
-    bin: PathBuf,
+    pub bin: PathBuf,
 }
 
 impl Runtime {

@@ -5,6 +5,7 @@
 //! relies on /etc, shared libraries or NSS, and anything it cannot read (no
 //! /proc, no /sys, no /dev) is reported as null instead of failing.
 
+mod hook;
 mod process_fields;
 mod steal;
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
 wait-signal | cat | write PATH [TEXT] | env PATH | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
-readlink PATH | mount-tmpfs PATH | kill-self SIG | clocks | steal-exe exe|map SECS]";
+readlink PATH | mount-tmpfs PATH | kill-self SIG | clocks | steal-exe exe|map SECS | hook-dump PATH]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -146,6 +147,7 @@ fn main() {
             out(format!("{}\n", steal::steal(arg(2), parse(arg(3)))).as_bytes());
             0
         }
+        "hook-dump" => hook::dump(arg(2)),
         _ => usage(),
     };
     let _ = io::stdout().flush();
