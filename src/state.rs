@@ -174,6 +174,22 @@ impl Store {
         Ok((dir, lock))
     }
 
+    /// Remove the state directory of `id` if it holds neither state.json nor the record of what
+    /// was made (a create that died before making anything), deciding under its lock: a create
+    /// that has just claimed the id is not wiped.
+    pub fn remove_abandoned(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        let dir = self.dir(id);
+        let Ok(lock) = lock(&dir) else {
+            return Ok(());
+        };
+        let gone = |name: &str| read_in(&lock, name).is_err_and(|e| e.kind() == ErrorKind::NotFound);
+        if gone(STATE_FILE) && gone(MADE_FILE) {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
     pub fn load(&self, id: &str) -> Result<Container> {
         match self.load_any(id)? {
             Loaded::Ok(c) => Ok(c),
@@ -194,8 +210,11 @@ impl Store {
             Err(_) if !dir.exists() => return Err(missing()),
             Err(e) => return Err(e),
         };
+        // Read through the locked directory, not by path: the directory at that path may by
+        // now be another container's of the same id (this one deleted, a new one created).
+        let read = |name: &str| read_in(&lock, name);
         let path = dir.join(STATE_FILE);
-        let why = match std::fs::read(&path) {
+        let why = match read(STATE_FILE) {
             Ok(text) => match serde_json::from_slice(&text) {
                 Ok(saved) => {
                     return Ok(Loaded::Ok(Container {
@@ -209,12 +228,17 @@ impl Store {
             Err(e) => format!("{}: {}", path.display(), io_why(&e)),
         };
         let made_path = dir.join(MADE_FILE);
-        let (made, why) = match std::fs::read(&made_path) {
+        let (made, why) = match read(MADE_FILE) {
             Ok(text) => match serde_json::from_slice(&text) {
                 Ok(made) => (Some(made), why),
                 Err(e) => (None, format!("{why}; {}: {e}", made_path.display())),
             },
-            Err(e) if e.kind() == ErrorKind::NotFound && !path.exists() => return Err(missing()),
+            Err(e)
+                if e.kind() == ErrorKind::NotFound
+                    && read(STATE_FILE).is_err_and(|e| e.kind() == ErrorKind::NotFound) =>
+            {
+                return Err(missing())
+            }
             Err(e) => (None, format!("{why}; {}: {}", made_path.display(), io_why(&e))),
         };
         Ok(Loaded::Corrupt(Wreck {
@@ -330,6 +354,20 @@ fn remove_dir(dir: &Path) -> Result<()> {
 
 /// An exclusive flock on a container's directory, held until dropped.
 pub type Lock = nix::fcntl::Flock<File>;
+
+/// Read the file `name` of the directory `dir` holds.
+fn read_in(dir: &Lock, name: &str) -> std::io::Result<Vec<u8>> {
+    use std::os::fd::AsFd;
+    let fd = nix::fcntl::openat(
+        dir.as_fd(),
+        name,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut File::from(fd), &mut data)?;
+    Ok(data)
+}
 
 fn lock(dir: &Path) -> Result<Lock> {
     let f = File::open(dir).with_context(|| format!("open {}", dir.display()))?;

@@ -7,10 +7,7 @@ pub fn delete(global: &GlobalOpts, args: &DeleteArgs) -> Result<()> {
     let loaded = match store.load_any(&args.id) {
         Ok(l) => l,
         // containerd's shim always runs a second `delete --force` after the container is gone.
-        Err(_) if args.force && crate::state::check_id(&args.id).is_ok() => {
-            let _ = std::fs::remove_dir_all(store.dir(&args.id));
-            return Ok(());
-        }
+        Err(_) if args.force && crate::state::check_id(&args.id).is_ok() => return store.remove_abandoned(&args.id),
         Err(e) => return Err(e),
     };
     match loaded {
