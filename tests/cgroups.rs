@@ -265,7 +265,7 @@ fn memory_use_hierarchy_and_check_before_update() {
     let mut child = Command::new("sh")
         .args([
             "-c",
-            "read go; x=$(head -c 16000000 /dev/zero | tr '\\0' a); echo ready; sleep 30",
+            "read go; x=$(head -c 16000000 /dev/zero | tr '\\0' a); echo ready; read stop",
         ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -273,7 +273,10 @@ fn memory_use_hierarchy_and_check_before_update() {
         .unwrap();
     cg.add_pid(child.id() as i32).unwrap();
     use std::io::{BufRead, Write};
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    // Held open: the shell then waits in its own `read` (no child process to outlive it in the
+    // cgroup when the guard kills it), keeping its 16 MB.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -294,6 +297,7 @@ fn memory_use_hierarchy_and_check_before_update() {
             assert_eq!(rd(d, "memory.max"), "max");
         }
     }
+    drop(stdin);
 }
 
 #[test]

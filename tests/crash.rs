@@ -57,10 +57,22 @@ fn bundle(id: &str, cgroups_path: bool) -> Bundle {
         let env = c["process"]["env"].as_array_mut().expect("process.env");
         env.push(format!("{MARK}={id}").into());
         if cgroups_path {
-            c["linux"]["cgroupsPath"] = format!("/scrun-crash/{id}").into();
+            c["linux"]["cgroupsPath"] = format!("{}/{id}", crash_parent()).into();
         }
     });
     bundle
+}
+
+/// The parent of the cgroups the odd points name: this test process's own, removed at the end.
+fn crash_parent() -> String {
+    format!("/scrun-crash-{}", std::process::id())
+}
+
+/// Remove the parent once no test of this process uses it (best effort: the last one does).
+fn remove_crash_parent() {
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let _ = std::fs::remove_dir(hierarchy.path().join(crash_parent().trim_start_matches('/')));
+    }
 }
 
 /// Everything of container `id` the host shows: cgroup directories named for it, mounts
@@ -216,6 +228,7 @@ fn crash_points(name: &str, scenario: impl Fn(&Runtime, &Bundle, &str, &mut Rng)
         rt.run_ok(&["delete", "--force", &id]);
         assert_clean(&rt, bundle.path(), &id, &format!("{what}, then create and delete"));
     }
+    remove_crash_parent();
 }
 
 /// About how many trace lines a create prints (the default spec's, above): the kill points are
