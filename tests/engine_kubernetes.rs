@@ -408,6 +408,8 @@ impl Drop for Kube {
             let _ = fs::remove_dir(CNI_CACHE);
         }
         for dir in &self.host_dirs_made {
+            // containerd's CRI plugin makes /var/run/netns a shared bind mount of itself.
+            let _ = nix::mount::umount2(dir.as_path(), nix::mount::MntFlags::MNT_DETACH);
             let _ = fs::remove_dir(dir);
         }
         for id in self.pods.borrow().iter() {

@@ -210,6 +210,10 @@ impl Drop for PrivateContainerd {
     fn drop(&mut self) {
         self.shutdown();
         let _ = fs::remove_dir_all(&self.dir);
+        // The shim's socket directory, which containerd 1.6 puts there whatever its own dirs:
+        // removed once empty (another containerd of this machine may still use it).
+        let _ = fs::remove_dir("/run/containerd/s");
+        let _ = fs::remove_dir("/run/containerd");
     }
 }
 
