@@ -1,0 +1,612 @@
+//! Explains why the container's entrypoint could not be executed.
+//!
+//! The kernel reports a failed execve with one errno, and the classic one is
+//! baffling: a FROM-scratch image holding a dynamically linked binary fails
+//! with "no such file or directory" although the file is right there, because
+//! the *ELF interpreter* (the dynamic loader named in the binary) is missing.
+//! This module looks at the rootfs and says what is actually wrong.
+//!
+//! It runs inside the container after pivot_root, so every function takes
+//! `root`, which is "/" in production and a temporary directory in tests, and
+//! resolves paths the way the kernel would inside that root (see `resolve`).
+//!
+//! The ELF reader is hand-written: we need the ELF header, two program header
+//! types and three dynamic tags. `goblin` or `object` would parse that too,
+//! but they are large dependencies (section tables, symbols, relocations,
+//! other object formats) for a ~100-line bounds-checked reader that this error
+//! path needs.
+
+use nix::errno::Errno;
+use nix::unistd::{getegid, geteuid, getgroups};
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+/// runc uses this when the process environment has no PATH.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Read at most this much of a binary: enough for any realistic dynamically
+/// linked program while bounding memory in a possibly memory-limited
+/// container. Truncation only loses the library list, never a panic.
+const MAX_READ: u64 = 64 << 20;
+
+/// Linux follows at most 40 symlinks per lookup (MAXSYMLINKS).
+const MAX_SYMLINKS: u32 = 40;
+
+/// binfmt_script lets an interpreter be a script again, at most this deep.
+const MAX_SCRIPT_DEPTH: u32 = 4;
+
+const STATIC_HINT: &str = "A FROM-scratch image needs a static binary: build it with \
+gcc -static, CGO_ENABLED=0 (Go) or RUSTFLAGS=\"-C target-feature=+crt-static\" (Rust), \
+or add the interpreter and libraries to the image";
+
+const SCRIPT_HINT: &str = "a FROM-scratch image contains only the files you copy into it: \
+add the interpreter to the image (for /bin/sh a static busybox works) or make the \
+entrypoint a static binary";
+
+mod elf;
+#[cfg(test)]
+mod tests;
+
+use elf::{host_machine, machine_name, multiarch, ET_CORE, ET_REL};
+pub use elf::{read_elf, ElfInfo};
+
+// ---------------------------------------------------------------------------
+// Paths inside the root
+
+/// Resolves the container path `path` to a host path under `root`, following
+/// symlinks the way the kernel does after chroot: absolute link targets start
+/// again at `root` and `..` stops at it, so nothing outside `root` is ever
+/// looked at. Relative paths are taken from the root. None if any component
+/// is missing, a non-directory is traversed, or links loop.
+fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut done: Vec<OsString> = Vec::new();
+    let mut todo: Vec<OsString> = components(Path::new(path)); // reversed: pop() is next
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            done.pop();
+            continue;
+        }
+        let here = join(root, &done).join(&name);
+        let meta = fs::symlink_metadata(&here).ok()?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return None;
+            }
+            let target = fs::read_link(&here).ok()?;
+            if target.is_absolute() {
+                done.clear();
+            }
+            todo.extend(components(&target));
+        } else if !meta.is_dir() && !todo.is_empty() {
+            return None;
+        } else {
+            done.push(name);
+        }
+    }
+    Some(join(root, &done))
+}
+
+/// Normal and `..` components of `path`, reversed for use as a stack.
+fn components(path: &Path) -> Vec<OsString> {
+    let mut parts: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    parts.reverse();
+    parts
+}
+
+fn join(root: &Path, parts: &[OsString]) -> PathBuf {
+    let mut p = root.to_path_buf();
+    p.extend(parts);
+    p
+}
+
+/// The container path of a host path produced by [`resolve`].
+fn container_path(root: &Path, host: &Path) -> String {
+    let rel = host.strip_prefix(root).unwrap_or(host);
+    format!("/{}", rel.display())
+}
+
+fn exists(root: &Path, path: &str) -> bool {
+    resolve(root, path).is_some()
+}
+
+/// Reads the head of a file, capped at [`MAX_READ`].
+fn read_head(host: &Path) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    File::open(host).ok()?.take(MAX_READ).read_to_end(&mut data).ok()?;
+    Some(data)
+}
+
+/// The interpreter named by a `#!` line, as the kernel parses it: up to the
+/// first space or tab, within the first 256 bytes (BINPRM_BUF_SIZE). A
+/// trailing '\r' is kept on purpose: the kernel keeps it too.
+fn shebang(head: &[u8]) -> Option<String> {
+    let line = head.strip_prefix(b"#!")?;
+    let line = &line[..line.len().min(254)];
+    let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+    let interp = line.split(|&b| b == b' ' || b == b'\t').find(|word| !word.is_empty())?;
+    Some(String::from_utf8_lossy(interp).into_owned())
+}
+
+// ---------------------------------------------------------------------------
+// execve failures
+
+/// Credentials the exec is checked against for EACCES.
+struct Ids {
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+}
+
+impl Ids {
+    /// Supplementary groups always come from the calling process: it is the
+    /// one whose execve failed, so its groups are what the kernel checked.
+    fn new(ids: Option<(u32, u32)>) -> Self {
+        let (uid, gid) = ids.unwrap_or_else(|| (geteuid().as_raw(), getegid().as_raw()));
+        let groups = getgroups().unwrap_or_default();
+        Ids {
+            uid,
+            gid,
+            groups: groups.into_iter().map(|g| g.as_raw()).collect(),
+        }
+    }
+}
+
+/// The message for a failed execve of `exe` (absolute, inside the container)
+/// with `errno`. `ids` is the (uid, gid) the exec ran as, None for the
+/// calling process's effective ids. The text keeps the lowercase errno
+/// phrase ("no such file or directory", "permission denied", "exec format
+/// error") because docker and containerd derive exit codes 127/126 from it.
+pub fn exec_failure(root: &Path, exe: &str, errno: i32, ids: Option<(u32, u32)>) -> String {
+    let detail = match errno {
+        libc::ENOENT => not_found(root, exe),
+        libc::EACCES => permission_denied(root, exe, &Ids::new(ids)),
+        libc::ENOEXEC => format_error(root, exe),
+        _ => errno_text(errno),
+    };
+    format!("exec {exe}: {detail}")
+}
+
+/// Checked before the container starts: the message execve would end in if
+/// the program that loads `exe` (ELF interpreter or #! interpreter) is not
+/// in the rootfs, so that `create` can fail with it. None when `exe` looks
+/// runnable as far as loaders go.
+pub fn missing_interpreter(root: &Path, exe: &str) -> Option<String> {
+    let host = resolve(root, exe)?;
+    let why = missing_loader(root, exe, &host, 0)?;
+    Some(format!("exec {exe}: {NO_SUCH_FILE}: {why}"))
+}
+
+/// Go-style (lowercase) strerror text, matching what runc prints.
+fn errno_text(errno: i32) -> String {
+    let desc = Errno::from_raw(errno).desc();
+    let mut chars = desc.chars();
+    match (chars.next(), chars.next()) {
+        // Keep acronyms such as "RPC struct is bad".
+        (Some(_), Some(second)) if second.is_uppercase() => desc.to_string(),
+        (Some(first), _) => first.to_lowercase().chain(desc.chars().skip(1)).collect(),
+        _ => desc.to_string(),
+    }
+}
+
+// ENOENT -------------------------------------------------------------------
+
+const NO_SUCH_FILE: &str = "no such file or directory";
+
+fn not_found(root: &Path, exe: &str) -> String {
+    let Some(host) = resolve(root, exe) else {
+        return match dangling_link(root, exe) {
+            Some(target) => {
+                format!("{NO_SUCH_FILE} ({exe} is a symlink to {target}, which is not in the container's rootfs)")
+            }
+            None => NO_SUCH_FILE.to_string(),
+        };
+    };
+    match missing_loader(root, exe, &host, 0) {
+        Some(why) => format!("{NO_SUCH_FILE}: {why}"),
+        None => NO_SUCH_FILE.to_string(),
+    }
+}
+
+/// The target of `exe` if it is itself a symlink whose target is missing.
+fn dangling_link(root: &Path, exe: &str) -> Option<String> {
+    let link = parent_dir(root, exe)?.join(Path::new(exe).file_name()?);
+    let target = fs::read_link(link).ok()?;
+    Some(target.display().to_string())
+}
+
+/// Why execve says ENOENT for a file that exists: the kernel could not find
+/// the program that has to load it (ELF interpreter or #! interpreter).
+fn missing_loader(root: &Path, path: &str, host: &Path, depth: u32) -> Option<String> {
+    // This runs on every create. The #! line and the ELF program headers sit at the start of
+    // the file, so one page settles the common cases (a static binary, a loader that is
+    // there); the whole file is read only to list the libraries of a binary whose loader is
+    // missing.
+    let mut page = Vec::with_capacity(4096);
+    File::open(host).ok()?.take(4096).read_to_end(&mut page).ok()?;
+    if let Some(interp) = shebang(&page) {
+        let why = missing_script_interpreter(root, &interp, depth)?;
+        return Some(if depth == 0 {
+            why
+        } else {
+            format!("{path} is a script and {why}")
+        });
+    }
+    let interp = read_elf(&page)?.interpreter?;
+    if exists(root, &interp) {
+        return None;
+    }
+    let info = read_elf(&read_head(host)?)?;
+    let why = missing_elf_interpreter(root, path, &info)?;
+    let subject = if depth == 0 { "the binary" } else { path };
+    Some(format!("{subject} {why}"))
+}
+
+fn missing_script_interpreter(root: &Path, interp: &str, depth: u32) -> Option<String> {
+    let subject = format!("its interpreter {interp} (from the #! line)");
+    let Some(host) = resolve(root, interp) else {
+        return Some(match interp.strip_suffix('\r') {
+            Some(stripped) => format!(
+                "its #! line ends with a carriage return, so the kernel looks for {interp:?} \
+                 instead of {stripped}: the script has Windows (CRLF) line endings; convert it \
+                 with dos2unix or sed -i 's/\\r$//'"
+            ),
+            None => format!("{subject} is not in the container's rootfs; {SCRIPT_HINT}"),
+        });
+    };
+    if depth + 1 >= MAX_SCRIPT_DEPTH {
+        return None;
+    }
+    let why = missing_loader(root, interp, &host, depth + 1)?;
+    Some(format!("{subject}: {why}"))
+}
+
+/// "is dynamically linked, but ..." when the loader of an existing ELF file
+/// is missing, naming the libraries that would be missing next.
+fn missing_elf_interpreter(root: &Path, path: &str, info: &ElfInfo) -> Option<String> {
+    let interp = info.interpreter.as_deref()?;
+    if exists(root, interp) {
+        return None;
+    }
+    let missing = missing_libraries(root, path, info);
+    let libs = if missing.is_empty() {
+        String::new()
+    } else {
+        format!("; it also needs {} (missing from the rootfs)", missing.join(", "))
+    };
+    Some(format!(
+        "is dynamically linked, but its ELF interpreter {interp} is not in the \
+         container's rootfs{libs}. {STATIC_HINT}"
+    ))
+}
+
+fn missing_libraries(root: &Path, path: &str, info: &ElfInfo) -> Vec<String> {
+    let dirs = library_dirs(path, info);
+    let found = |lib: &str| {
+        if lib.contains('/') {
+            return exists(root, lib);
+        }
+        dirs.iter().any(|d| exists(root, &format!("{d}/{lib}")))
+    };
+    info.needed.iter().filter(|l| !found(l)).cloned().collect()
+}
+
+/// Where the loader would look: the binary's run path, then the default
+/// directories of glibc/musl plus the multiarch directories for its machine.
+/// /etc/ld.so.cache and LD_LIBRARY_PATH are not consulted; this is a hint.
+fn library_dirs(path: &str, info: &ElfInfo) -> Vec<String> {
+    let origin = Path::new(path).parent().map_or("/".into(), |p| p.display().to_string());
+    let mut dirs: Vec<String> = info
+        .runpath
+        .iter()
+        .map(|d| d.replace("${ORIGIN}", &origin).replace("$ORIGIN", &origin))
+        .collect();
+    let standard = ["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"];
+    dirs.extend(standard.map(String::from));
+    for triplet in multiarch(info) {
+        dirs.push(format!("/lib/{triplet}"));
+        dirs.push(format!("/usr/lib/{triplet}"));
+    }
+    dirs
+}
+
+// EACCES -------------------------------------------------------------------
+
+fn permission_denied(root: &Path, exe: &str, ids: &Ids) -> String {
+    let mut reasons = match resolve(root, exe) {
+        Some(host) => access_problems(root, &host, ids),
+        // Unprivileged we may not even stat the file: check its directories.
+        None => parent_dir(root, exe)
+            .map(|dir| unsearchable_dirs(root, &dir, ids))
+            .unwrap_or_default(),
+    };
+    if reasons.is_empty() {
+        reasons.extend(interpreter_access_problem(root, exe, ids));
+    }
+    if reasons.is_empty() {
+        "permission denied".to_string()
+    } else {
+        format!("permission denied: {}", reasons.join("; "))
+    }
+}
+
+/// A script runs only if its interpreter is executable too.
+fn interpreter_access_problem(root: &Path, exe: &str, ids: &Ids) -> Option<String> {
+    let head = read_head(&resolve(root, exe)?)?;
+    let interp = shebang(&head)?;
+    let host = resolve(root, &interp)?;
+    let problems = access_problems(root, &host, ids);
+    if problems.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "its interpreter {interp} (from the #! line) cannot be executed: {}",
+        problems.join("; ")
+    ))
+}
+
+/// Every reason the kernel could refuse to execute `host`, in the order
+/// it checks them: path search permission, file type, noexec mount, mode bits.
+fn access_problems(root: &Path, host: &Path, ids: &Ids) -> Vec<String> {
+    let mut problems = host
+        .parent()
+        .map(|dir| unsearchable_dirs(root, dir, ids))
+        .unwrap_or_default();
+    let Ok(meta) = fs::metadata(host) else {
+        return problems;
+    };
+    let path = container_path(root, host);
+    if !meta.is_file() {
+        problems.push(format!("{path} is {}, not a regular file", kind(&meta)));
+        return problems;
+    }
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Some(mount) = noexec_mount(&mountinfo, host) {
+        problems.push(format!(
+            "{path} is on a filesystem mounted noexec (mount point {mount})"
+        ));
+    }
+    if !may_execute(&meta, ids) {
+        problems.push(format!(
+            "{path} has no execute permission for uid {} gid {} ({}); add it in the image \
+             with chmod +x (or COPY --chmod=755)",
+            ids.uid,
+            ids.gid,
+            mode_owner(&meta)
+        ));
+    }
+    problems
+}
+
+fn parent_dir(root: &Path, exe: &str) -> Option<PathBuf> {
+    resolve(root, Path::new(exe).parent()?.to_str()?)
+}
+
+/// `dir` and its ancestors up to `root` that the ids may not search.
+fn unsearchable_dirs(root: &Path, dir: &Path, ids: &Ids) -> Vec<String> {
+    dir.ancestors()
+        .take_while(|dir| dir.starts_with(root))
+        .filter_map(|dir| {
+            let meta = fs::metadata(dir).ok()?;
+            if may_execute(&meta, ids) {
+                return None;
+            }
+            Some(format!(
+                "directory {} is not searchable by uid {} gid {} ({})",
+                container_path(root, dir),
+                ids.uid,
+                ids.gid,
+                mode_owner(&meta)
+            ))
+        })
+        .collect()
+}
+
+/// Whether the ids may execute a file or search a directory, as the
+/// kernel's generic_permission decides it. Root passes, except that a file
+/// needs some x bit. POSIX ACLs are ignored.
+fn may_execute(meta: &Metadata, ids: &Ids) -> bool {
+    let mode = meta.mode();
+    if ids.uid == 0 {
+        return meta.is_dir() || mode & 0o111 != 0;
+    }
+    let shift = if meta.uid() == ids.uid {
+        6
+    } else if meta.gid() == ids.gid || ids.groups.contains(&meta.gid()) {
+        3
+    } else {
+        0
+    };
+    (mode >> shift) & 0o1 != 0
+}
+
+fn mode_owner(meta: &Metadata) -> String {
+    format!("mode {:04o}, owner {}:{}", meta.mode() & 0o7777, meta.uid(), meta.gid())
+}
+
+fn kind(meta: &Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+/// The mount point covering `path` if that mount is noexec. The last and
+/// longest matching entry wins, as later mounts cover earlier ones.
+fn noexec_mount(mountinfo: &str, path: &Path) -> Option<String> {
+    let mut best: Option<(String, bool)> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else {
+            continue;
+        };
+        let point = unescape_mountinfo(point);
+        let longer = best.as_ref().is_none_or(|(b, _)| point.len() >= b.len());
+        if longer && path.starts_with(&point) {
+            let noexec = options.split(',').any(|o| o == "noexec");
+            best = Some((point, noexec));
+        }
+    }
+    best.filter(|(_, noexec)| *noexec).map(|(point, _)| point)
+}
+
+/// mountinfo writes space, tab, newline and backslash as \ooo octal.
+fn unescape_mountinfo(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(pos) = rest.find('\\') {
+        out.push_str(&rest[..pos]);
+        let code = rest.get(pos + 1..pos + 4);
+        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
+            Some(byte) => {
+                out.push(char::from(byte));
+                rest = &rest[pos + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[pos + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// ENOEXEC ------------------------------------------------------------------
+
+fn format_error(root: &Path, exe: &str) -> String {
+    let reason = resolve(root, exe)
+        .and_then(|host| read_head(&host))
+        .and_then(|head| format_problem(root, &head, 0));
+    match reason {
+        Some(reason) => format!("exec format error: {reason}"),
+        None => "exec format error".to_string(),
+    }
+}
+
+fn format_problem(root: &Path, head: &[u8], depth: u32) -> Option<String> {
+    if head.is_empty() {
+        return Some("the file is empty".into());
+    }
+    if let Some(interp) = shebang(head) {
+        return interpreter_format_problem(root, &interp, depth);
+    }
+    if head.starts_with(b"\x7fELF") {
+        return Some(match read_elf(head) {
+            Some(info) => elf_format_problem(&info)?,
+            None => "the ELF header is truncated or corrupt".into(),
+        });
+    }
+    Some(foreign_format(head).into())
+}
+
+fn interpreter_format_problem(root: &Path, interp: &str, depth: u32) -> Option<String> {
+    if depth + 1 >= MAX_SCRIPT_DEPTH {
+        return None;
+    }
+    let head = read_head(&resolve(root, interp)?)?;
+    let why = format_problem(root, &head, depth + 1)?;
+    Some(format!(
+        "its interpreter {interp} (from the #! line) cannot be executed: {why}"
+    ))
+}
+
+fn elf_format_problem(info: &ElfInfo) -> Option<String> {
+    match info.elf_type {
+        ET_REL => return Some("it is an ELF object file (.o), not a linked program".into()),
+        ET_CORE => return Some("it is a core dump, not a program".into()),
+        _ => {}
+    }
+    let host = host_machine();
+    if info.machine != host {
+        return Some(format!(
+            "not an executable for this machine (ELF machine {}, {}; this machine is {}): \
+             build the image for this platform, or install qemu-user-static binfmt handlers",
+            info.machine,
+            machine_name(info.machine),
+            machine_name(host)
+        ));
+    }
+    let host_is_64 = cfg!(target_pointer_width = "64");
+    (host_is_64 && !info.is_64).then(|| {
+        "it is a 32-bit program and this kernel cannot run 32-bit programs \
+         (no compat support)"
+            .into()
+    })
+}
+
+/// Names the common non-Linux or non-program files people copy into images.
+fn foreign_format(head: &[u8]) -> &'static str {
+    const MACH_O: [&[u8]; 5] = [
+        b"\xfe\xed\xfa\xce",
+        b"\xfe\xed\xfa\xcf",
+        b"\xce\xfa\xed\xfe",
+        b"\xcf\xfa\xed\xfe",
+        b"\xca\xfe\xba\xbe",
+    ];
+    if head.starts_with(b"MZ") {
+        "it is a Windows (PE) executable, not a Linux one"
+    } else if MACH_O.iter().any(|m| head.starts_with(m)) {
+        "it is a macOS (Mach-O) executable, not a Linux one (build with GOOS=linux or for a linux target)"
+    } else if head.starts_with(b"\xef\xbb\xbf#!") {
+        "it starts with a UTF-8 byte order mark before #!, so the kernel does not see the #! line; save the script without BOM"
+    } else if looks_like_text(head) {
+        "it is a text file without a #! line; add one (e.g. #!/bin/sh) as its first line"
+    } else {
+        "it is neither an ELF binary nor a script starting with #!"
+    }
+}
+
+fn looks_like_text(head: &[u8]) -> bool {
+    let sample = &head[..head.len().min(512)];
+    std::str::from_utf8(sample).is_ok_and(|s| !s.contains('\0'))
+}
+
+// ---------------------------------------------------------------------------
+// PATH lookup
+
+/// Resolves the process's `argv[0]` like runc (Go's exec.LookPath): a name
+/// containing '/' is used as is (execve reports problems with it); otherwise
+/// the first regular file with an execute bit in PATH wins. `path_env` is
+/// the PATH from the process env, None if it has none (runc then uses
+/// [`DEFAULT_PATH`]). Relative PATH entries are skipped, as Go >= 1.19
+/// refuses executables found through them (exec.ErrDot).
+pub fn lookup_path(root: &Path, name: &str, path_env: Option<&str>) -> Result<String, String> {
+    if name.contains('/') {
+        return Ok(name.to_string());
+    }
+    let search = path_env.unwrap_or(DEFAULT_PATH);
+    let found = search
+        .split(':')
+        .filter(|dir| dir.starts_with('/') && !name.is_empty())
+        .map(|dir| format!("{}/{name}", dir.trim_end_matches('/')))
+        .find(|candidate| is_executable_file(root, candidate));
+    found.ok_or_else(|| format!("exec: {name:?}: executable file not found in $PATH (searched {search})"))
+}
+
+fn is_executable_file(root: &Path, path: &str) -> bool {
+    resolve(root, path)
+        .and_then(|host| fs::metadata(host).ok())
+        .is_some_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+}
