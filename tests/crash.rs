@@ -264,6 +264,32 @@ fn exec_killed_anywhere_leaves_nothing_after_delete_force() {
     });
 }
 
+#[test]
+fn delete_killed_anywhere_leaves_nothing_after_delete_force() {
+    crash_points("crash-delete", |rt, bundle, id, rng| {
+        let b = bundle.path().to_str().unwrap();
+        rt.run_bg_ok(&["run", "--detach", "--bundle", b, id]);
+        // delete prints no trace: the points are spread by time alone.
+        kill_at(rt, id, &["delete", "--force", id], 0, rng.below(6000))
+    });
+}
+
+#[test]
+fn update_killed_anywhere_leaves_nothing_after_delete_force() {
+    crash_points("crash-update", |rt, bundle, id, rng| {
+        let b = bundle.path().to_str().unwrap();
+        rt.run_bg_ok(&["run", "--detach", "--bundle", b, id]);
+        let limit = (100 + rng.below(100)).to_string();
+        kill_at(
+            rt,
+            id,
+            &["update", "--pids-limit", &limit, "--memory", "67108864", id],
+            0,
+            rng.below(4000),
+        )
+    });
+}
+
 /// What happens to state.json.
 const CORRUPTIONS: [(&str, Option<&[u8]>); 4] = [
     ("missing", None),
