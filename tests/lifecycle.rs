@@ -191,6 +191,48 @@ fn run_forwards_signals_to_the_container() {
 }
 
 #[test]
+fn ctrl_c_on_a_run_whose_pid_1_ignores_it_says_why_and_a_second_one_kills() {
+    // The probe's sleep handles no signal: as PID 1 of its pid namespace, SIGINT does nothing.
+    let b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "30"]);
+    let rt = Runtime::new();
+    let id = unique_id("ctrlc");
+    let child = rt
+        .cmd()
+        .args(["run", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if rt.root.join(&id).join("state.json").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = std::time::Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has not exited on SIGINT: as PID 1 of its pid namespace it gets no default action"),
+        "{err}"
+    );
+    assert!(err.contains("SIGINT again: killing the container's process"), "{err}");
+    assert_eq!(out.status.code(), Some(137), "{}", describe(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run did not end on the second SIGINT"
+    );
+    assert_nothing_left(&rt, &id, b.path());
+}
+
+#[test]
 fn run_keep_leaves_a_stopped_container() {
     let b = Bundle::new();
     b.set_args(&["/probe", "exit", "0"]);

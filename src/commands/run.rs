@@ -101,6 +101,7 @@ pub fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
     });
     let mut stdin_open = launched.pty.is_some();
     let mut master_open = launched.pty.is_some();
+    let mut stop: Option<Stop> = None;
     loop {
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         let master = launched.pty.as_ref().filter(|_| master_open);
@@ -111,10 +112,33 @@ pub fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::NONE) {
+        let timeout = stop
+            .as_ref()
+            .filter(|s| !s.told)
+            .map(|s| PollTimeout::try_from(HINT_AFTER.saturating_sub(s.at.elapsed())).unwrap_or(PollTimeout::ZERO))
+            .unwrap_or(PollTimeout::NONE);
+        let woke = match poll(&mut fds, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,
             r => r.context("poll")?,
         };
+        if woke == 0 {
+            if let Some(s) = stop.as_mut().filter(|s| !s.told && s.at.elapsed() >= HINT_AFTER) {
+                s.told = true;
+                let why = if is_pid1(launched.pid) {
+                    "as PID 1 of its pid namespace it gets no default action for a signal it does not \
+                     handle (handle it in the program)"
+                } else {
+                    "it handles or ignores it"
+                };
+                eprintln!(
+                    "scrun: the container's process has not exited on {}: {why}. {} again within {} s kills it.",
+                    s.signal,
+                    s.signal,
+                    KILL_WITHIN.as_secs()
+                );
+            }
+            continue;
+        }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         if let Some(m) = master {
@@ -126,7 +150,7 @@ pub fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
             }
         }
         if ready[0] {
-            if let Some(code) = on_signal(launched, sigfd)? {
+            if let Some(code) = on_signal(launched, sigfd, &mut stop)? {
                 if let Some(m) = launched.pty.as_ref().filter(|_| master_open) {
                     drain(m);
                 }
@@ -136,8 +160,32 @@ pub fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
     }
 }
 
+/// A SIGINT or SIGTERM passed on to the container: the program, as PID 1 of its pid namespace,
+/// does not die of one it does not handle, and a learner pressing Ctrl-C on `scrun run` would
+/// be stuck. So scrun says why after a moment, and a second one soon after kills it.
+struct Stop {
+    at: std::time::Instant,
+    signal: Signal,
+    told: bool,
+}
+
+/// Whether `pid` is PID 1 of its own pid namespace (the last NSpid of its status is 1).
+fn is_pid1(pid: nix::unistd::Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .map(|v| v.split_whitespace().last() == Some("1"))
+        })
+        .unwrap_or(false)
+}
+
+const HINT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+const KILL_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Handle one pending signal; the exit code once the container process has exited.
-fn on_signal(launched: &Launched, sigfd: &SignalFd) -> Result<Option<i32>> {
+fn on_signal(launched: &Launched, sigfd: &SignalFd, stop: &mut Option<Stop>) -> Result<Option<i32>> {
     let Some(info) = sigfd.read_signal().context("read signalfd")? else {
         return Ok(None);
     };
@@ -154,6 +202,23 @@ fn on_signal(launched: &Launched, sigfd: &SignalFd) -> Result<Option<i32>> {
         Ok(Signal::SIGWINCH) => {
             if let Some(m) = &launched.pty {
                 tty::copy_window_size(m);
+            }
+            Ok(None)
+        }
+        Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) => {
+            match stop {
+                Some(s) if s.at.elapsed() < KILL_WITHIN => {
+                    eprintln!("scrun: {sig} again: killing the container's process (SIGKILL)");
+                    let _ = nix::sys::signal::kill(launched.pid, Signal::SIGKILL);
+                }
+                _ => {
+                    *stop = Some(Stop {
+                        at: std::time::Instant::now(),
+                        signal: sig,
+                        told: false,
+                    });
+                    let _ = nix::sys::signal::kill(launched.pid, sig);
+                }
             }
             Ok(None)
         }
