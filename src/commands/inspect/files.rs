@@ -2,6 +2,7 @@
 
 use super::mounts::Mount;
 use super::namespaces::Namespaces;
+use super::root::Root;
 use anyhow::{bail, Result};
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::Mode;
@@ -73,29 +74,10 @@ pub(super) struct FileEntry {
     pub(super) on_disk: Option<String>,
 }
 
-pub(super) fn files(
-    root: &OwnedFd,
-    rootfs: &Path,
-    state_dir: &Path,
-    mounts: &[Mount],
-    namespaces: &Namespaces,
-) -> Result<Files> {
+pub(super) fn files(root: &Root, state_dir: &Path, mounts: &[Mount], namespaces: &Namespaces) -> Result<Files> {
     if namespaces.mnt.own == Some(false) {
         bail!("the container shares the host's mount namespace: its files are the host's");
     }
-    let disk = nix::fcntl::open(
-        rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "open the image directory {}: {}",
-            rootfs.display(),
-            e.desc().to_lowercase()
-        )
-    })
-    .ok();
     // The topmost mount at each mount point is the last one listed.
     let mut at: HashMap<String, &Mount> = HashMap::new();
     for m in mounts {
@@ -111,7 +93,7 @@ pub(super) fn files(
         cut_entries: false,
         cut_depth: 0,
     };
-    walk.run(root, disk.as_ref());
+    walk.run(&root.fd, Some(&root.image));
     // Tree order: a directory, then what it holds.
     let key = |e: &FileEntry| e.path.split('/').map(String::from).collect::<Vec<_>>();
     walk.image.sort_by_key(key);

@@ -52,7 +52,7 @@ pub fn inspect(global: &GlobalOpts, args: &InspectArgs) -> Result<()> {
         .read("mountinfo")
         .map(|t| explain_mounts(&parse_mountinfo(&t, before_pivot), &config));
     let files = match (&root, &mounts) {
-        (Ok(root), Ok(list)) => files(&root.fd, &saved.rootfs, &state_dir, list, &namespaces),
+        (Ok(root), Ok(list)) => files(root, &state_dir, list, &namespaces),
         (Err(e), _) => Err(anyhow::anyhow!("no root: {e:#}")),
         (_, Err(e)) => Err(anyhow::anyhow!("no mount table: {e:#}")),
     };

@@ -18,6 +18,8 @@ pub(super) struct Root {
     /// Before pivot_root: the rootfs's path in the init's mount table (mount points below it are
     /// the container's, the others the host's).
     pub(super) before_pivot: Option<PathBuf>,
+    /// The image directory on disk, which the container's root was checked to be.
+    pub(super) image: OwnedFd,
 }
 
 /// The rootfs as the init sees it: its own "/" once it has pivoted (or chrooted) into it, else
@@ -42,6 +44,7 @@ pub(super) fn container_root(proc: &Proc, rootfs: &Path) -> Result<Root> {
         return Ok(Root {
             fd: root,
             before_pivot: None,
+            image,
         });
     }
     let components: Vec<Vec<u8>> = rootfs
@@ -67,6 +70,7 @@ pub(super) fn container_root(proc: &Proc, rootfs: &Path) -> Result<Root> {
     Ok(Root {
         fd,
         before_pivot: Some(rootfs.to_path_buf()),
+        image,
     })
 }
 
