@@ -398,28 +398,18 @@ mod tests {
 
     #[test]
     fn mounts_inside_proc_rejected() {
-        let mount = |m: serde_json::Value| {
-            let mut base = spec(serde_json::json!({}));
-            let mut mounts = base.mounts().clone().unwrap_or_default();
-            mounts.push(serde_json::from_value(m).unwrap());
-            let index = mounts.len() - 1;
-            base.set_mounts(Some(mounts));
-            validate(&base)
-                .map_or_else(|e| format!("{e:#}"), |_| "ok".into())
-                .replace(&format!("mounts[{index}]"), "M")
-        };
         let bind = |dest: &str| serde_json::json!({"destination": dest, "type": "bind", "source": "/tmp/f", "options": ["bind"]});
-        let e = mount(bind("/proc/self/attr/exec"));
+        let e = with_mount(bind("/proc/self/attr/exec"));
         assert!(
             e.starts_with("M: \"/proc/self/attr/exec\" cannot be mounted because it is inside /proc"),
             "{e}"
         );
-        assert!(mount(bind("/proc/sys/kernel/../net/ipv4/ip_forward")).starts_with("M: "));
-        assert_eq!(mount(bind("/proc/uptime")), "ok");
-        assert_eq!(mount(bind("/proc/sys/kernel/ns_last_pid")), "ok");
+        assert!(with_mount(bind("/proc/sys/kernel/../net/ipv4/ip_forward")).starts_with("M: "));
+        assert_eq!(with_mount(bind("/proc/uptime")), "ok");
+        assert_eq!(with_mount(bind("/proc/sys/kernel/ns_last_pid")), "ok");
         let tmpfs = serde_json::json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"});
         assert_eq!(
-            mount(tmpfs),
+            with_mount(tmpfs),
             "M: \"/proc\" cannot be mounted because it is not of type proc"
         );
     }
@@ -429,6 +419,11 @@ mod tests {
             "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 10}],
             "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 10}]});
         json_patch(&mut m, extra);
+        with_mount(m)
+    }
+
+    /// validate's verdict on the default spec plus mount `m`, its index in the error as "M".
+    fn with_mount(m: serde_json::Value) -> String {
         let mut base = spec(serde_json::json!({}));
         let mut mounts = base.mounts().clone().unwrap_or_default();
         mounts.push(serde_json::from_value(m).unwrap());
