@@ -164,28 +164,12 @@ fn plant_self_exe_script(b: &Bundle) {
 #[test]
 fn an_entrypoint_running_proc_self_exe_cannot_overwrite_the_runtime() {
     let copy = RuntimeCopy::new();
-    let rt = Runtime::new();
     let attacker = Bundle::new();
-    let attacker_id = unique_id("attacker");
-    let (watch, attacker_pid) = start_attacker(&rt, &attacker, &attacker_id, "exe");
-
     let victim = Bundle::new();
     plant_self_exe_script(&victim);
     copy.plant_decoy(&victim);
     victim.set_args(&["/entry"]);
-    share_pid_namespace(&victim, attacker_pid);
-    let victim_id = unique_id("victim");
-    let (mut run, _keep) = start_victim(
-        &copy,
-        &rt,
-        &["run", "--bundle", victim.path().to_str().unwrap(), &victim_id],
-    );
-
-    let report = attacker_report(watch);
-    let _ = run.wait();
-    assert_defended(&report, &copy);
-    assert_nothing_left(&rt, &victim_id, victim.path());
-    assert_nothing_left(&rt, &attacker_id, attacker.path());
+    attack_from_a_shared_pid_namespace(&copy, &attacker, "exe", &victim);
 }
 
 #[test]
@@ -209,7 +193,6 @@ fn a_process_started_by_exec_cannot_overwrite_the_runtime() {
 #[test]
 fn an_elf_interpreted_by_proc_self_exe_cannot_overwrite_the_runtime() {
     let copy = RuntimeCopy::new();
-    let rt = Runtime::new();
     let attacker = Bundle::new();
     // /proc/PID/map_files, where a mapped interpreter can be opened, takes CAP_CHECKPOINT_RESTORE.
     attacker.config_mut(|c| {
@@ -220,9 +203,6 @@ fn an_elf_interpreted_by_proc_self_exe_cannot_overwrite_the_runtime() {
                 .push(json!("CAP_CHECKPOINT_RESTORE"));
         }
     });
-    let attacker_id = unique_id("attacker");
-    let (watch, attacker_pid) = start_attacker(&rt, &attacker, &attacker_id, "map");
-
     let victim = Bundle::new();
     let evil = victim.rootfs().join("evil");
     fs::write(&evil, interpreted_by_self_exe(&copy.original)).unwrap();
@@ -230,17 +210,25 @@ fn an_elf_interpreted_by_proc_self_exe_cannot_overwrite_the_runtime() {
     copy.plant_decoy(&victim);
     // The runtime, started as the interpreter, parses these as its arguments and fails on them.
     victim.set_args(&["/evil", "no-such-command"]);
-    share_pid_namespace(&victim, attacker_pid);
+    attack_from_a_shared_pid_namespace(&copy, &attacker, "map", &victim);
+}
+
+/// The attacker's container runs `probe steal-exe MODE`; the victim's, run by the runtime copy,
+/// joins its pid namespace (as a pod's containers or `docker run --pid container:X` do).
+fn attack_from_a_shared_pid_namespace(copy: &RuntimeCopy, attacker: &Bundle, mode: &str, victim: &Bundle) {
+    let rt = Runtime::new();
+    let attacker_id = unique_id("attacker");
+    let (watch, attacker_pid) = start_attacker(&rt, attacker, &attacker_id, mode);
+    share_pid_namespace(victim, attacker_pid);
     let victim_id = unique_id("victim");
     let (mut run, _keep) = start_victim(
-        &copy,
+        copy,
         &rt,
         &["run", "--bundle", victim.path().to_str().unwrap(), &victim_id],
     );
-
     let report = attacker_report(watch);
     let _ = run.wait();
-    assert_defended(&report, &copy);
+    assert_defended(&report, copy);
     assert_nothing_left(&rt, &victim_id, victim.path());
     assert_nothing_left(&rt, &attacker_id, attacker.path());
 }
