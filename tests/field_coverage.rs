@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{create_fails, describe, unique_id, Bundle, Runtime};
+use common::{create_fails, describe, unique_id, Bundle, Runtime, HOOK_KINDS};
 use scrun::spec::coverage::{self, DECLARED, HONOURED};
 use serde_json::{json, Value};
 use serde_reflection::{ContainerFormat, Format, Registry, Samples, Tracer, TracerConfig};
@@ -291,14 +291,6 @@ fn console_size_is_the_ptys_window_size() {
 /// start or delete fails (poststart and poststop only warn) well before the hook would end.
 #[test]
 fn every_hook_gets_its_env_and_timeout() {
-    const KINDS: [&str; 6] = [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "startContainer",
-        "poststart",
-        "poststop",
-    ];
     let out_dir = std::env::temp_dir().join(unique_id("hook-env"));
     std::fs::create_dir_all(&out_dir).unwrap();
     let hook = |kind: &str, act: &str| {
@@ -320,7 +312,12 @@ fn every_hook_gets_its_env_and_timeout() {
     b.set_args(&["/probe", "sleep", "30"]);
     b.config_mut(|c| {
         c["root"]["readonly"] = json!(false);
-        c["hooks"] = Value::Object(KINDS.iter().map(|k| (k.to_string(), json!([hook(k, "env")]))).collect());
+        c["hooks"] = Value::Object(
+            HOOK_KINDS
+                .iter()
+                .map(|k| (k.to_string(), json!([hook(k, "env")])))
+                .collect(),
+        );
     });
     let id = unique_id("hookenv");
     let bundle = b.path().to_str().unwrap();
@@ -328,7 +325,7 @@ fn every_hook_gets_its_env_and_timeout() {
     rt.run_ok(&["start", &id]);
     rt.run_ok(&["delete", "--force", &id]);
     std::fs::rename(b.rootfs().join("startContainer"), out_dir.join("startContainer")).unwrap();
-    for kind in KINDS {
+    for kind in HOOK_KINDS {
         let env = std::fs::read_to_string(out_dir.join(kind)).unwrap_or_else(|e| panic!("{kind}: {e}"));
         let mut lines: Vec<&str> = env.lines().filter(|l| !l.starts_with("PWD=")).collect();
         lines.sort();
@@ -336,7 +333,7 @@ fn every_hook_gets_its_env_and_timeout() {
     }
     std::fs::remove_dir_all(&out_dir).unwrap();
 
-    for kind in KINDS {
+    for kind in HOOK_KINDS {
         let b = Bundle::new();
         b.set_args(&["/probe", "sleep", "30"]);
         b.config_mut(|c| c["hooks"] = json!({kind: [hook(kind, "sleep")]}));

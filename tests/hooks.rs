@@ -142,7 +142,7 @@ fn dumping_hooks(b: &Bundle, out: &std::path::Path, empty_env: &[&str]) {
     std::fs::create_dir(b.rootfs().join("out")).unwrap();
     b.config_mut(|c| {
         let mut hooks = serde_json::Map::new();
-        for kind in KINDS {
+        for kind in HOOK_KINDS {
             let (path, dir) = match kind {
                 "startContainer" => ("/probe".into(), "/out".into()),
                 _ => (host_probe.display().to_string(), out.display().to_string()),
@@ -170,15 +170,6 @@ fn dump(out: &std::path::Path, name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-const KINDS: [&str; 6] = [
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-];
-
 #[test]
 fn every_hook_reads_the_whole_state_however_large() {
     let out = std::env::temp_dir().join(unique_id("hook-state"));
@@ -194,7 +185,7 @@ fn every_hook_reads_the_whole_state_however_large() {
     let rt = Runtime::new();
     let id = unique_id("hookstate");
     run_probe_hello(&rt, &b, &id, &[]);
-    for kind in KINDS {
+    for kind in HOOK_KINDS {
         let stdin = dump(&out, kind)["stdin"].as_str().unwrap().to_string();
         let state: Value = serde_json::from_str(&stdin)
             .unwrap_or_else(|e| panic!("{kind} read {} bytes of state, not JSON: {e}", stdin.len()));

@@ -175,7 +175,10 @@ fn foreground_run(rt: &Runtime, b: &Bundle, id: &str) -> (std::process::Child, i
         std::thread::sleep(Duration::from_millis(10));
     }
     let _ = child.kill();
-    panic!("container {id} never started: {}", describe(&child.wait_with_output().unwrap()));
+    panic!(
+        "container {id} never started: {}",
+        describe(&child.wait_with_output().unwrap())
+    );
 }
 
 #[test]
@@ -242,8 +245,7 @@ fn run_keep_leaves_a_stopped_container() {
 
 #[test]
 fn console_socket_receives_the_pty_master() {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     let b = Bundle::new();
     b.set_args(&["/probe", "hello"]);
     b.config_mut(|c| c["process"]["terminal"] = json!(true));
@@ -261,20 +263,7 @@ fn console_socket_receives_the_pty_master() {
         &id,
     ]);
     let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([i32; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd came with the message");
-    // SAFETY: the fd was just received.
-    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (_, master) = recv_fd(&conn);
     let mut n: libc::c_int = -1;
     // SAFETY: TIOCGPTN writes one int; it only works on a pty master.
     assert_eq!(

@@ -5,10 +5,8 @@
 mod common;
 
 use common::*;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::{json, Value};
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -47,22 +45,8 @@ struct Agent {
 /// -`errno` until the container is gone.
 fn agent(listener: UnixListener, errno: i32) -> Agent {
     let (conn, _) = listener.accept().expect("the runtime never connected");
-    let mut buf = vec![0u8; 1 << 20];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("no fd with the message");
-    let len = msg.bytes;
-    // SAFETY: the fd came to us with SCM_RIGHTS.
-    let notify = unsafe { OwnedFd::from_raw_fd(fd) };
-    let message = serde_json::from_slice(&buf[..len]).expect("the message is JSON");
+    let (text, notify) = recv_fd(&conn);
+    let message = serde_json::from_slice(&text).expect("the message is JSON");
     let mut answered = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {

@@ -537,3 +537,34 @@ impl Scenarios {
         }
     }
 }
+
+/// One message from a unix socket and the fd sent with it (SCM_RIGHTS).
+pub fn recv_fd(conn: &impl std::os::fd::AsRawFd) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = vec![0u8; 1 << 20];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("no fd came with the message");
+    let len = msg.bytes;
+    buf.truncate(len);
+    // SAFETY: the fd came to us with SCM_RIGHTS.
+    (buf, unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// The six kinds of hook, in the order the runtime runs them.
+pub const HOOK_KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
