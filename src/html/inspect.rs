@@ -77,14 +77,19 @@ fn namespaces(h: &mut Html, ns: &Value) {
     h.raw("</tbody>").close("table");
 }
 
-/// An object's fields as rows, an inner object as a table of its own.
+/// An object's fields as rows: an inner object of plain values on one line (uid: real 0 ·
+/// effective 0 …), another as a table of its own.
 fn table(h: &mut Html, id: &str, obj: &Value) {
     h.open("table", &[("id", id)]).raw("<tbody>");
     for (key, value) in obj.as_object().into_iter().flatten() {
         h.open("tr", &[("data-field", key)])
             .elem("th", &[], key)
             .open("td", &[("class", "mono")]);
-        if value.is_object() && value["unreadable"].is_null() {
+        let inner = value.as_object().filter(|_| value["unreadable"].is_null());
+        if let Some(fields) = inner.filter(|o| o.values().all(|v| !v.is_object())) {
+            let line: Vec<String> = fields.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect();
+            h.text(&line.join(" · "));
+        } else if inner.is_some() {
             table(h, "", value);
         } else if let Some(why) = value["unreadable"].as_str() {
             h.elem("span", &[("class", "bad")], &format!("unreadable: {why}"));

@@ -18,8 +18,8 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1600px
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.4em 0 .4em;border-bottom:1px solid #ccc}
 code,.tree,td.mono{font-family:ui-monospace,monospace;font-size:12.5px}
 .sub{color:#666;margin:0 0 1em}
-.cols{display:grid;grid-template-columns:1fr 1fr;gap:1.5em;align-items:start}
-.col{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;background:#fcfcfc}
+.cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1.5em;align-items:start}
+.col{overflow-x:auto;border:1px solid #ddd;border-radius:6px;padding:.5em 1em;background:#fcfcfc}
 .col h3{margin:.2em 0 .5em;font-size:1em}
 ul.tree,ul.tree ul{list-style:none;margin:0;padding-left:1.1em}
 ul.tree{padding-left:0}

@@ -24,7 +24,8 @@ struct Node<'a> {
 }
 
 /// `<ul class="tree">` of the entries, with "/" at the top; a directory no entry names is
-/// drawn as a plain "dir".
+/// drawn as a plain "dir". An entry there for the same reason as its parent (a device node in
+/// the /dev tmpfs, a cgroup hierarchy in the cgroup mount) says it only in `data-origin`.
 pub fn render_tree(h: &mut Html, entries: &[Entry]) {
     let mut root = Node::default();
     for e in entries {
@@ -35,16 +36,19 @@ pub fn render_tree(h: &mut Html, entries: &[Entry]) {
         node.entry = Some(e);
     }
     h.open("ul", &[("class", "tree")]);
-    item(h, "/", "/", &root);
+    item(h, "/", "/", &root, None);
     h.close("ul");
 }
 
-fn item(h: &mut Html, name: &str, path: &str, node: &Node) {
+fn item(h: &mut Html, name: &str, path: &str, node: &Node, parent_origin: Option<&str>) {
     let kind = node.entry.map_or("dir", |e| e.kind);
     let origin = node.entry.and_then(|e| e.origin.as_deref()).unwrap_or("");
     let mut attrs = vec![("class", kind_class(kind)), ("data-path", path), ("data-kind", kind)];
     if !origin.is_empty() {
         attrs.push(("data-origin", origin));
+    }
+    if let Some(href) = node.entry.and_then(|e| e.href.as_deref()) {
+        attrs.push(("data-link", href));
     }
     h.open("li", &attrs).elem("span", &[("class", "name")], name);
     if !matches!(kind, "dir" | "image") {
@@ -54,7 +58,7 @@ fn item(h: &mut Html, name: &str, path: &str, node: &Node) {
         if !e.label.is_empty() {
             h.elem("span", &[("class", "label")], &e.label);
         }
-        match (&e.origin, &e.href) {
+        match (e.origin.as_ref().filter(|o| Some(o.as_str()) != parent_origin), &e.href) {
             (Some(o), Some(href)) => {
                 h.elem("a", &[("class", "origin"), ("href", href)], o);
             }
@@ -72,7 +76,7 @@ fn item(h: &mut Html, name: &str, path: &str, node: &Node) {
             } else {
                 format!("{path}/{child}")
             };
-            item(h, child, &child_path, sub);
+            item(h, child, &child_path, sub, node.entry.and_then(|e| e.origin.as_deref()));
         }
         h.close("ul");
     }
