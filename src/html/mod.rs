@@ -23,7 +23,8 @@ code,.tree,td.mono{font-family:ui-monospace,monospace;font-size:12.5px}
 .col h3{margin:.2em 0 .5em;font-size:1em}
 ul.tree,ul.tree ul{list-style:none;margin:0;padding-left:1.1em}
 ul.tree{padding-left:0}
-ul.tree li{margin:1px 0;white-space:nowrap}
+ul.tree li{margin:1px 0}
+ul.tree .name,ul.tree .badge{white-space:nowrap}
 .badge{display:inline-block;font:11px system-ui,sans-serif;padding:0 .45em;border-radius:8px;margin-left:.4em;color:#fff;vertical-align:1px}
 .k-mount>.name{color:#1a5fb4;font-weight:600}.k-mount>.badge{background:#1a5fb4}
 .k-device>.name{color:#c64600;font-weight:600}.k-device>.badge{background:#c64600}
