@@ -329,7 +329,10 @@ fn explain_page_shows_every_planned_entry_in_a_browser() {
     std::fs::write(bundle.rootfs().join(hostile), "").unwrap();
     let dom = check_explain_page(&Runtime::new(), &browser, &bundle, None, "explain.png");
     let image = tree(by_id(&dom, "image"));
-    assert_eq!(image.get(&format!("/{hostile}")).map(|e| e.attr("data-kind")), Some("image"));
+    assert_eq!(
+        image.get(&format!("/{hostile}")).map(|e| e.attr("data-kind")),
+        Some("image")
+    );
     // The image on disk has no /proc: scrun makes it, and the tree says so.
     assert!(dom.contains("data-path=\"/proc\" data-kind=\"mountpoint\""));
     assert!(!dom.contains("id=\"waterfall\""));
