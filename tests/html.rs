@@ -327,12 +327,18 @@ fn explain_page_shows_every_planned_entry_in_a_browser() {
     // A hostile name in the image stays a name.
     let hostile = "a\"><img src=x onerror=alert(1)>";
     std::fs::write(bundle.rootfs().join(hostile), "").unwrap();
+    // What the image has in /dev, the /dev tmpfs hides.
+    std::fs::create_dir(bundle.rootfs().join("dev")).unwrap();
+    std::fs::write(bundle.rootfs().join("dev/leftover"), "").unwrap();
     let dom = check_explain_page(&Runtime::new(), &browser, &bundle, None, "explain.png");
     let image = tree(by_id(&dom, "image"));
     assert_eq!(
         image.get(&format!("/{hostile}")).map(|e| e.attr("data-kind")),
         Some("image")
     );
+    let instance = tree(by_id(&dom, "instance"));
+    assert_eq!(instance["/dev/leftover"].attr("data-kind"), "hidden");
+    assert_eq!(image["/dev/leftover"].attr("data-kind"), "image");
     // The image on disk has no /proc: scrun makes it, and the tree says so.
     assert!(dom.contains("data-path=\"/proc\" data-kind=\"mountpoint\""));
     assert!(!dom.contains("id=\"waterfall\""));
