@@ -248,12 +248,18 @@ pub struct ExplainArgs {
     pub dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
+    /// With --format html: draw the setup steps of this trace as a waterfall (the stderr of
+    /// `scrun run --trace`, or a --debug log)
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextOrJson {
     Text,
     Json,
+    /// One self-contained page
+    Html,
 }
 
 #[derive(Args, Debug)]

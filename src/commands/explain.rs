@@ -58,6 +58,9 @@ pub fn explain(global: &crate::cli::GlobalOpts, args: &ExplainArgs) -> Result<()
         .clone()
         .or_else(|| args.bundle.clone())
         .unwrap_or_else(|| ".".into());
+    if args.trace.is_some() && args.format != TextOrJson::Html {
+        anyhow::bail!("--trace: only with --format html");
+    }
     let bundle = Bundle::load(&dir)?;
     let state_dir = Path::new("/run/scrun/ID");
     let plan = Plan::build(
@@ -72,6 +75,13 @@ pub fn explain(global: &crate::cli::GlobalOpts, args: &ExplainArgs) -> Result<()
     match args.format {
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
         TextOrJson::Text => print!("{}", explanation.text()),
+        TextOrJson::Html => {
+            let trace = args.trace.as_deref().map(crate::html::trace::read).transpose()?;
+            print!(
+                "{}",
+                crate::html::explain::render(&serde_json::to_value(&explanation)?, trace.as_deref())
+            );
+        }
     }
     Ok(())
 }

@@ -81,6 +81,7 @@ pub fn inspect(global: &GlobalOpts, args: &InspectArgs) -> Result<()> {
     match args.format {
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         TextOrJson::Text => print!("{}", text(&report)),
+        TextOrJson::Html => print!("{}", crate::html::inspect::render(&serde_json::to_value(&report)?)),
     }
     Ok(())
 }
