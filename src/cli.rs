@@ -264,12 +264,19 @@ pub struct SpecArgs {
     /// Write a spec for a rootless container
     #[arg(long)]
     pub rootless: bool,
-    /// Make a ready FROM-scratch bundle around this static binary (rootfs and config.json)
+    /// Make a ready FROM-scratch bundle around this binary (rootfs and config.json)
     #[arg(long, value_name = "BINARY")]
     pub scratch: Option<PathBuf>,
-    /// With --scratch: the user the program runs as, UID or UID:GID
-    #[arg(long, value_name = "UID[:GID]", requires = "scratch")]
+    /// With --scratch: the user the program runs as; a name also gets /etc/passwd and
+    /// /etc/group (uid and gid default to 10001), a number only sets process.user
+    #[arg(long, value_name = "NAME[:UID[:GID]]|UID[:GID]", requires = "scratch")]
     pub user: Option<String>,
+    /// With --scratch: copy the binary's ELF interpreter and libraries from the host
+    #[arg(long, requires = "scratch")]
+    pub libs: bool,
+    /// With --scratch: copy a host file or directory into the rootfs (DST defaults to SRC)
+    #[arg(long, value_name = "SRC[:DST]", requires = "scratch")]
+    pub add: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
