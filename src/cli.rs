@@ -305,6 +305,10 @@ pub struct CreateOpts {
     /// Stop the setup at this phase (for inspect or nsenter); `start` goes on from there
     #[arg(long, value_enum)]
     pub pause_at: Option<Phase>,
+    /// Run a minimal init of scrun's own as PID 1: it forwards signals to the program, reaps
+    /// orphans and exits with the program's status (docker's --init)
+    #[arg(long)]
+    pub init: bool,
 }
 
 /// Where `create --pause-at` stops the container's setup.

@@ -43,6 +43,8 @@ pub struct Init<'a> {
     pub started: Option<OwnedFd>,
     /// The container's state, for hooks; the pid comes with Go.
     pub hook_state: crate::hooks::State,
+    /// --init: stay as PID 1 and run the program as a child (process::mini_init).
+    pub mini_init: bool,
 }
 
 /// State that steps hand on to later ones.
@@ -360,6 +362,9 @@ impl Init<'_> {
 
     fn exec(&mut self, args: &[String], env: &[String]) -> Result<Infallible> {
         let exe = self.find_program()?;
+        if self.mini_init {
+            process::mini_init::fork_program()?;
+        }
         tracing::info!(
             "exec {exe}: {} µs in all since scrun started",
             crate::logging::since_start().as_micros()

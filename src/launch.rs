@@ -273,6 +273,7 @@ impl Request<'_> {
                 placed: false,
                 started: None,
                 hook_state,
+                mini_init: opts.init,
             }
             .run();
         }

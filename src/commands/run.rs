@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Signals a foreground `run` passes on to the container (SIGCHLD and SIGWINCH it handles).
-const FORWARDED: [Signal; 8] = [
+pub(crate) const FORWARDED: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
