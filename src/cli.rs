@@ -72,6 +72,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Run a new process in a running container
     Exec(ExecArgs),
+    /// Run a static host tool (default: busybox) in every namespace of a running container,
+    /// from a sealed in-memory copy: a shell for an image that has none
+    Debug(DebugArgs),
     /// Freeze every process of a running container
     Pause(IdArg),
     /// Thaw a paused container
@@ -239,6 +242,17 @@ pub struct ExecArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct DebugArgs {
+    /// The static tool to run (its arguments are CMD ARGS)
+    #[arg(long, default_value = "/bin/busybox")]
+    pub tool: PathBuf,
+    pub id: String,
+    /// The tool's arguments (default on a terminal: sh)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct ExplainArgs {
     /// Bundle directory (default: the current directory)
     #[arg(short, long)]
@@ -309,6 +323,10 @@ pub struct CreateOpts {
     /// orphans and exits with the program's status (docker's --init)
     #[arg(long)]
     pub init: bool,
+    /// For `debug`: the runtime's fd of the program (a sealed memfd of a host tool), exec'd
+    /// from the fd instead of looked up in the image
+    #[arg(skip)]
+    pub program_fd: Option<i32>,
 }
 
 /// Where `create --pause-at` stops the container's setup.

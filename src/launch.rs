@@ -274,6 +274,7 @@ impl Request<'_> {
                 started: None,
                 hook_state,
                 mini_init: opts.init,
+                program_fd: opts.program_fd,
             }
             .run();
         }
