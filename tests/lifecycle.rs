@@ -193,6 +193,7 @@ fn ctrl_c_on_a_run_whose_pid_1_ignores_it_says_why_and_a_second_one_kills() {
         err.contains("has not exited on SIGINT: as PID 1 of its pid namespace it gets no default action"),
         "{err}"
     );
+    assert!(err.contains("or run it with --init"), "{err}");
     assert!(err.contains("SIGINT again: killing the container's process"), "{err}");
     assert_eq!(out.status.code(), Some(137), "{}", describe(&out));
     assert!(

@@ -195,3 +195,68 @@ fn a_named_user_is_in_passwd_and_runs_as_its_uid() {
     rt.run_ok(&["delete", "--force", &id]);
     assert_nothing_left(&rt, &id, &dir.0);
 }
+
+/// A program whose library lies beside it, found through its run path with $ORIGIN, as
+/// vendored applications ship: DT_RUNPATH (gcc's default) and the older DT_RPATH.
+#[test]
+fn a_library_in_the_programs_run_path_is_found_through_origin() {
+    let rt = Runtime::new();
+    for (tags, dt) in [
+        ("--enable-new-dtags", "DT_RUNPATH"),
+        ("--disable-new-dtags", "DT_RPATH"),
+    ] {
+        let app = std::env::temp_dir().join(unique_id("vendored"));
+        let (bin, lib) = (app.join("bin"), app.join("lib"));
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(
+            app.join("greet.c"),
+            "const char *greeting(void) { return \"hello from libgreet\"; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            app.join("main.c"),
+            "#include <stdio.h>\nconst char *greeting(void);\nint main(void) { puts(greeting()); return 0; }\n",
+        )
+        .unwrap();
+        let gcc = |args: &[&str]| {
+            let out = std::process::Command::new("gcc")
+                .current_dir(&app)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "gcc {args:?}: {}", describe(&out));
+        };
+        gcc(&[
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libgreet.so.1",
+            "-o",
+            "lib/libgreet.so.1",
+            "greet.c",
+        ]);
+        std::os::unix::fs::symlink("libgreet.so.1", lib.join("libgreet.so")).unwrap();
+        gcc(&[
+            "-o",
+            "bin/hello",
+            "main.c",
+            "-Llib",
+            "-lgreet",
+            &format!("-Wl,{tags},-rpath,$ORIGIN/../lib"),
+        ]);
+
+        let dir = ScratchDir::new("scratch-vendored");
+        let program = bin.join("hello");
+        let added = dir.spec(&rt, program.to_str().unwrap(), &["--libs"]);
+        // The path as the loader opens it, $ORIGIN replaced.
+        let want = format!(
+            "added {}/../lib/libgreet.so.1 (libgreet.so.1, needed by {}, found through the {dt} of {})\n",
+            bin.display(),
+            program.display(),
+            program.display()
+        );
+        assert!(added.contains(&want), "{want}\n{added}");
+        assert_eq!(dir.run(&rt), "hello from libgreet\n");
+        std::fs::remove_dir_all(app).unwrap();
+    }
+}

@@ -126,7 +126,7 @@ pub fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
                 s.told = true;
                 let why = if is_pid1(launched.pid) {
                     "as PID 1 of its pid namespace it gets no default action for a signal it does not \
-                     handle (handle it in the program)"
+                     handle (handle it in the program, or run it with --init)"
                 } else {
                     "it handles or ignores it"
                 };
