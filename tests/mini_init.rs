@@ -37,6 +37,14 @@ fn the_program_is_pid_2_under_scruns_init() {
         "{}",
         describe(&out)
     );
+    // The init is the runtime's fork and stays non-dumpable: the program cannot reach scrun's
+    // binary through it (CVE-2019-5736), not even to read it.
+    let out = run_init(&rt, &b, &["/probe", "open", "/proc/1/exe", "r"], &["--init"]);
+    assert!(
+        !out.status.success(),
+        "the program opened its init's exe: {}",
+        describe(&out)
+    );
     // Without --init the program is PID 1 itself.
     let out = run_init(&rt, &b, &["/probe"], &[]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
