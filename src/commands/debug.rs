@@ -62,7 +62,12 @@ pub fn debug(global: &GlobalOpts, args: &DebugArgs) -> Result<i32> {
 /// The tool in a sealed memfd. A dynamically linked one is refused: its libraries are the
 /// host's, and the container's root has none of them.
 fn sealed_tool(path: &std::path::Path) -> Result<OwnedFd> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("--tool {}", path.display()))?;
+    let mut file = std::fs::File::open(path).with_context(|| {
+        format!(
+            "--tool {}: give a static binary (Debian's busybox-static installs /bin/busybox)",
+            path.display()
+        )
+    })?;
     let mut head = Vec::new();
     (&mut file)
         .take(1 << 20)
