@@ -11,8 +11,9 @@ die() {
 
 # runc and crun: comparisons and test oracle; libc6-dev + gcc: static C
 # (hack/hello.c); file: checking binaries; time: /usr/bin/time for peak RSS;
-# python3: the demo's config patching and the bench driver.
-packages=(runc crun libc6-dev gcc file time libseccomp-dev)
+# python3: the demo's config patching and the bench driver; busybox-static: the
+# default tool of `scrun debug`.
+packages=(runc crun libc6-dev gcc file time libseccomp-dev busybox-static)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 
 missing=()

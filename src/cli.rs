@@ -72,6 +72,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Run a new process in a running container
     Exec(ExecArgs),
+    /// Run a static host tool (default: busybox) in every namespace of a running container,
+    /// from a sealed in-memory copy: a shell for an image that has none
+    Debug(DebugArgs),
     /// Freeze every process of a running container
     Pause(IdArg),
     /// Thaw a paused container
@@ -239,6 +242,17 @@ pub struct ExecArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct DebugArgs {
+    /// The static tool to run (its arguments are CMD ARGS)
+    #[arg(long, default_value = "/bin/busybox")]
+    pub tool: PathBuf,
+    pub id: String,
+    /// The tool's arguments (default on a terminal: sh)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct ExplainArgs {
     /// Bundle directory (default: the current directory)
     #[arg(short, long)]
@@ -270,12 +284,19 @@ pub struct SpecArgs {
     /// Write a spec for a rootless container
     #[arg(long)]
     pub rootless: bool,
-    /// Make a ready FROM-scratch bundle around this static binary (rootfs and config.json)
+    /// Make a ready FROM-scratch bundle around this binary (rootfs and config.json)
     #[arg(long, value_name = "BINARY")]
     pub scratch: Option<PathBuf>,
-    /// With --scratch: the user the program runs as, UID or UID:GID
-    #[arg(long, value_name = "UID[:GID]", requires = "scratch")]
+    /// With --scratch: the user the program runs as; a name also gets /etc/passwd and
+    /// /etc/group (uid and gid default to 10001), a number only sets process.user
+    #[arg(long, value_name = "NAME[:UID[:GID]]|UID[:GID]", requires = "scratch")]
     pub user: Option<String>,
+    /// With --scratch: copy the binary's ELF interpreter and libraries from the host
+    #[arg(long, requires = "scratch")]
+    pub libs: bool,
+    /// With --scratch: copy a host file or directory into the rootfs (DST defaults to SRC)
+    #[arg(long, value_name = "SRC[:DST]", requires = "scratch")]
+    pub add: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -304,6 +325,14 @@ pub struct CreateOpts {
     /// Stop the setup at this phase (for inspect or nsenter); `start` goes on from there
     #[arg(long, value_enum)]
     pub pause_at: Option<Phase>,
+    /// Run a minimal init of scrun's own as PID 1: it forwards signals to the program, reaps
+    /// orphans and exits with the program's status (docker's --init)
+    #[arg(long)]
+    pub init: bool,
+    /// For `debug`: the runtime's fd of the program (a sealed memfd of a host tool), exec'd
+    /// from the fd instead of looked up in the image
+    #[arg(skip)]
+    pub program_fd: Option<i32>,
 }
 
 /// Where `create --pause-at` stops the container's setup.

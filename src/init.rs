@@ -43,6 +43,10 @@ pub struct Init<'a> {
     pub started: Option<OwnedFd>,
     /// The container's state, for hooks; the pid comes with Go.
     pub hook_state: crate::hooks::State,
+    /// --init: stay as PID 1 and run the program as a child (process::mini_init).
+    pub mini_init: bool,
+    /// `debug`: exec the program from this fd, not from the image (see CreateOpts::program_fd).
+    pub program_fd: Option<i32>,
 }
 
 /// State that steps hand on to later ones.
@@ -172,6 +176,7 @@ impl Init<'_> {
             .chain([self.channel.fd().as_raw_fd(), self.proc.as_fd().as_raw_fd()])
             .chain(self.start_listener.as_ref().map(|l| l.as_raw_fd()))
             .chain(crate::logging::file_fd())
+            .chain(self.program_fd)
             .collect();
         own.sort_unstable();
         let close_range = |from: i32, to: i32| {
@@ -353,6 +358,9 @@ impl Init<'_> {
                 _ => None,
             })
             .context("the plan has no exec step")?;
+        if self.program_fd.is_some() {
+            return Ok(self.exe.insert(args[0].clone()).clone());
+        }
         let exe = process::exec::lookup(args, env)?;
         process::exec::preflight(&exe, self.runtime_exe)?;
         Ok(self.exe.insert(exe).clone())
@@ -360,11 +368,17 @@ impl Init<'_> {
 
     fn exec(&mut self, args: &[String], env: &[String]) -> Result<Infallible> {
         let exe = self.find_program()?;
+        if self.mini_init {
+            process::mini_init::fork_program()?;
+        }
         tracing::info!(
             "exec {exe}: {} µs in all since scrun started",
             crate::logging::since_start().as_micros()
         );
-        let message = process::exec::exec(&exe, args, env, self.runtime_exe);
+        let message = match self.program_fd {
+            Some(fd) => process::exec::exec_fd(fd, args, env),
+            None => process::exec::exec(&exe, args, env, self.runtime_exe),
+        };
         match &self.started {
             Some(conn) => drop(nix::unistd::write(conn, message.as_bytes())),
             None => drop(self.channel.send(&Msg::Error(message))),

@@ -273,6 +273,8 @@ impl Request<'_> {
                 placed: false,
                 started: None,
                 hook_state,
+                mini_init: opts.init,
+                program_fd: opts.program_fd,
             }
             .run();
         }

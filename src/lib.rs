@@ -23,6 +23,7 @@ pub mod plan;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
+pub mod scratch;
 pub mod sealed_exe;
 pub mod spec;
 pub mod state;

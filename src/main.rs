@@ -36,7 +36,10 @@ fn main() {
     };
     // The commands that fork into a container first make sure the container can never write
     // to the binary those forks run (CVE-2019-5736); this may re-execute scrun.
-    if matches!(command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Debug(_)
+    ) {
         let span = tracing::debug_span!("step", message = "check the runtime binary is read-only").entered();
         if let Err(e) = scrun::sealed_exe::ensure() {
             logging::error(&format!("{e:#}"));
@@ -56,6 +59,7 @@ fn main() {
         Command::List(a) => commands::list::list(g, a).map(|()| 0),
         Command::Explain(a) => commands::explain::explain(g, a).map(|()| 0),
         Command::Exec(a) => commands::exec::exec(g, a),
+        Command::Debug(a) => commands::debug::debug(g, a),
         Command::Pause(a) => commands::pause::pause(g, &a.id, true).map(|()| 0),
         Command::Resume(a) => commands::pause::pause(g, &a.id, false).map(|()| 0),
         Command::Ps(a) => commands::ps::ps(g, a).map(|()| 0),

@@ -99,8 +99,9 @@ fn read_only_view(exe: &OwnedFd) -> Result<OwnedFd> {
     Ok(view)
 }
 
-/// A copy of the binary in a memfd sealed against any change.
-fn sealed_copy(exe: &OwnedFd) -> Result<OwnedFd> {
+/// A copy of the file `exe` holds in a memfd sealed against any change (close-on-exec; exec it
+/// with [`execveat`]). `debug` runs its host tool from one too.
+pub fn sealed_copy(exe: &OwnedFd) -> Result<OwnedFd> {
     let create = |flags| {
         // SAFETY: memfd_create with a static name; returns a new fd or -1.
         let fd = unsafe { libc::memfd_create(c"scrun".as_ptr(), flags) };
@@ -116,7 +117,7 @@ fn sealed_copy(exe: &OwnedFd) -> Result<OwnedFd> {
         .context("memfd_create")?;
     let mut from = std::fs::File::from(exe.try_clone().context("dup /proc/self/exe")?);
     let mut to = std::fs::File::from(memfd);
-    std::io::copy(&mut from, &mut to).context("copy the runtime binary into a memfd")?;
+    std::io::copy(&mut from, &mut to).context("copy the binary into a memfd")?;
     // SAFETY: F_ADD_SEALS with an int argument on our memfd.
     if unsafe { libc::fcntl(to.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
         return Err(std::io::Error::last_os_error()).context("seal the memfd");
@@ -126,38 +127,43 @@ fn sealed_copy(exe: &OwnedFd) -> Result<OwnedFd> {
 
 /// execveat the file `fd` holds with our own arguments and environment; returns only on failure.
 fn reexec(fd: &OwnedFd) -> anyhow::Error {
+    let started = crate::logging::started_env();
+    let env = std::env::vars_os()
+        .chain([(started.0.into(), started.1.into())])
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        });
     let cstrings = |v: Vec<std::ffi::OsString>| -> Vec<CString> {
         v.into_iter().filter_map(|s| CString::new(s.as_bytes()).ok()).collect()
     };
-    let args = cstrings(std::env::args_os().collect());
-    let started = crate::logging::started_env();
-    let env = cstrings(
-        std::env::vars_os()
-            .chain([(started.0.into(), started.1.into())])
-            .map(|(k, v)| {
-                let mut kv = k;
-                kv.push("=");
-                kv.push(v);
-                kv
-            })
-            .collect(),
-    );
+    anyhow::Error::new(execveat(
+        fd.as_raw_fd(),
+        &cstrings(std::env::args_os().collect()),
+        &cstrings(env.collect()),
+    ))
+}
+
+/// execve of the file `fd` holds (a memfd has no path to give); returns only on failure.
+pub fn execveat(fd: std::os::fd::RawFd, args: &[CString], env: &[CString]) -> std::io::Error {
     let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
         v.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
     };
-    let (argv, envp) = (ptrs(&args), ptrs(&env));
+    let (argv, envp) = (ptrs(args), ptrs(env));
     // SAFETY: execveat with null-terminated argv/envp arrays whose strings outlive the call.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            fd.as_raw_fd(),
+            fd,
             c"".as_ptr(),
             argv.as_ptr(),
             envp.as_ptr(),
             libc::AT_EMPTY_PATH,
         )
     };
-    anyhow::Error::new(std::io::Error::last_os_error())
+    std::io::Error::last_os_error()
 }
 
 #[cfg(test)]

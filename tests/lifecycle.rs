@@ -152,42 +152,13 @@ fn run_returns_the_exit_code_or_128_plus_the_signal() {
     assert_nothing_left(&rt, &id, b.path());
 }
 
-/// `run` in the foreground, its output piped; returns it once the container's init exists,
-/// with the init's host pid.
-fn foreground_run(rt: &Runtime, b: &Bundle, id: &str) -> (std::process::Child, i64) {
-    let mut child = rt
-        .cmd()
-        .args(["run", "--bundle", b.path().to_str().unwrap(), id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..300 {
-        if let Ok(text) = std::fs::read(rt.root.join(id).join("state.json")) {
-            if let Some(pid) = serde_json::from_slice::<Value>(&text)
-                .ok()
-                .and_then(|v| v["pid"].as_i64())
-            {
-                return (child, pid);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    panic!(
-        "container {id} never started: {}",
-        describe(&child.wait_with_output().unwrap())
-    );
-}
-
 #[test]
 fn run_forwards_signals_to_the_container() {
     let b = Bundle::new();
     b.set_args(&["/probe", "wait-signal"]);
     let rt = Runtime::new();
     let id = unique_id("fwd");
-    let (child, pid) = foreground_run(&rt, &b, &id);
+    let (child, pid) = foreground_run(&rt, &b, &id, &[]);
     wait_for_signal_mask(pid, "SigCgt", libc::SIGUSR1);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
@@ -209,7 +180,7 @@ fn ctrl_c_on_a_run_whose_pid_1_ignores_it_says_why_and_a_second_one_kills() {
     b.set_args(&["/probe", "sleep", "30"]);
     let rt = Runtime::new();
     let id = unique_id("ctrlc");
-    let (child, _) = foreground_run(&rt, &b, &id);
+    let (child, _) = foreground_run(&rt, &b, &id, &[]);
     let started = std::time::Instant::now();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -222,6 +193,7 @@ fn ctrl_c_on_a_run_whose_pid_1_ignores_it_says_why_and_a_second_one_kills() {
         err.contains("has not exited on SIGINT: as PID 1 of its pid namespace it gets no default action"),
         "{err}"
     );
+    assert!(err.contains("or run it with --init"), "{err}");
     assert!(err.contains("SIGINT again: killing the container's process"), "{err}");
     assert_eq!(out.status.code(), Some(137), "{}", describe(&out));
     assert!(

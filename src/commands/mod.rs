@@ -1,6 +1,7 @@
 //! One function per subcommand.
 
 pub mod create;
+pub mod debug;
 pub mod delete;
 pub mod exec;
 pub mod explain;

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Signals a foreground `run` passes on to the container (SIGCHLD and SIGWINCH it handles).
-const FORWARDED: [Signal; 8] = [
+pub(crate) const FORWARDED: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
@@ -126,7 +126,7 @@ pub fn relay(launched: &Launched, sigfd: &SignalFd) -> Result<i32> {
                 s.told = true;
                 let why = if is_pid1(launched.pid) {
                     "as PID 1 of its pid namespace it gets no default action for a signal it does not \
-                     handle (handle it in the program)"
+                     handle (handle it in the program, or run it with --init)"
                 } else {
                     "it handles or ignores it"
                 };

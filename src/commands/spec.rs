@@ -38,9 +38,18 @@ fn make_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn write(args: &SpecArgs, dir: &Path, path: &Path) -> Result<()> {
-    let config = match &args.scratch {
-        None => crate::spec::defaults::default_config(args.rootless),
-        Some(binary) => scratch(dir, binary, args.user.as_deref())?,
+    let (config, added) = match &args.scratch {
+        None => (crate::spec::defaults::default_config(args.rootless), Vec::new()),
+        Some(binary) => {
+            let options = crate::scratch::Options {
+                binary,
+                libs: args.libs,
+                user: args.user.as_deref(),
+                add: &args.add,
+            };
+            let built = crate::scratch::build(dir, &options)?;
+            (built.config, built.added)
+        }
     };
     let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(f) => f,
@@ -48,57 +57,9 @@ fn write(args: &SpecArgs, dir: &Path, path: &Path) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("create {}", path.display())),
     };
     file.write_all(config.as_bytes())
-        .with_context(|| format!("write {}", path.display()))
-}
-
-/// A ready FROM-scratch bundle: rootfs/ holds only the binary, and the config runs it without a
-/// terminal. A binary that could not run there is refused with the reason the runtime would
-/// give, before anything is left behind.
-fn scratch(dir: &Path, binary: &Path, user: Option<&str>) -> Result<String> {
-    let (uid, gid) = parse_user(user)?;
-    let inside = if binary.is_absolute() {
-        binary.to_path_buf()
-    } else {
-        PathBuf::from("/").join(binary.file_name().context("--scratch names no file")?)
-    };
-    let rootfs = dir.join("rootfs");
-    if rootfs.exists() {
-        bail!("{} exists: --scratch makes a new rootfs", rootfs.display());
+        .with_context(|| format!("write {}", path.display()))?;
+    for line in added {
+        println!("{line}");
     }
-    let target = rootfs.join(inside.strip_prefix("/").unwrap_or(&inside));
-    let made = || -> Result<()> {
-        std::fs::create_dir_all(target.parent().unwrap_or(&rootfs))?;
-        std::fs::copy(binary, &target).with_context(|| format!("copy {}", binary.display()))?;
-        Ok(())
-    };
-    let checked =
-        made().and_then(
-            |()| match crate::diagnose::missing_interpreter(&rootfs, &inside.to_string_lossy()) {
-                Some(why) => bail!("{}: {why}", binary.display()),
-                None => Ok(()),
-            },
-        );
-    if let Err(e) = checked {
-        let _ = std::fs::remove_dir_all(&rootfs);
-        return Err(e);
-    }
-    let mut config: serde_json::Value = serde_json::from_str(&crate::spec::defaults::default_config(false))?;
-    config["process"]["args"] = serde_json::json!([inside]);
-    config["process"]["terminal"] = false.into();
-    config["process"]["user"]["uid"] = uid.into();
-    config["process"]["user"]["gid"] = gid.into();
-    Ok(serde_json::to_string_pretty(&config)? + "\n")
-}
-
-/// UID or UID:GID; the group defaults to the uid, as `docker run --user` does for numbers.
-fn parse_user(user: Option<&str>) -> Result<(u32, u32)> {
-    let Some(user) = user else { return Ok((0, 0)) };
-    let number = |s: &str| {
-        s.parse::<u32>()
-            .with_context(|| format!("--user {user:?}: {s:?} is not a number"))
-    };
-    match user.split_once(':') {
-        Some((u, g)) => Ok((number(u)?, number(g)?)),
-        None => number(user).map(|u| (u, u)),
-    }
+    Ok(())
 }

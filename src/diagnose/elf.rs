@@ -8,8 +8,10 @@ pub struct ElfInfo {
     pub interpreter: Option<String>,
     /// DT_NEEDED sonames, in order.
     pub needed: Vec<String>,
-    /// DT_RUNPATH and DT_RPATH entries, split at ':'.
+    /// DT_RUNPATH entries, split at ':'.
     pub runpath: Vec<String>,
+    /// DT_RPATH entries, split at ':': the loader uses them only when there is no DT_RUNPATH.
+    pub rpath: Vec<String>,
     /// e_machine (62 = x86-64, 183 = AArch64, ...).
     pub machine: u16,
     /// e_type (1 = relocatable, 2 = executable, 3 = shared/PIE, 4 = core).
@@ -157,6 +159,7 @@ pub fn read_elf(bytes: &[u8]) -> Option<ElfInfo> {
         interpreter: None,
         needed: Vec::new(),
         runpath: Vec::new(),
+        rpath: Vec::new(),
         machine: elf.half(18)?,
         elf_type: elf.half(16)?,
         is_64: elf.is_64,
@@ -196,12 +199,15 @@ fn read_dynamic(elf: &Elf, segments: &[Segment], dynamic: &Segment, info: &mut E
         let Some(s) = strtab.checked_add(offset).and_then(|o| elf.c_string(o, limit)) else {
             continue;
         };
-        if tag == DT_NEEDED {
-            info.needed.push(s);
-        } else {
-            let dirs = s.split(':').filter(|d| !d.is_empty()).map(String::from);
-            info.runpath.extend(dirs);
-        }
+        let list = match tag {
+            DT_NEEDED => {
+                info.needed.push(s);
+                continue;
+            }
+            DT_RPATH => &mut info.rpath,
+            _ => &mut info.runpath,
+        };
+        list.extend(s.split(':').filter(|d| !d.is_empty()).map(String::from));
     }
 }
 

@@ -47,11 +47,15 @@ add the interpreter to the image (for /bin/sh a static busybox works) or make th
 entrypoint a static binary";
 
 mod elf;
+mod ldcache;
+mod needed;
 #[cfg(test)]
 mod tests;
 
 use elf::{host_machine, machine_name, multiarch, ET_CORE, ET_REL};
 pub use elf::{read_elf, ElfInfo};
+pub use ldcache::read_ld_cache;
+pub use needed::{library_closure, Closure, Found, Library};
 
 // ---------------------------------------------------------------------------
 // Paths inside the root
@@ -308,8 +312,9 @@ fn missing_libraries(root: &Path, path: &str, info: &ElfInfo) -> Vec<String> {
 fn library_dirs(path: &str, info: &ElfInfo) -> Vec<String> {
     let origin = Path::new(path).parent().map_or("/".into(), |p| p.display().to_string());
     let mut dirs: Vec<String> = info
-        .runpath
+        .rpath
         .iter()
+        .chain(&info.runpath)
         .map(|d| d.replace("${ORIGIN}", &origin).replace("$ORIGIN", &origin))
         .collect();
     let standard = ["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"];

@@ -59,16 +59,17 @@ fn refuse_runtime_binary(exe: &str, runtime: Option<FileId>) -> Result<()> {
     Ok(())
 }
 
+fn cstrings(v: &[String]) -> Vec<CString> {
+    v.iter()
+        .map(|s| CString::new(s.as_bytes()).unwrap_or_default())
+        .collect()
+}
+
 /// execve, returning only on failure, with a message that says why in the image's terms.
 pub fn exec(exe: &str, args: &[String], env: &[String], runtime: Option<FileId>) -> String {
     if let Err(e) = refuse_runtime_binary(exe, runtime) {
         return e.to_string();
     }
-    let cstrings = |v: &[String]| {
-        v.iter()
-            .map(|s| CString::new(s.as_bytes()).unwrap_or_default())
-            .collect::<Vec<_>>()
-    };
     let Ok(path) = CString::new(exe) else {
         return format!("exec {exe:?}: the path holds a NUL byte");
     };
@@ -78,4 +79,14 @@ pub fn exec(exe: &str, args: &[String], env: &[String], runtime: Option<FileId>)
     };
     let ids = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
     diagnose::exec_failure(Path::new("/"), exe, errno, Some(ids))
+}
+
+/// execve of a program the runtime brought, not the image (`debug`'s sealed copy of a host
+/// tool), returning only on failure.
+pub fn exec_fd(fd: std::os::fd::RawFd, args: &[String], env: &[String]) -> String {
+    let e = crate::sealed_exe::execveat(fd, &cstrings(args), &cstrings(env));
+    format!(
+        "exec {} (from the host): {e}",
+        args.first().map(String::as_str).unwrap_or_default()
+    )
 }

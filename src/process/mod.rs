@@ -5,6 +5,7 @@ pub mod capabilities;
 pub mod exec;
 pub mod identity;
 pub mod mempolicy;
+pub mod mini_init;
 pub mod personality;
 pub mod rlimits;
 pub mod scheduling;

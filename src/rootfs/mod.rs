@@ -2,7 +2,7 @@
 //! pivot_root into it, then masked and read-only paths and a read-only root.
 
 pub mod cgroupfs;
-mod copy;
+pub mod copy;
 pub mod masks;
 pub mod mounts;
 pub mod resolve;

@@ -402,6 +402,37 @@ pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Path) {
     }
 }
 
+/// `run` in the foreground with `flags`, its output piped; returns it once the container's init exists,
+/// with the init's host pid.
+pub fn foreground_run(rt: &Runtime, b: &Bundle, id: &str, flags: &[&str]) -> (std::process::Child, i64) {
+    let mut child = rt
+        .cmd()
+        .arg("run")
+        .args(flags)
+        .args(["--bundle", b.path().to_str().unwrap(), id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if let Ok(text) = std::fs::read(rt.root.join(id).join("state.json")) {
+            if let Some(pid) = serde_json::from_slice::<Value>(&text)
+                .ok()
+                .and_then(|v| v["pid"].as_i64())
+            {
+                return (child, pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    panic!(
+        "container {id} never started: {}",
+        describe(&child.wait_with_output().unwrap())
+    );
+}
+
 /// Polls `state` (up to 3 s) until the container has status `want`.
 pub fn wait_for_status(rt: &Runtime, id: &str, want: &str) {
     for _ in 0..300 {

@@ -6,6 +6,7 @@
 //! /proc, no /sys, no /dev) is reported as null instead of failing.
 
 mod hook;
+mod orphan;
 mod process_fields;
 mod steal;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore-term SECS | \
 wait-signal | cat | write PATH [TEXT] | env PATH | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
-readlink PATH | mount-tmpfs PATH | kill-self SIG | clocks | steal-exe exe|map SECS | hook-dump PATH]";
+readlink PATH | mount-tmpfs PATH | kill-self SIG | clocks | steal-exe exe|map SECS | hook-dump PATH | orphan]";
 
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -148,6 +149,7 @@ fn main() {
             0
         }
         "hook-dump" => hook::dump(arg(2)),
+        "orphan" => orphan::orphan(),
         _ => usage(),
     };
     let _ = io::stdout().flush();
