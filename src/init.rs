@@ -244,7 +244,7 @@ impl Init<'_> {
                 let root = slash(&mut p.slash)?;
                 p.masks.mask(root, path)?
             }
-            Action::ReadonlyRoot => rootfs::mounts::set_readonly(slash(&mut p.slash)?)?,
+            Action::ReadonlyRoot => rootfs::mount_api::set_readonly(slash(&mut p.slash)?)?,
             Action::OomScoreAdj { value } => set_oom_score_adj(&self.proc, *value)?,
             Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
             Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,

@@ -327,7 +327,7 @@ impl Request<'_> {
                         .and_then(Option::as_ref)
                         .context("the idmapped bind source is not open")?;
                     let userns = userns_fd(pid, userns, &mut made_userns).with_context(|| step.origin.clone())?;
-                    crate::rootfs::mounts::set_idmap(tree, &userns, *recursive)
+                    crate::rootfs::mount_api::set_idmap(tree, &userns, *recursive)
                         .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
                 }
                 Action::MoveNetDevice { device, name, netns } => {

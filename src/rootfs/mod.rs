@@ -4,6 +4,7 @@
 pub mod cgroupfs;
 mod copy;
 pub mod masks;
+pub mod mount_api;
 pub mod mounts;
 pub mod resolve;
 
@@ -105,5 +106,5 @@ pub fn bind_console(root: &OwnedFd, slave: &OwnedFd) -> Result<()> {
     if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
         anyhow::bail!("/dev/console is {what}, not a file or a character device");
     }
-    mounts::attach(&mounts::clone_fd(slave, false)?, &target)
+    mount_api::attach(&mount_api::clone_fd(slave, false)?, &target)
 }
