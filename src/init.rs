@@ -5,8 +5,9 @@
 //! over the start connection, as exec failures always do.
 
 use crate::plan::{Action, Plan, Side, Step};
+use crate::rootfs::dev::nodes as devices;
 use crate::sync::{Channel, Msg};
-use crate::{devices, namespaces, process, rootfs, tty};
+use crate::{namespaces, process, rootfs, tty};
 use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
 use std::convert::Infallible;

@@ -8,7 +8,6 @@ pub mod argv;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
-pub mod devices;
 pub mod diagnose;
 pub mod hooks;
 pub mod init;

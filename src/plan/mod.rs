@@ -3,7 +3,7 @@
 //! except reading the host files the plan depends on (bind sources, /etc/resolv.conf).
 
 use crate::cli::Phase;
-use crate::devices::{self, DeviceNode};
+use crate::rootfs::dev::nodes::{self as devices, DeviceNode};
 use crate::rootfs::mounts;
 use crate::spec::Bundle;
 use anyhow::{bail, Context, Result};

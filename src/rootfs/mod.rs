@@ -3,6 +3,7 @@
 
 pub mod cgroupfs;
 mod copy;
+pub mod dev;
 pub mod masks;
 pub mod mount_api;
 pub mod mounts;

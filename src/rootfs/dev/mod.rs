@@ -1,0 +1,3 @@
+//! /dev for a container whose /dev is a fresh tmpfs.
+
+pub mod nodes;
