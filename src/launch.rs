@@ -173,7 +173,7 @@ impl Request<'_> {
                 Action::Symlink { link, target } if step.action.side() == Side::BeforeClone => {
                     let root = crate::rootfs::open_path(&record.context("only create makes symlinks")?.0.rootfs)?;
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    crate::rootfs::dev::nodes::symlink(&root, link, target).with_context(|| step.action.describe())?;
+                    crate::rootfs::symlink(&root, link, target).with_context(|| step.action.describe())?;
                 }
                 Action::WriteFile { path, content } => {
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();

@@ -10,8 +10,10 @@ pub mod mounts;
 pub mod resolve;
 
 use anyhow::{Context, Result};
+use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::SFlag;
+use nix::unistd::symlinkat;
+use resolve::open_parent_in_root;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -96,16 +98,11 @@ pub fn pivot(root: &OwnedFd, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").map_err(errno)
 }
 
-/// Bind the pty's slave over /dev/console, from fd to fd. The mount point is opened, or made,
-/// beneath the root without following a symlink: a /dev/console the container points elsewhere
-/// (into a directory bound from the host, say) is an error, never a file created or covered
-/// there (CVE-2025-52565).
-pub fn bind_console(root: &OwnedFd, slave: &OwnedFd) -> Result<()> {
-    let path = Path::new("/dev/console");
-    let target = resolve::open_in_root(root, path, resolve::Create::File, false)?;
-    let (kind, what) = masks::file_type(&target)?;
-    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
-        anyhow::bail!("/dev/console is {what}, not a file or a character device");
+/// Create a symlink unless something already stands at that path (runc keeps what is there).
+pub fn symlink(root: &OwnedFd, link: &Path, target: &Path) -> Result<()> {
+    let (dir, name) = open_parent_in_root(root, link)?;
+    match symlinkat(target, &dir, name.as_os_str()) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e).context("symlink"),
     }
-    mount_api::attach(&mount_api::clone_fd(slave, false)?, &target)
 }
