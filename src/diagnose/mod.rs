@@ -21,11 +21,10 @@
 
 use nix::errno::Errno;
 use nix::unistd::{getegid, geteuid, getgroups};
-use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// runc uses this when the process environment has no PATH.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -34,9 +33,6 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// linked program while bounding memory in a possibly memory-limited
 /// container. Truncation only loses the library list, never a panic.
 const MAX_READ: u64 = 64 << 20;
-
-/// Linux follows at most 40 symlinks per lookup (MAXSYMLINKS).
-const MAX_SYMLINKS: u32 = 40;
 
 /// binfmt_script lets an interpreter be a script again, at most this deep.
 const MAX_SCRIPT_DEPTH: u32 = 4;
@@ -67,55 +63,10 @@ use format::format_error;
 /// symlinks the way the kernel does after chroot: absolute link targets start
 /// again at `root` and `..` stops at it, so nothing outside `root` is ever
 /// looked at. Relative paths are taken from the root. None if any component
-/// is missing, a non-directory is traversed, or links loop.
+/// is missing, a non-directory is traversed, or links loop. The walk is the
+/// crate's one in-rootfs walk (`rootfs::resolve`), by path.
 fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
-    let mut done: Vec<OsString> = Vec::new();
-    let mut todo: Vec<OsString> = components(Path::new(path)); // reversed: pop() is next
-    let mut links = 0;
-    while let Some(name) = todo.pop() {
-        if name == ".." {
-            done.pop();
-            continue;
-        }
-        let here = join(root, &done).join(&name);
-        let meta = fs::symlink_metadata(&here).ok()?;
-        if meta.file_type().is_symlink() {
-            links += 1;
-            if links > MAX_SYMLINKS {
-                return None;
-            }
-            let target = fs::read_link(&here).ok()?;
-            if target.is_absolute() {
-                done.clear();
-            }
-            todo.extend(components(&target));
-        } else if !meta.is_dir() && !todo.is_empty() {
-            return None;
-        } else {
-            done.push(name);
-        }
-    }
-    Some(join(root, &done))
-}
-
-/// Normal and `..` components of `path`, reversed for use as a stack.
-fn components(path: &Path) -> Vec<OsString> {
-    let mut parts: Vec<OsString> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
-    parts.reverse();
-    parts
-}
-
-fn join(root: &Path, parts: &[OsString]) -> PathBuf {
-    let mut p = root.to_path_buf();
-    p.extend(parts);
-    p
+    crate::rootfs::resolve::resolve_beneath(root, Path::new(path))
 }
 
 /// The container path of a host path produced by [`resolve`].
