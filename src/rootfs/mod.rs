@@ -1,5 +1,11 @@
 //! The container's root filesystem: the rootfs made a mount point, config mounts inside it,
 //! pivot_root into it, then masked and read-only paths and a read-only root.
+//!
+//! Here: the rootfs bind, propagation, pivot_root and the in-root symlink maker. `resolve.rs`
+//! walks a path beneath the root, `mounts/` plans and applies config.json's `mounts`,
+//! `mount_api.rs` wraps open_tree, move_mount and mount_setattr, `dev/` sets up /dev (nodes,
+//! symlinks, pts, console), `masks.rs` the masked and read-only paths, `cgroupfs.rs` the
+//! `cgroup` mount, `copy.rs` tmpcopyup.
 
 pub mod cgroupfs;
 mod copy;
