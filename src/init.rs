@@ -5,8 +5,9 @@
 //! over the start connection, as exec failures always do.
 
 use crate::plan::{Action, Plan, Side, Step};
+use crate::rootfs::dev;
 use crate::sync::{Channel, Msg};
-use crate::{devices, namespaces, process, rootfs, tty};
+use crate::{namespaces, process, rootfs, tty};
 use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
 use std::convert::Infallible;
@@ -231,8 +232,8 @@ impl Init<'_> {
             Action::RootfsParentPropagation { path, flags } => rootfs::set_parent_propagation(path, flags)?,
             Action::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
             Action::Mount(m) => rootfs::mounts::mount(root()?, m, source)?,
-            Action::MakeDevice(node) => devices::make(root()?, node, p.in_userns)?,
-            Action::Symlink { link, target } => devices::symlink(root()?, link, target)?,
+            Action::MakeDevice(node) => dev::nodes::make(root()?, node, p.in_userns)?,
+            Action::Symlink { link, target } => rootfs::symlink(root()?, link, target)?,
             Action::PivotRoot { no_pivot } => {
                 rootfs::pivot(root()?, *no_pivot)?;
                 p.root = None;
@@ -249,7 +250,7 @@ impl Init<'_> {
                 let root = slash(&mut p.slash)?;
                 p.masks.mask(root, path)?
             }
-            Action::ReadonlyRoot => rootfs::mounts::set_readonly(slash(&mut p.slash)?)?,
+            Action::ReadonlyRoot => rootfs::mount_api::set_readonly(slash(&mut p.slash)?)?,
             Action::OomScoreAdj { value } => set_oom_score_adj(&self.proc, *value)?,
             Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
             Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
@@ -319,12 +320,12 @@ impl Init<'_> {
     /// A pty from the container's devpts: the slave becomes stdio and /dev/console, the master
     /// goes to the runtime.
     fn console(&self, dev_console: bool, root: &OwnedFd) -> Result<()> {
-        let (master, slave) = tty::open_pty(root)?;
+        let (master, slave) = dev::pts::open_pty(root)?;
         if let Some(size) = self.plan.console_size {
             tty::set_size(&master, size.0, size.1)?;
         }
         if dev_console {
-            rootfs::bind_console(root, &slave).context("bind the pty to /dev/console")?;
+            dev::console::bind_console(root, &slave).context("bind the pty to /dev/console")?;
         }
         self.channel.send_fd(&Msg::Pty, master.as_fd())?;
         tty::become_console(&slave)

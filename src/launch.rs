@@ -173,7 +173,7 @@ impl Request<'_> {
                 Action::Symlink { link, target } if step.action.side() == Side::BeforeClone => {
                     let root = crate::rootfs::open_path(&record.context("only create makes symlinks")?.0.rootfs)?;
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    crate::devices::symlink(&root, link, target).with_context(|| step.action.describe())?;
+                    crate::rootfs::symlink(&root, link, target).with_context(|| step.action.describe())?;
                 }
                 Action::WriteFile { path, content } => {
                     let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
@@ -329,7 +329,7 @@ impl Request<'_> {
                         .and_then(Option::as_ref)
                         .context("the idmapped bind source is not open")?;
                     let userns = userns_fd(pid, userns, &mut made_userns).with_context(|| step.origin.clone())?;
-                    crate::rootfs::mounts::set_idmap(tree, &userns, *recursive)
+                    crate::rootfs::mount_api::set_idmap(tree, &userns, *recursive)
                         .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
                 }
                 Action::MoveNetDevice { device, name, netns } => {

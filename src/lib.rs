@@ -8,8 +8,6 @@ pub mod argv;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
-pub mod dbus;
-pub mod devices;
 pub mod diagnose;
 pub mod hooks;
 pub mod html;

@@ -94,7 +94,7 @@ fn read_only_view(exe: &OwnedFd) -> Result<OwnedFd> {
         propagation: 0,
         userns_fd: 0,
     };
-    crate::rootfs::mounts::setattr(&view, &attr, false)
+    crate::rootfs::mount_api::setattr(&view, &attr, false)
         .map_err(|e| anyhow::Error::new(e).context("make the view of /proc/self/exe read-only"))?;
     Ok(view)
 }

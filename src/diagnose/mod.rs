@@ -15,14 +15,16 @@
 //! but they are large dependencies (section tables, symbols, relocations,
 //! other object formats) for a ~100-line bounds-checked reader that this error
 //! path needs.
+//!
+//! This file resolves paths in the root, explains ENOENT and looks up PATH; `access.rs`
+//! explains EACCES, `format.rs` ENOEXEC, and `elf.rs` reads the ELF headers.
 
 use nix::errno::Errno;
 use nix::unistd::{getegid, geteuid, getgroups};
-use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// runc uses this when the process environment has no PATH.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -31,9 +33,6 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// linked program while bounding memory in a possibly memory-limited
 /// container. Truncation only loses the library list, never a panic.
 const MAX_READ: u64 = 64 << 20;
-
-/// Linux follows at most 40 symlinks per lookup (MAXSYMLINKS).
-const MAX_SYMLINKS: u32 = 40;
 
 /// binfmt_script lets an interpreter be a script again, at most this deep.
 const MAX_SCRIPT_DEPTH: u32 = 4;
@@ -46,14 +45,18 @@ const SCRIPT_HINT: &str = "a FROM-scratch image contains only the files you copy
 add the interpreter to the image (for /bin/sh a static busybox works) or make the \
 entrypoint a static binary";
 
+mod access;
 mod elf;
+mod format;
 mod ldcache;
 mod needed;
 #[cfg(test)]
 mod tests;
 
-use elf::{host_machine, machine_name, multiarch, ET_CORE, ET_REL};
+use access::{permission_denied, Ids};
+use elf::multiarch;
 pub use elf::{read_elf, ElfInfo};
+use format::format_error;
 pub use ldcache::read_ld_cache;
 pub use needed::{library_closure, Closure, Found, Library};
 
@@ -64,55 +67,10 @@ pub use needed::{library_closure, Closure, Found, Library};
 /// symlinks the way the kernel does after chroot: absolute link targets start
 /// again at `root` and `..` stops at it, so nothing outside `root` is ever
 /// looked at. Relative paths are taken from the root. None if any component
-/// is missing, a non-directory is traversed, or links loop.
+/// is missing, a non-directory is traversed, or links loop. The walk is the
+/// crate's one in-rootfs walk (`rootfs::resolve`), by path.
 fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
-    let mut done: Vec<OsString> = Vec::new();
-    let mut todo: Vec<OsString> = components(Path::new(path)); // reversed: pop() is next
-    let mut links = 0;
-    while let Some(name) = todo.pop() {
-        if name == ".." {
-            done.pop();
-            continue;
-        }
-        let here = join(root, &done).join(&name);
-        let meta = fs::symlink_metadata(&here).ok()?;
-        if meta.file_type().is_symlink() {
-            links += 1;
-            if links > MAX_SYMLINKS {
-                return None;
-            }
-            let target = fs::read_link(&here).ok()?;
-            if target.is_absolute() {
-                done.clear();
-            }
-            todo.extend(components(&target));
-        } else if !meta.is_dir() && !todo.is_empty() {
-            return None;
-        } else {
-            done.push(name);
-        }
-    }
-    Some(join(root, &done))
-}
-
-/// Normal and `..` components of `path`, reversed for use as a stack.
-fn components(path: &Path) -> Vec<OsString> {
-    let mut parts: Vec<OsString> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
-    parts.reverse();
-    parts
-}
-
-fn join(root: &Path, parts: &[OsString]) -> PathBuf {
-    let mut p = root.to_path_buf();
-    p.extend(parts);
-    p
+    crate::rootfs::resolve::resolve_beneath(root, Path::new(path))
 }
 
 /// The container path of a host path produced by [`resolve`].
@@ -123,6 +81,11 @@ fn container_path(root: &Path, host: &Path) -> String {
 
 fn exists(root: &Path, path: &str) -> bool {
     resolve(root, path).is_some()
+}
+
+/// The host path of `exe`'s directory.
+fn parent_dir(root: &Path, exe: &str) -> Option<PathBuf> {
+    resolve(root, Path::new(exe).parent()?.to_str()?)
 }
 
 /// Reads the head of a file, capped at [`MAX_READ`].
@@ -145,27 +108,6 @@ fn shebang(head: &[u8]) -> Option<String> {
 
 // ---------------------------------------------------------------------------
 // execve failures
-
-/// Credentials the exec is checked against for EACCES.
-struct Ids {
-    uid: u32,
-    gid: u32,
-    groups: Vec<u32>,
-}
-
-impl Ids {
-    /// Supplementary groups always come from the calling process: it is the
-    /// one whose execve failed, so its groups are what the kernel checked.
-    fn new(ids: Option<(u32, u32)>) -> Self {
-        let (uid, gid) = ids.unwrap_or_else(|| (geteuid().as_raw(), getegid().as_raw()));
-        let groups = getgroups().unwrap_or_default();
-        Ids {
-            uid,
-            gid,
-            groups: groups.into_iter().map(|g| g.as_raw()).collect(),
-        }
-    }
-}
 
 /// The message for a failed execve of `exe` (absolute, inside the container)
 /// with `errno`. `ids` is the (uid, gid) the exec ran as, None for the
@@ -324,268 +266,6 @@ fn library_dirs(path: &str, info: &ElfInfo) -> Vec<String> {
         dirs.push(format!("/usr/lib/{triplet}"));
     }
     dirs
-}
-
-// EACCES -------------------------------------------------------------------
-
-fn permission_denied(root: &Path, exe: &str, ids: &Ids) -> String {
-    let mut reasons = match resolve(root, exe) {
-        Some(host) => access_problems(root, &host, ids),
-        // Unprivileged we may not even stat the file: check its directories.
-        None => parent_dir(root, exe)
-            .map(|dir| unsearchable_dirs(root, &dir, ids))
-            .unwrap_or_default(),
-    };
-    if reasons.is_empty() {
-        reasons.extend(interpreter_access_problem(root, exe, ids));
-    }
-    if reasons.is_empty() {
-        "permission denied".to_string()
-    } else {
-        format!("permission denied: {}", reasons.join("; "))
-    }
-}
-
-/// A script runs only if its interpreter is executable too.
-fn interpreter_access_problem(root: &Path, exe: &str, ids: &Ids) -> Option<String> {
-    let head = read_head(&resolve(root, exe)?)?;
-    let interp = shebang(&head)?;
-    let host = resolve(root, &interp)?;
-    let problems = access_problems(root, &host, ids);
-    if problems.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "its interpreter {interp} (from the #! line) cannot be executed: {}",
-        problems.join("; ")
-    ))
-}
-
-/// Every reason the kernel could refuse to execute `host`, in the order
-/// it checks them: path search permission, file type, noexec mount, mode bits.
-fn access_problems(root: &Path, host: &Path, ids: &Ids) -> Vec<String> {
-    let mut problems = host
-        .parent()
-        .map(|dir| unsearchable_dirs(root, dir, ids))
-        .unwrap_or_default();
-    let Ok(meta) = fs::metadata(host) else {
-        return problems;
-    };
-    let path = container_path(root, host);
-    if !meta.is_file() {
-        problems.push(format!("{path} is {}, not a regular file", kind(&meta)));
-        return problems;
-    }
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    if let Some(mount) = noexec_mount(&mountinfo, host) {
-        problems.push(format!(
-            "{path} is on a filesystem mounted noexec (mount point {mount})"
-        ));
-    }
-    if !may_execute(&meta, ids) {
-        problems.push(format!(
-            "{path} has no execute permission for uid {} gid {} ({}); add it in the image \
-             with chmod +x (or COPY --chmod=755)",
-            ids.uid,
-            ids.gid,
-            mode_owner(&meta)
-        ));
-    }
-    problems
-}
-
-fn parent_dir(root: &Path, exe: &str) -> Option<PathBuf> {
-    resolve(root, Path::new(exe).parent()?.to_str()?)
-}
-
-/// `dir` and its ancestors up to `root` that the ids may not search.
-fn unsearchable_dirs(root: &Path, dir: &Path, ids: &Ids) -> Vec<String> {
-    dir.ancestors()
-        .take_while(|dir| dir.starts_with(root))
-        .filter_map(|dir| {
-            let meta = fs::metadata(dir).ok()?;
-            if may_execute(&meta, ids) {
-                return None;
-            }
-            Some(format!(
-                "directory {} is not searchable by uid {} gid {} ({})",
-                container_path(root, dir),
-                ids.uid,
-                ids.gid,
-                mode_owner(&meta)
-            ))
-        })
-        .collect()
-}
-
-/// Whether the ids may execute a file or search a directory, as the
-/// kernel's generic_permission decides it. Root passes, except that a file
-/// needs some x bit. POSIX ACLs are ignored.
-fn may_execute(meta: &Metadata, ids: &Ids) -> bool {
-    let mode = meta.mode();
-    if ids.uid == 0 {
-        return meta.is_dir() || mode & 0o111 != 0;
-    }
-    let shift = if meta.uid() == ids.uid {
-        6
-    } else if meta.gid() == ids.gid || ids.groups.contains(&meta.gid()) {
-        3
-    } else {
-        0
-    };
-    (mode >> shift) & 0o1 != 0
-}
-
-fn mode_owner(meta: &Metadata) -> String {
-    format!("mode {:04o}, owner {}:{}", meta.mode() & 0o7777, meta.uid(), meta.gid())
-}
-
-fn kind(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_fifo() {
-        "a named pipe"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    }
-}
-
-/// The mount point covering `path` if that mount is noexec. The last and
-/// longest matching entry wins, as later mounts cover earlier ones.
-fn noexec_mount(mountinfo: &str, path: &Path) -> Option<String> {
-    let mut best: Option<(String, bool)> = None;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else {
-            continue;
-        };
-        let point = unescape_mountinfo(point);
-        let longer = best.as_ref().is_none_or(|(b, _)| point.len() >= b.len());
-        if longer && path.starts_with(&point) {
-            let noexec = options.split(',').any(|o| o == "noexec");
-            best = Some((point, noexec));
-        }
-    }
-    best.filter(|(_, noexec)| *noexec).map(|(point, _)| point)
-}
-
-/// mountinfo writes space, tab, newline and backslash as \ooo octal.
-fn unescape_mountinfo(field: &str) -> String {
-    let mut out = String::new();
-    let mut rest = field;
-    while let Some(pos) = rest.find('\\') {
-        out.push_str(&rest[..pos]);
-        let code = rest.get(pos + 1..pos + 4);
-        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[pos + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[pos + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-// ENOEXEC ------------------------------------------------------------------
-
-fn format_error(root: &Path, exe: &str) -> String {
-    let reason = resolve(root, exe)
-        .and_then(|host| read_head(&host))
-        .and_then(|head| format_problem(root, &head, 0));
-    match reason {
-        Some(reason) => format!("exec format error: {reason}"),
-        None => "exec format error".to_string(),
-    }
-}
-
-fn format_problem(root: &Path, head: &[u8], depth: u32) -> Option<String> {
-    if head.is_empty() {
-        return Some("the file is empty".into());
-    }
-    if let Some(interp) = shebang(head) {
-        return interpreter_format_problem(root, &interp, depth);
-    }
-    if head.starts_with(b"\x7fELF") {
-        return Some(match read_elf(head) {
-            Some(info) => elf_format_problem(&info)?,
-            None => "the ELF header is truncated or corrupt".into(),
-        });
-    }
-    Some(foreign_format(head).into())
-}
-
-fn interpreter_format_problem(root: &Path, interp: &str, depth: u32) -> Option<String> {
-    if depth + 1 >= MAX_SCRIPT_DEPTH {
-        return None;
-    }
-    let head = read_head(&resolve(root, interp)?)?;
-    let why = format_problem(root, &head, depth + 1)?;
-    Some(format!(
-        "its interpreter {interp} (from the #! line) cannot be executed: {why}"
-    ))
-}
-
-fn elf_format_problem(info: &ElfInfo) -> Option<String> {
-    match info.elf_type {
-        ET_REL => return Some("it is an ELF object file (.o), not a linked program".into()),
-        ET_CORE => return Some("it is a core dump, not a program".into()),
-        _ => {}
-    }
-    let host = host_machine();
-    if info.machine != host {
-        return Some(format!(
-            "not an executable for this machine (ELF machine {}, {}; this machine is {}): \
-             build the image for this platform, or install qemu-user-static binfmt handlers",
-            info.machine,
-            machine_name(info.machine),
-            machine_name(host)
-        ));
-    }
-    let host_is_64 = cfg!(target_pointer_width = "64");
-    (host_is_64 && !info.is_64).then(|| {
-        "it is a 32-bit program and this kernel cannot run 32-bit programs \
-         (no compat support)"
-            .into()
-    })
-}
-
-/// Names the common non-Linux or non-program files people copy into images.
-fn foreign_format(head: &[u8]) -> &'static str {
-    const MACH_O: [&[u8]; 5] = [
-        b"\xfe\xed\xfa\xce",
-        b"\xfe\xed\xfa\xcf",
-        b"\xce\xfa\xed\xfe",
-        b"\xcf\xfa\xed\xfe",
-        b"\xca\xfe\xba\xbe",
-    ];
-    if head.starts_with(b"MZ") {
-        "it is a Windows (PE) executable, not a Linux one"
-    } else if MACH_O.iter().any(|m| head.starts_with(m)) {
-        "it is a macOS (Mach-O) executable, not a Linux one (build with GOOS=linux or for a linux target)"
-    } else if head.starts_with(b"\xef\xbb\xbf#!") {
-        "it starts with a UTF-8 byte order mark before #!, so the kernel does not see the #! line; save the script without BOM"
-    } else if looks_like_text(head) {
-        "it is a text file without a #! line; add one (e.g. #!/bin/sh) as its first line"
-    } else {
-        "it is neither an ELF binary nor a script starting with #!"
-    }
-}
-
-fn looks_like_text(head: &[u8]) -> bool {
-    let sample = &head[..head.len().min(512)];
-    std::str::from_utf8(sample).is_ok_and(|s| !s.contains('\0'))
 }
 
 // ---------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+use super::access::noexec_mount;
 use super::elf::*;
 use super::*;
 use std::os::unix::fs::{symlink, PermissionsExt};

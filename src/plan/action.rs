@@ -1,6 +1,6 @@
 //! The typed steps a plan is made of, who carries each out, and how each is described.
 
-use crate::devices::DeviceNode;
+use crate::rootfs::dev::nodes::DeviceNode;
 use crate::rootfs::mounts::MountStep;
 use oci_spec::runtime::LinuxIdMapping;
 use serde::Serialize;

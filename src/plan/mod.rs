@@ -3,7 +3,7 @@
 //! except reading the host files the plan depends on (bind sources, /etc/resolv.conf).
 
 use crate::cli::Phase;
-use crate::devices::{self, DeviceNode};
+use crate::rootfs::dev::{nodes, nodes::DeviceNode, symlinks};
 use crate::rootfs::mounts;
 use crate::spec::Bundle;
 use anyhow::{bail, Context, Result};
@@ -255,10 +255,10 @@ impl Plan {
                     && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
             });
             if !dev_bound {
-                for node in devices::defaults() {
+                for node in nodes::defaults() {
                     add(SPEC_DEV.into(), Action::MakeDevice(node));
                 }
-                for (link, target) in devices::symlinks() {
+                for (link, target) in symlinks::defaults() {
                     add(SPEC_DEV.into(), Action::Symlink { link, target });
                 }
             }

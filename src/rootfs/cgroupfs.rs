@@ -71,7 +71,7 @@ pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
         }
         if name.contains(',') {
             for controller in name.split(',') {
-                crate::devices::symlink(root, &m.destination.join(controller), Path::new(&name))
+                super::symlink(root, &m.destination.join(controller), Path::new(&name))
                     .with_context(|| format!("symlink {controller} -> {name}"))?;
             }
         }

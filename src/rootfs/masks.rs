@@ -3,7 +3,7 @@
 //! fsmount, then move_mount): between the check on what a path is and the mount there is no
 //! path left for the container to swap, and no /proc/self/fd path to trust either.
 
-use super::mounts::{attach, clone_fd, set_readonly};
+use super::mount_api::{attach, clone_fd, set_readonly};
 use super::resolve::open_existing_in_root;
 use anyhow::{bail, Result};
 use nix::sys::stat::{fstat, SFlag};

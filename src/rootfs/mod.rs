@@ -1,15 +1,25 @@
 //! The container's root filesystem: the rootfs made a mount point, config mounts inside it,
 //! pivot_root into it, then masked and read-only paths and a read-only root.
+//!
+//! Here: the rootfs bind, propagation, pivot_root and the in-root symlink maker. `resolve.rs`
+//! walks a path beneath the root, `mounts/` plans and applies config.json's `mounts`,
+//! `mount_api.rs` wraps open_tree, move_mount and mount_setattr, `dev/` sets up /dev (nodes,
+//! symlinks, pts, console), `masks.rs` the masked and read-only paths, `cgroupfs.rs` the
+//! `cgroup` mount, `copy.rs` tmpcopyup.
 
 pub mod cgroupfs;
 pub mod copy;
+pub mod dev;
 pub mod masks;
+pub mod mount_api;
 pub mod mounts;
 pub mod resolve;
 
 use anyhow::{Context, Result};
+use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::SFlag;
+use nix::unistd::symlinkat;
+use resolve::open_parent_in_root;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -94,16 +104,11 @@ pub fn pivot(root: &OwnedFd, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").map_err(errno)
 }
 
-/// Bind the pty's slave over /dev/console, from fd to fd. The mount point is opened, or made,
-/// beneath the root without following a symlink: a /dev/console the container points elsewhere
-/// (into a directory bound from the host, say) is an error, never a file created or covered
-/// there (CVE-2025-52565).
-pub fn bind_console(root: &OwnedFd, slave: &OwnedFd) -> Result<()> {
-    let path = Path::new("/dev/console");
-    let target = resolve::open_in_root(root, path, resolve::Create::File, false)?;
-    let (kind, what) = masks::file_type(&target)?;
-    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
-        anyhow::bail!("/dev/console is {what}, not a file or a character device");
+/// Create a symlink unless something already stands at that path (runc keeps what is there).
+pub fn symlink(root: &OwnedFd, link: &Path, target: &Path) -> Result<()> {
+    let (dir, name) = open_parent_in_root(root, link)?;
+    match symlinkat(target, &dir, name.as_os_str()) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e).context("symlink"),
     }
-    mounts::attach(&mounts::clone_fd(slave, false)?, &target)
 }

@@ -4,15 +4,20 @@
 //! a symlink's target) is refused rather than clamped, so an attack shows up as an error. The
 //! result is an O_PATH fd: callers act on it through /proc/self/fd, so nothing can swap a
 //! component for a symlink between the check and the use.
+//!
+//! The same walk ([`walk_tree`]) serves two readers with other rules: `inspect` opens
+//! directories the container controls following no symlink at all ([`open_dir_beneath`]), and
+//! `diagnose` resolves by path, `..` stopping at the root as after chroot ([`resolve_beneath`]).
 
 use anyhow::{bail, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Component, Path};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Create {
@@ -35,15 +40,29 @@ enum Last {
     Keep,
 }
 
-/// Why a walk stopped; `missing` when a component does not exist (and was not to be made).
+/// Why a walk stopped, and the errno behind it if there is one (ENOENT: a component does not
+/// exist and was not to be made).
 struct Failure {
     text: String,
-    missing: bool,
+    errno: Option<Errno>,
+}
+
+impl Failure {
+    fn new(text: String, errno: Errno) -> Failure {
+        Failure {
+            text,
+            errno: Some(errno),
+        }
+    }
+
+    fn missing(&self) -> bool {
+        self.errno == Some(Errno::ENOENT)
+    }
 }
 
 impl From<String> for Failure {
     fn from(text: String) -> Failure {
-        Failure { text, missing: false }
+        Failure { text, errno: None }
     }
 }
 
@@ -70,7 +89,7 @@ pub fn open_in_root_mode(
 pub fn open_existing_in_root(root: &OwnedFd, path: &Path) -> Result<Option<OwnedFd>> {
     match walk(root, path, Create::No, Last::Keep) {
         Ok((fd, _)) => Ok(Some(fd)),
-        Err(e) if e.missing => Ok(None),
+        Err(e) if e.missing() => Ok(None),
         Err(e) => Err(resolve_error(path, e.text)),
     }
 }
@@ -103,84 +122,215 @@ fn components(path: &Path) -> impl Iterator<Item = OsString> + '_ {
     })
 }
 
+/// Open the directory at `path` beneath `root` with `flags`, following no symlink at all, not
+/// even one that stays inside: for reading a tree the container controls (`inspect`), where a
+/// link must show as a link. The error is the errno the walk stopped on (ENOTDIR for a symlink
+/// or a non-directory on the way).
+pub fn open_dir_beneath(root: &OwnedFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let rules = Rules {
+        follow: false,
+        last: Last::Refuse,
+        clamp: false,
+    };
+    let tree = Fds {
+        root,
+        create: Create::No,
+    };
+    let found = walk_tree(&tree, path, rules).map_err(|f| f.errno.unwrap_or(Errno::EINVAL))?;
+    let dir = found.as_ref().map_or(root.as_fd(), |(fd, _)| fd.as_fd());
+    openat(dir, ".", flags | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// The host path under the directory `root` of the container path `path`, resolved as the
+/// kernel resolves it after chroot into `root`: symlinks followed inside it, `..` stopping at
+/// it. By path rather than through fds, for `diagnose`, which only reads, and runs in the
+/// container's init after pivot_root (root "/") or on the bundle before create. None when a
+/// component is missing, a non-directory is traversed or links loop.
+pub fn resolve_beneath(root: &Path, path: &Path) -> Option<PathBuf> {
+    let rules = Rules {
+        follow: true,
+        last: Last::Follow,
+        clamp: true,
+    };
+    match walk_tree(&Paths(root), path, rules) {
+        Ok(Some((found, _))) => Some(found),
+        Ok(None) => Some(root.to_path_buf()),
+        Err(_) => None,
+    }
+}
+
 /// The fd of `path`, and its mode if it was there before (None if the walk made it).
 fn walk(root: &OwnedFd, path: &Path, create: Create, final_link: Last) -> Result<(OwnedFd, Option<u32>), Failure> {
-    let open_flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    // The directories entered so far below the root, each with its mode if it was there
-    // before; ".." pops one.
-    let mut stack: Vec<(OwnedFd, Option<u32>)> = Vec::new();
-    let mut todo: VecDeque<OsString> = components(path).collect();
-    let mut links = 0;
-    while let Some(name) = todo.pop_front() {
-        if name == ".." {
-            if stack.pop().is_none() {
-                return Err(format!("{} leads out of the rootfs", path.display()).into());
-            }
-            continue;
-        }
-        let last = todo.is_empty();
-        let dir = stack.last().map(|(f, _)| f.as_fd()).unwrap_or(root.as_fd());
-        let mut existed = true;
-        let fd = match openat(dir, name.as_os_str(), open_flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) if create != Create::No => {
-                let made = if last && create == Create::File {
-                    openat(
-                        dir,
-                        name.as_os_str(),
-                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | open_flags.difference(OFlag::O_PATH),
-                        Mode::from_bits_truncate(0o644),
-                    )
-                    .map(drop)
-                } else {
-                    mkdirat(dir, name.as_os_str(), Mode::from_bits_truncate(0o755))
-                };
-                match made {
-                    Ok(()) => existed = false,
-                    Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc()).into()),
-                }
-                openat(dir, name.as_os_str(), open_flags, Mode::empty()).map_err(|e| e.desc().to_string())?
-            }
-            Err(e) => {
-                return Err(Failure {
-                    text: format!("{}: {}", name.to_string_lossy(), e.desc().to_lowercase()),
-                    missing: e == Errno::ENOENT,
-                })
-            }
-        };
-        let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
-        let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
-        if kind == SFlag::S_IFLNK && !(last && final_link == Last::Keep) {
-            if last && final_link == Last::Refuse {
-                return Err(String::from("is a symlink").into());
-            }
-            links += 1;
-            if links > MAX_SYMLINKS {
-                return Err(String::from("too many levels of symbolic links").into());
-            }
-            let target = readlinkat(&fd, "").map_err(|e| e.desc().to_string())?;
-            let target = Path::new(&target);
-            if target.is_absolute() {
-                stack.clear();
-            }
-            for c in components(target).collect::<Vec<_>>().into_iter().rev() {
-                todo.push_front(c);
-            }
-            continue;
-        }
-        if !last && kind != SFlag::S_IFDIR {
-            return Err(format!("{} is not a directory", name.to_string_lossy()).into());
-        }
-        stack.push((fd, existed.then_some(mode)));
-    }
-    match stack.pop() {
+    let rules = Rules {
+        follow: true,
+        last: final_link,
+        clamp: false,
+    };
+    match walk_tree(&Fds { root, create }, path, rules)? {
         Some(found) => Ok(found),
         // `path` is the root itself.
         None => {
             let mode = fstat(root).map_err(|e| e.desc().to_string())?.st_mode;
             Ok((root.try_clone().map_err(|e| e.to_string())?, Some(mode)))
         }
+    }
+}
+
+/// What a walk goes through, one name at a time: the rootfs through fds ([`Fds`]), or host
+/// paths under a root directory ([`Paths`]).
+trait Tree {
+    /// A directory entered, or what the walk found.
+    type Node;
+    /// What stands at `name` in `dir` (None: the root), a symlink not followed: the node, its
+    /// st_mode, and whether it was there before (the walk may make it).
+    fn lookup(&self, dir: Option<&Self::Node>, name: &OsStr, last: bool) -> Result<(Self::Node, u32, bool), Failure>;
+    fn read_link(&self, link: &Self::Node) -> Result<PathBuf, Failure>;
+}
+
+/// A node a walk found, and its st_mode if it was there before the walk.
+type Found<N> = (N, Option<u32>);
+
+/// What a walk does with symlinks and with `..` at the root.
+#[derive(Clone, Copy)]
+struct Rules {
+    /// A symlink before the last component: followed, or an error.
+    follow: bool,
+    last: Last,
+    /// `..` at the root stays there (as after chroot), or is an error (so that an attack shows).
+    clamp: bool,
+}
+
+/// The one walk of the crate: each component looked up in the directory found before it,
+/// symlinks read and followed by hand as if the root were "/". The node found and its mode if
+/// it was there before; None for the root itself.
+fn walk_tree<T: Tree>(tree: &T, path: &Path, rules: Rules) -> Result<Option<Found<T::Node>>, Failure> {
+    // The directories entered so far below the root, each with its mode if it was there
+    // before; ".." pops one.
+    let mut stack: Vec<Found<T::Node>> = Vec::new();
+    let mut todo: VecDeque<OsString> = components(path).collect();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            if stack.pop().is_none() && !rules.clamp {
+                return Err(Failure::new(
+                    format!("{} leads out of the rootfs", path.display()),
+                    Errno::EXDEV,
+                ));
+            }
+            continue;
+        }
+        let last = todo.is_empty();
+        let (node, mode, existed) = tree.lookup(stack.last().map(|(n, _)| n), &name, last)?;
+        let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
+        if kind == SFlag::S_IFLNK && !(last && rules.last == Last::Keep) {
+            if last && rules.last == Last::Refuse {
+                return Err(Failure::new(String::from("is a symlink"), Errno::ENOTDIR));
+            }
+            if !rules.follow {
+                return Err(Failure::new(
+                    format!("{} is a symlink", name.to_string_lossy()),
+                    Errno::ENOTDIR,
+                ));
+            }
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(Failure::new(
+                    String::from("too many levels of symbolic links"),
+                    Errno::ELOOP,
+                ));
+            }
+            let target = tree.read_link(&node)?;
+            if target.is_absolute() {
+                stack.clear();
+            }
+            for c in components(&target).collect::<Vec<_>>().into_iter().rev() {
+                todo.push_front(c);
+            }
+            continue;
+        }
+        if !last && kind != SFlag::S_IFDIR {
+            return Err(Failure::new(
+                format!("{} is not a directory", name.to_string_lossy()),
+                Errno::ENOTDIR,
+            ));
+        }
+        stack.push((node, existed.then_some(mode)));
+    }
+    Ok(stack.pop())
+}
+
+/// The rootfs through fds: each component opened with O_PATH|O_NOFOLLOW beneath the one before,
+/// missing ones made as `create` says.
+struct Fds<'a> {
+    root: &'a OwnedFd,
+    create: Create,
+}
+
+impl Tree for Fds<'_> {
+    type Node = OwnedFd;
+
+    fn lookup(&self, dir: Option<&OwnedFd>, name: &OsStr, last: bool) -> Result<(OwnedFd, u32, bool), Failure> {
+        let open_flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let dir = dir.unwrap_or(self.root).as_fd();
+        let mut existed = true;
+        let fd = match openat(dir, name, open_flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if self.create != Create::No => {
+                let made = if last && self.create == Create::File {
+                    openat(
+                        dir,
+                        name,
+                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | open_flags.difference(OFlag::O_PATH),
+                        Mode::from_bits_truncate(0o644),
+                    )
+                    .map(drop)
+                } else {
+                    mkdirat(dir, name, Mode::from_bits_truncate(0o755))
+                };
+                match made {
+                    Ok(()) => existed = false,
+                    Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc()).into()),
+                }
+                openat(dir, name, open_flags, Mode::empty()).map_err(|e| e.desc().to_string())?
+            }
+            Err(e) => {
+                return Err(Failure::new(
+                    format!("{}: {}", name.to_string_lossy(), e.desc().to_lowercase()),
+                    e,
+                ))
+            }
+        };
+        let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
+        Ok((fd, mode, existed))
+    }
+
+    fn read_link(&self, link: &OwnedFd) -> Result<PathBuf, Failure> {
+        Ok(readlinkat(link, "").map_err(|e| e.desc().to_string())?.into())
+    }
+}
+
+/// Host paths under a root directory: each component lstat'ed as a path.
+struct Paths<'a>(&'a Path);
+
+impl Tree for Paths<'_> {
+    type Node = PathBuf;
+
+    fn lookup(&self, dir: Option<&PathBuf>, name: &OsStr, _last: bool) -> Result<(PathBuf, u32, bool), Failure> {
+        let here = dir.map_or(self.0, |d| d.as_path()).join(name);
+        let meta = std::fs::symlink_metadata(&here).map_err(io_failure)?;
+        Ok((here, meta.mode(), true))
+    }
+
+    fn read_link(&self, link: &PathBuf) -> Result<PathBuf, Failure> {
+        std::fs::read_link(link).map_err(io_failure)
+    }
+}
+
+fn io_failure(e: std::io::Error) -> Failure {
+    Failure {
+        errno: e.raw_os_error().map(Errno::from_raw),
+        text: e.to_string(),
     }
 }
 
@@ -280,6 +430,21 @@ mod tests {
         let is_dir = |m: Option<u32>| m.is_some_and(|m| m & libc::S_IFMT == libc::S_IFDIR);
         assert!(is_dir(mode("/new")), "there now");
         assert!(is_dir(mode("/")));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn open_dir_beneath_follows_no_symlink() {
+        let (dir, fd) = root();
+        std::fs::create_dir_all(dir.join("etc/sub")).unwrap();
+        symlink("/etc", dir.join("link")).unwrap();
+        symlink("sub", dir.join("etc/rel")).unwrap();
+        let got = open_dir_beneath(&fd, Path::new("etc/sub"), OFlag::O_RDONLY).unwrap();
+        assert_eq!(real(&got), dir.join("etc/sub"));
+        for p in ["link", "link/sub", "etc/rel"] {
+            let err = open_dir_beneath(&fd, Path::new(p), OFlag::O_PATH).unwrap_err();
+            assert_eq!(err, Errno::ENOTDIR, "{p}");
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -3,15 +3,15 @@
 use super::mounts::Mount;
 use super::namespaces::Namespaces;
 use super::root::Root;
+use crate::rootfs::resolve::open_dir_beneath;
 use anyhow::{bail, Result};
-use nix::fcntl::{openat, readlinkat, OFlag};
-use nix::sys::stat::Mode;
+use nix::fcntl::{readlinkat, OFlag};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// The walk of the container's files stops this deep (components below `/`) …
@@ -144,9 +144,9 @@ struct Walk<'a> {
 /// The added mount an entry lies in, if not the image's root.
 type InMount<'a> = Option<&'a Mount>;
 
-/// A directory still to list, by its components below the root (never a symlink on the way).
+/// A directory still to list, by its path below the root (never a symlink on the way).
 struct Pending<'a> {
-    components: Vec<Vec<u8>>,
+    dir: PathBuf,
     path: String,
     depth: usize,
     in_mount: InMount<'a>,
@@ -158,18 +158,18 @@ impl<'a> Walk<'a> {
     /// Breadth first, so that a cut walk still shows every top-level entry.
     fn run(&mut self, root: &OwnedFd, disk: Option<&OwnedFd>) {
         let mut queue = std::collections::VecDeque::from([Pending {
-            components: Vec::new(),
+            dir: PathBuf::new(),
             path: String::new(),
             depth: 1,
             in_mount: None,
             compare: true,
         }]);
         while let Some(p) = queue.pop_front() {
-            let Ok(view) = open_beneath(root, &p.components, OFlag::O_RDONLY) else {
+            let Ok(view) = open_dir_beneath(root, &p.dir, OFlag::O_RDONLY) else {
                 continue;
             };
             let disk = match disk {
-                Some(d) if p.compare => open_beneath(d, &p.components, OFlag::O_PATH).ok(),
+                Some(d) if p.compare => open_dir_beneath(d, &p.dir, OFlag::O_PATH).ok(),
                 _ => None,
             };
             let Ok(mut dir) = nix::dir::Dir::from_fd(view) else {
@@ -198,10 +198,8 @@ impl<'a> Walk<'a> {
                         self.cut_depth += 1;
                         continue;
                     }
-                    let mut components = p.components.clone();
-                    components.push(name);
                     queue.push_back(Pending {
-                        components,
+                        dir: p.dir.join(OsStr::from_bytes(&name)),
                         path,
                         depth: p.depth + 1,
                         in_mount,
@@ -352,22 +350,6 @@ impl Stat {
             _ => "unknown",
         }
     }
-}
-
-/// Open a directory below `root` one component at a time, refusing symlinks on the way: the
-/// container controls these names and could swap a directory for a link at any moment.
-pub(super) fn open_beneath(root: &OwnedFd, components: &[Vec<u8>], last: OFlag) -> nix::Result<OwnedFd> {
-    let base = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let Some((final_name, dirs)) = components.split_last() else {
-        return openat(root, ".", last | base, Mode::empty());
-    };
-    let mut cur: Option<OwnedFd> = None;
-    for c in dirs {
-        let at = cur.as_ref().map_or(root.as_fd(), |f| f.as_fd());
-        cur = Some(openat(at, c.as_slice(), OFlag::O_PATH | base, Mode::empty())?);
-    }
-    let at = cur.as_ref().map_or(root.as_fd(), |f| f.as_fd());
-    openat(at, final_name.as_slice(), last | base, Mode::empty())
 }
 
 /// statx of `name` in `dir` (or of a path from the cwd), never following a symlink nor

@@ -3,13 +3,12 @@
 //! container is being built in the rootfs directory, at its host path in the init's mount
 //! namespace.
 
-use super::files::open_beneath;
 use super::proc::Proc;
+use crate::rootfs::resolve::open_dir_beneath;
 use anyhow::{bail, Result};
 use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, Mode};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 pub(super) struct Root {
@@ -47,14 +46,11 @@ pub(super) fn container_root(proc: &Proc, rootfs: &Path) -> Result<Root> {
             image,
         });
     }
-    let components: Vec<Vec<u8>> = rootfs
+    let below: PathBuf = rootfs
         .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.as_bytes().to_vec()),
-            _ => None,
-        })
+        .filter(|c| matches!(c, Component::Normal(_)))
         .collect();
-    let fd = open_beneath(&root, &components, OFlag::O_RDONLY).map_err(|e| {
+    let fd = open_dir_beneath(&root, &below, OFlag::O_RDONLY).map_err(|e| {
         anyhow::anyhow!(
             "the init has not pivoted into the rootfs, and {} is not there: {}",
             rootfs.display(),

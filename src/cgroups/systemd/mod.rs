@@ -9,9 +9,11 @@
 //! realizes the unit again (a daemon-reload does it), and would otherwise reset them, opening
 //! every device to the container.
 
+mod dbus;
+
 use super::Cgroup;
-use crate::dbus::{CallError, Conn, Value};
 use anyhow::{anyhow, bail, Context, Result};
+use dbus::{CallError, Conn, Value};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use std::path::Path;
 use std::time::Duration;

@@ -1,13 +1,11 @@
-//! /dev for a container whose /dev is a fresh tmpfs: the nodes and symlinks runc's libcontainer
-//! SPEC promises every container, plus linux.devices. /dev/pts and /dev/shm are ordinary entries
-//! of config.json's `mounts` (see rootfs/mounts.rs); /dev/console is bound to the pty in
-//! `crate::tty`.
+//! Device nodes: the ones runc's libcontainer SPEC promises every container whose /dev is a
+//! fresh tmpfs, plus linux.devices; made with mknod, or bound from the host in a user namespace.
 
 use crate::rootfs::resolve::open_parent_in_root;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
-use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
 use serde::Serialize;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -60,6 +58,7 @@ impl DeviceNode {
     }
 }
 
+/// The nodes every container gets when /dev is not bound from the host.
 pub fn defaults() -> Vec<DeviceNode> {
     vec![
         DeviceNode::char("null", 1, 3),
@@ -69,23 +68,6 @@ pub fn defaults() -> Vec<DeviceNode> {
         DeviceNode::char("urandom", 1, 9),
         DeviceNode::char("tty", 5, 0),
     ]
-}
-
-pub fn symlinks() -> Vec<(PathBuf, PathBuf)> {
-    let mut links: Vec<(PathBuf, PathBuf)> = [
-        ("/dev/fd", "/proc/self/fd"),
-        ("/dev/stdin", "/proc/self/fd/0"),
-        ("/dev/stdout", "/proc/self/fd/1"),
-        ("/dev/stderr", "/proc/self/fd/2"),
-        ("/dev/ptmx", "pts/ptmx"),
-    ]
-    .iter()
-    .map(|(l, t)| (l.into(), t.into()))
-    .collect();
-    if Path::new("/proc/kcore").exists() {
-        links.push(("/dev/core".into(), "/proc/kcore".into()));
-    }
-    links
 }
 
 /// Make a device node in the rootfs. In a user namespace mknod is not allowed, so the host's
@@ -128,13 +110,4 @@ pub fn make(root: &OwnedFd, node: &DeviceNode, in_userns: bool) -> Result<()> {
     )
     .context("chown")?;
     fchmodat(&dir, name.as_os_str(), mode, FchmodatFlags::FollowSymlink).context("chmod")
-}
-
-/// Create a symlink unless something already stands at that path (runc keeps what is there).
-pub fn symlink(root: &OwnedFd, link: &Path, target: &Path) -> Result<()> {
-    let (dir, name) = open_parent_in_root(root, link)?;
-    match symlinkat(target, &dir, name.as_os_str()) {
-        Ok(()) | Err(Errno::EEXIST) => Ok(()),
-        Err(e) => Err(e).context("symlink"),
-    }
 }
