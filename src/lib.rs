@@ -22,6 +22,7 @@ pub mod plan;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
+pub mod rootless;
 pub mod sealed_exe;
 pub mod spec;
 pub mod state;

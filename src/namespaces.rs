@@ -161,6 +161,9 @@ pub fn clone_inside(userns: &OwnedFd, pid_ns: Option<&OwnedFd>, flags: libc::c_i
 }
 
 pub fn write_id_maps(pid: Pid, uid: &[IdMap], gid: &[IdMap]) -> Result<()> {
+    if crate::rootless::active() {
+        return crate::rootless::write_id_maps(pid, uid, gid);
+    }
     let text = |maps: &[IdMap]| {
         maps.iter()
             .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))

@@ -40,7 +40,7 @@ fn make_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 fn write(args: &SpecArgs, dir: &Path, path: &Path) -> Result<()> {
     let config = match &args.scratch {
         None => crate::spec::defaults::default_config(args.rootless),
-        Some(binary) => scratch(dir, binary, args.user.as_deref())?,
+        Some(binary) => scratch(dir, binary, args.user.as_deref(), args.rootless)?,
     };
     let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(f) => f,
@@ -54,7 +54,7 @@ fn write(args: &SpecArgs, dir: &Path, path: &Path) -> Result<()> {
 /// A ready FROM-scratch bundle: rootfs/ holds only the binary, and the config runs it without a
 /// terminal. A binary that could not run there is refused with the reason the runtime would
 /// give, before anything is left behind.
-fn scratch(dir: &Path, binary: &Path, user: Option<&str>) -> Result<String> {
+fn scratch(dir: &Path, binary: &Path, user: Option<&str>, rootless: bool) -> Result<String> {
     let (uid, gid) = parse_user(user)?;
     let inside = if binary.is_absolute() {
         binary.to_path_buf()
@@ -82,7 +82,7 @@ fn scratch(dir: &Path, binary: &Path, user: Option<&str>) -> Result<String> {
         let _ = std::fs::remove_dir_all(&rootfs);
         return Err(e);
     }
-    let mut config: serde_json::Value = serde_json::from_str(&crate::spec::defaults::default_config(false))?;
+    let mut config: serde_json::Value = serde_json::from_str(&crate::spec::defaults::default_config(rootless))?;
     config["process"]["args"] = serde_json::json!([inside]);
     config["process"]["terminal"] = false.into();
     config["process"]["user"]["uid"] = uid.into();
