@@ -98,7 +98,14 @@ impl Own {
     }
 
     pub fn restore(self) -> Result<()> {
-        for (kind, fd) in &self.0 {
+        // One the runtime never left (a pid namespace handed to the helper of CloneInside)
+        // needs no setns, which a rootless runtime could not make.
+        use std::os::unix::fs::MetadataExt;
+        let same = |kind: &str, fd: &OwnedFd| {
+            let ours = std::fs::metadata(format!("/proc/self/ns/{}", file(kind)));
+            matches!((ours, nix::sys::stat::fstat(fd)), (Ok(o), Ok(s)) if o.ino() == s.st_ino && o.dev() == s.st_dev)
+        };
+        for (kind, fd) in self.0.iter().filter(|(kind, fd)| !same(kind, fd)) {
             enter(kind, fd).with_context(|| format!("return to the runtime's own {kind} namespace"))?;
         }
         Ok(())

@@ -1,0 +1,485 @@
+//! scrun run by an ordinary user: each test makes its own user (with the /etc/subuid and
+//! /etc/subgid ranges useradd gives it), runs scrun as that user through setpriv with no
+//! capability, and removes the user and everything it made afterwards, even on a panic. What
+//! the container saw is read from the probe.
+
+mod common;
+
+use common::{describe, probe};
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+/// useradd and userdel lock /etc/passwd: one at a time within this process.
+static USERS: Mutex<()> = Mutex::new(());
+
+/// A user made for one test: `base` (root's, 0755) holds the scrun binary and the user's own
+/// 0700 `home`, where its bundles and its XDG_RUNTIME_DIR (`home/run`) are.
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+    base: PathBuf,
+    bin: PathBuf,
+}
+
+impl TestUser {
+    fn new() -> TestUser {
+        let name = format!(
+            "scrunrl{}x{}",
+            std::process::id(),
+            common::unique_id("u").rsplit('-').next().unwrap()
+        );
+        let base = std::env::temp_dir().join(common::unique_id("scrun-rootless"));
+        {
+            let _guard = USERS.lock().unwrap_or_else(|e| e.into_inner());
+            let out = Command::new("useradd")
+                .args(["-M", "-s", "/usr/sbin/nologin", &name])
+                .output()
+                .expect("run useradd");
+            assert!(out.status.success(), "useradd {name}: {}", describe(&out));
+        }
+        let user = nix::unistd::User::from_name(&name).unwrap().expect("the new user");
+        // From here on Drop removes the user, whatever happens.
+        let me = TestUser {
+            name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            bin: base.join("scrun"),
+            base,
+        };
+        fs::create_dir_all(me.home().join("run")).unwrap();
+        fs::set_permissions(&me.base, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::copy(common::runtime_bin(), &me.bin).unwrap();
+        fs::set_permissions(&me.bin, fs::Permissions::from_mode(0o755)).unwrap();
+        me.give(&me.home());
+        fs::set_permissions(me.home(), fs::Permissions::from_mode(0o700)).unwrap();
+        me
+    }
+
+    fn home(&self) -> PathBuf {
+        self.base.join("home")
+    }
+
+    fn state_root(&self) -> PathBuf {
+        self.home().join("run/scrun")
+    }
+
+    /// chown -R to the user.
+    fn give(&self, path: &Path) {
+        let out = Command::new("chown")
+            .args(["-R", &format!("{}:{}", self.uid, self.gid)])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+
+    /// scrun as the user, without any capability, in its home, with only its environment.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(&self.bin)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", self.home())
+        .env("USER", &self.name)
+        .env("XDG_RUNTIME_DIR", self.home().join("run"))
+        .current_dir(self.home())
+        .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run setpriv")
+    }
+
+    fn run_ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "scrun {} as {}: {}",
+            args.join(" "),
+            self.name,
+            describe(&out)
+        );
+        out
+    }
+
+    /// For commands that leave a container process behind: no pipes it would hold open.
+    fn run_detached(&self, args: &[&str]) -> (bool, String) {
+        let err = self.base.join(format!("stderr-{}", common::unique_id("e")));
+        let status = self
+            .cmd(args)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .status()
+            .expect("run setpriv");
+        let text = fs::read_to_string(&err).unwrap_or_default();
+        let _ = fs::remove_file(err);
+        (status.success(), text)
+    }
+
+    /// A bundle in the user's home from `scrun spec --rootless` run as the user, with the probe
+    /// as rootfs/probe and `args` as process.args, without a terminal.
+    fn bundle(&self, args: &[&str]) -> PathBuf {
+        let dir = self.home().join(common::unique_id("bundle"));
+        fs::create_dir_all(dir.join("rootfs")).unwrap();
+        fs::copy(probe(), dir.join("rootfs/probe")).unwrap();
+        self.give(&dir);
+        self.run_ok(&["spec", "--rootless", "--bundle", dir.to_str().unwrap()]);
+        edit(&dir, |c| {
+            c["process"]["args"] = serde_json::json!(args);
+            c["process"]["terminal"] = false.into();
+        });
+        dir
+    }
+
+    /// The user's containers: what its state root holds (the seccomp cache aside).
+    fn left(&self) -> Vec<String> {
+        fs::read_dir(self.state_root())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != ".cache")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        for id in self.left() {
+            let _ = self.run(&["delete", "--force", &id]);
+        }
+        let _guard = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        // userdel also drops the user's /etc/subuid and /etc/subgid lines.
+        let out = Command::new("userdel").arg(&self.name).output();
+        if !matches!(&out, Ok(o) if o.status.success()) {
+            eprintln!("userdel {}: {out:?}", self.name);
+        }
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Read-modify-write of a bundle's config.json (it stays the user's: written in place).
+fn edit(bundle: &Path, f: impl FnOnce(&mut Value)) {
+    let path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    f(&mut config);
+    fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no probe report ({e}): {}", describe(out)))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The user's first range in /etc/subuid (useradd gave it one).
+fn subuid_range(name: &str) -> (u32, u32) {
+    let text = fs::read_to_string("/etc/subuid").unwrap();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == name).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+        })
+        .unwrap_or_else(|| panic!("no /etc/subuid range for {name}"))
+}
+
+#[test]
+fn the_container_is_root_of_its_namespace_and_the_user_outside() {
+    let user = TestUser::new();
+    let bundle = user.bundle(&["/probe", "report"]);
+    let out = user.run_ok(&["run", "--bundle", bundle.to_str().unwrap(), "rl-report"]);
+    let r = report(&out);
+    assert_eq!((r["euid"].as_u64(), r["egid"].as_u64()), (Some(0), Some(0)), "{r}");
+    let map = |k: &str| {
+        r["id_maps"][k]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(map("uid"), ["0", &user.uid.to_string(), "1"]);
+    assert_eq!(map("gid"), ["0", &user.gid.to_string(), "1"]);
+    assert_eq!(r["id_maps"]["setgroups"].as_str().map(str::trim), Some("deny"));
+    assert_eq!(r["hostname"], "runc");
+    // The spec's capabilities, within the namespace: AUDIT_WRITE, KILL, NET_BIND_SERVICE.
+    assert_eq!(r["caps"]["eff"], "0000000020000420", "{}", r["caps"]);
+    assert_eq!(r["caps"]["bnd"], "0000000020000420", "{}", r["caps"]);
+    // Each node is the host's, bound: owned by the host's root, which the namespace shows as
+    // the overflow id; mknod would have made one owned by the container's root.
+    let dev = r["dev"].as_array().unwrap();
+    for (name, minor) in [("null", 3), ("zero", 5), ("full", 7), ("random", 8), ("urandom", 9)] {
+        let node = dev
+            .iter()
+            .find(|d| d["path"] == format!("/dev/{name}"))
+            .unwrap_or_else(|| panic!("no /dev/{name}: {dev:?}"));
+        assert_eq!(
+            (node["kind"].as_str(), node["major"].as_u64(), node["minor"].as_u64()),
+            (Some("char"), Some(1), Some(minor))
+        );
+        assert_eq!(node["uid"], 65534, "{node}");
+    }
+    let mounts = r["mounts"].as_array().unwrap();
+    let at = |mp: &str| {
+        mounts
+            .iter()
+            .rev()
+            .find(|m| m["mount_point"] == mp)
+            .unwrap_or_else(|| panic!("nothing mounted on {mp}: {mounts:?}"))
+    };
+    assert_eq!(at("/proc")["fstype"], "proc");
+    assert_eq!(at("/dev/pts")["fstype"], "devpts");
+    assert_eq!(at("/dev/mqueue")["fstype"], "mqueue");
+    // /sys is the host's, bound read-only (sysfs cannot be mounted without a network namespace).
+    let sys = at("/sys");
+    assert_eq!(sys["fstype"], "sysfs");
+    assert!(sys["options"].as_str().unwrap().starts_with("ro,"), "{sys}");
+    assert!(
+        at("/")["options"].as_str().unwrap().starts_with("ro"),
+        "readonly root: {}",
+        at("/")
+    );
+    // The masks and read-only paths hold.
+    assert_ne!(at("/proc/keys")["fstype"], "proc", "{}", at("/proc/keys"));
+    assert!(
+        at("/proc/sys")["options"].as_str().unwrap().starts_with("ro"),
+        "{}",
+        at("/proc/sys")
+    );
+    assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    let user = TestUser::new();
+    let bundle = user.bundle(&["/probe", "exit", "7"]);
+    let out = user.run(&["run", "--bundle", bundle.to_str().unwrap(), "rl-exit"]);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
+}
+
+/// create, start, state, exec, ps, list, kill, delete on the user's own container; another
+/// user neither lists it nor reaches it through the first one's state root.
+#[test]
+fn lifecycle_of_the_users_own_container() {
+    let user = TestUser::new();
+    let other = TestUser::new();
+    let bundle = user.bundle(&["/probe", "sleep", "60"]);
+    let (ok, err) = user.run_detached(&["create", "--bundle", bundle.to_str().unwrap(), "rl-life"]);
+    assert!(ok, "create: {err}");
+    let state: Value = serde_json::from_slice(&user.run_ok(&["state", "rl-life"]).stdout).unwrap();
+    assert_eq!(state["status"], "created");
+    let (ok, err) = user.run_detached(&["start", "rl-life"]);
+    assert!(ok, "start: {err}");
+    let out = user.run_ok(&["exec", "rl-life", "/probe", "report"]);
+    let r = report(&out);
+    assert_eq!(r["euid"], 0);
+    assert_eq!(
+        r["id_maps"]["uid"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", &user.uid.to_string(), "1"]
+    );
+    let ps = String::from_utf8(user.run_ok(&["ps", "--format", "json", "rl-life"]).stdout).unwrap();
+    assert!(ps.contains(&state["pid"].to_string()), "ps: {ps}");
+    let list = String::from_utf8(user.run_ok(&["list", "-q"]).stdout).unwrap();
+    assert_eq!(list.trim(), "rl-life");
+
+    let theirs = String::from_utf8(other.run_ok(&["list", "-q"]).stdout).unwrap();
+    assert_eq!(theirs.trim(), "", "another user lists the container");
+    let root = user.state_root();
+    for args in [
+        &["state", "rl-life"][..],
+        &["kill", "rl-life", "KILL"],
+        &["delete", "--force", "rl-life"],
+    ] {
+        let mut full = vec!["--root", root.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let out = other.run(&full);
+        assert!(!out.status.success(), "another user ran {args:?}: {}", describe(&out));
+    }
+
+    let out = user.run(&["pause", "rl-life"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no cgroup"), "{}", describe(&out));
+
+    user.run_ok(&["kill", "rl-life", "KILL"]);
+    for _ in 0..300 {
+        let state: Value = serde_json::from_slice(&user.run_ok(&["state", "rl-life"]).stdout).unwrap();
+        if state["status"] == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    user.run_ok(&["delete", "rl-life"]);
+    assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
+}
+
+/// A mapping wider than the user's own id goes through newuidmap/newgidmap, within the
+/// user's /etc/subuid range; process.user may then be another id.
+#[test]
+fn wider_mappings_come_from_subuid() {
+    let user = TestUser::new();
+    let (start, _) = subuid_range(&user.name);
+    let bundle = user.bundle(&["/probe", "report"]);
+    edit(&bundle, |c| {
+        let maps = |own: u32| serde_json::json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);
+        c["linux"]["uidMappings"] = maps(user.uid);
+        c["linux"]["gidMappings"] = maps(user.gid);
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
+    });
+    let out = user.run_ok(&["run", "--bundle", bundle.to_str().unwrap(), "rl-wide"]);
+    let r = report(&out);
+    assert_eq!(
+        (r["euid"].as_u64(), r["egid"].as_u64()),
+        (Some(1000), Some(1000)),
+        "{r}"
+    );
+    assert_eq!(r["groups"], serde_json::json!([5]));
+    let uid_map: Vec<Vec<String>> = r["id_maps"]["uid"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    assert_eq!(
+        uid_map,
+        [["0", &user.uid.to_string(), "1"], ["1", &start.to_string(), "65536"]].map(|l| l.map(String::from).to_vec())
+    );
+    assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
+}
+
+/// Bad input as the user: the error names the path or field, and nothing is left behind.
+#[test]
+fn bad_input_is_named() {
+    let user = TestUser::new();
+    let (start, count) = subuid_range(&user.name);
+    type Change = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Change, String)> = vec![
+        (
+            "a mapping outside /etc/subuid",
+            Box::new(move |b: &Path| {
+                edit(b, |c| {
+                    let outside = serde_json::json!({"containerID": 1, "hostID": start + count, "size": 10});
+                    c["linux"]["uidMappings"].as_array_mut().unwrap().push(outside);
+                })
+            }),
+            "linux.uidMappings[1]: host ids".into(),
+        ),
+        (
+            "an unmapped process.user.uid",
+            Box::new(|b: &Path| edit(b, |c| c["process"]["user"]["uid"] = 1000.into())),
+            "process.user.uid: 1000 is not mapped".into(),
+        ),
+        (
+            "a memory limit",
+            Box::new(|b: &Path| {
+                edit(b, |c| {
+                    c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 100000000}})
+                })
+            }),
+            "linux.resources.memory.limit: needs a cgroup the user owns".into(),
+        ),
+        (
+            "a rootfs of another user",
+            Box::new(|b: &Path| chown(b.join("rootfs"), Some(0), Some(0)).unwrap()),
+            "is owned by uid 0, which linux.uidMappings does not map".into(),
+        ),
+        (
+            "an unreadable bundle",
+            Box::new(|b: &Path| {
+                chown(b.join("config.json"), Some(0), Some(0)).unwrap();
+                fs::set_permissions(b.join("config.json"), fs::Permissions::from_mode(0o600)).unwrap();
+            }),
+            "config.json: Permission denied".into(),
+        ),
+        (
+            "no user namespace",
+            Box::new(|b: &Path| {
+                edit(b, |c| {
+                    let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+                    ns.retain(|n| n["type"] != "user");
+                    let linux = c["linux"].as_object_mut().unwrap();
+                    linux.remove("uidMappings");
+                    linux.remove("gidMappings");
+                })
+            }),
+            "linux.namespaces: a rootless container needs a user namespace".into(),
+        ),
+    ];
+    for (what, change, expected) in cases {
+        let bundle = user.bundle(&["/probe", "report"]);
+        change(&bundle);
+        let out = user.run(&["run", "--bundle", bundle.to_str().unwrap(), "rl-bad"]);
+        assert!(!out.status.success(), "{what}: ran");
+        assert!(
+            stderr(&out).contains(&expected),
+            "{what}: wanted {expected:?}: {}",
+            describe(&out)
+        );
+        assert!(
+            user.left().is_empty(),
+            "{what}: left in the state root: {:?}",
+            user.left()
+        );
+    }
+}
+
+/// Without XDG_RUNTIME_DIR nor /run/user/UID there is no state root to default to.
+#[test]
+fn no_state_root_is_a_clear_error() {
+    let user = TestUser::new();
+    let out = user.cmd(&["list"]).env_remove("XDG_RUNTIME_DIR").output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "XDG_RUNTIME_DIR is not set and /run/user/{} does not exist",
+            user.uid
+        )),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// The README's learner path: a static hello world, as a normal user.
+#[test]
+fn the_learner_path_runs_hello() {
+    let user = TestUser::new();
+    let hello = user.home().join("hello");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/hello.c");
+    let out = Command::new("gcc")
+        .args(["-static", "-Os", "-s", "-o"])
+        .arg(&hello)
+        .arg(src)
+        .output()
+        .expect("run gcc");
+    assert!(out.status.success(), "gcc: {}", describe(&out));
+    user.give(&hello);
+    user.run_ok(&["spec", "--scratch", "./hello", "--rootless", "--bundle", "b"]);
+    let out = user.run_ok(&["run", "b"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello from a FROM-scratch container!\n"
+    );
+    assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
+}
