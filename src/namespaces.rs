@@ -168,7 +168,7 @@ pub fn clone_inside(userns: &OwnedFd, pid_ns: Option<&OwnedFd>, flags: libc::c_i
 }
 
 pub fn write_id_maps(pid: Pid, uid: &[IdMap], gid: &[IdMap]) -> Result<()> {
-    if crate::rootless::active() {
+    if crate::rootless::unprivileged() {
         return crate::rootless::write_id_maps(pid, uid, gid);
     }
     let text = |maps: &[IdMap]| {

@@ -29,13 +29,21 @@ pub fn set_mode(flag: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Whether the runtime runs without privilege on the host (--rootless, or else detected).
+/// Whether the runtime runs without privilege on the host (--rootless, or else detected): as
+/// an ordinary user, or as root of a user namespace (rootless podman runs it so), where it may
+/// not make device nodes nor a cgroup.
 pub fn active() -> bool {
     *MODE.get_or_init(detect)
 }
 
-fn detect() -> bool {
+/// Whether the runtime is an ordinary user, who can make namespaces only along with a user
+/// namespace of their own and map only ids they own.
+pub fn unprivileged() -> bool {
     !geteuid().is_root()
+}
+
+fn detect() -> bool {
+    unprivileged() || in_user_namespace()
 }
 
 /// The default state root: $XDG_RUNTIME_DIR/scrun where runc would use $XDG_RUNTIME_DIR/runc
@@ -77,7 +85,7 @@ pub fn adapt(plan: &mut Plan, bundle: Option<&Bundle>) -> Result<()> {
     if !active() {
         return Ok(());
     }
-    if let Some(bundle) = bundle {
+    if let (Some(bundle), true) = (bundle, unprivileged()) {
         check_user_namespace(plan, bundle)?;
     }
     let mut steps = Vec::with_capacity(plan.steps.len());
@@ -100,7 +108,7 @@ pub fn adapt(plan: &mut Plan, bundle: Option<&Bundle>) -> Result<()> {
             Action::IdmapMount { .. } => {
                 bail!("{origin}: an idmapped mount needs CAP_SYS_ADMIN on the host, which a rootless runtime lacks")
             }
-            Action::CreateNamespace { kind, .. } if kind == "time" => {
+            Action::CreateNamespace { kind, .. } if kind == "time" && unprivileged() => {
                 bail!("{origin}: a time namespace is made before the clone, which needs CAP_SYS_ADMIN on the host")
             }
             action => action,
