@@ -101,8 +101,8 @@ pub fn adapt(plan: &mut Plan, bundle: Option<&Bundle>) -> Result<()> {
             Action::Cgroup { resources, .. } => match limit_asked(&resources) {
                 None => continue,
                 Some(field) => bail!(
-                    "{field}: needs a cgroup the user owns (delegated cgroup2 or --systemd-cgroup with a user systemd); \
-                     remove linux.resources to run without limits"
+                    "{field}: needs a cgroup the user owns (delegated cgroup2 or --systemd-cgroup with a user systemd), \
+                     which a rootless scrun does not make yet; remove linux.resources to run without limits"
                 ),
             },
             Action::IdmapMount { .. } => {

@@ -153,11 +153,7 @@ fn scenarios(s: &mut Scenarios, name: &str, runtime: Option<&Path>) {
             "y",
         ]);
         assert!(!out.status.success(), "wrote to a read-only root: {}", describe(&out));
-        assert!(
-            describe(&out).contains("Read-only file system"),
-            "{}",
-            describe(&out)
-        );
+        assert!(describe(&out).contains("Read-only file system"), "{}", describe(&out));
     });
     s.run(named("exec, kill, rm"), || {
         let bg = "rl-bg";

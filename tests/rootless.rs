@@ -314,3 +314,30 @@ fn the_learner_path_runs_hello() {
     );
     assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
 }
+
+/// `spec --rootless` as written (process.terminal true), run in the foreground from a terminal
+/// (script(1) gives one): the program gets a pty of the container's devpts as its stdio.
+#[test]
+fn the_rootless_spec_runs_on_a_terminal() {
+    let user = TestUser::new();
+    let bundle = user.bundle(&["/probe", "report"]);
+    edit(&bundle, |c| c["process"]["terminal"] = true.into());
+    let run = format!("{} run --bundle {} rl-tty", user.bin.display(), bundle.display());
+    let out = user
+        .command(Path::new("/usr/bin/script"))
+        .args(["-qec", &run, "/dev/null"])
+        .output()
+        .expect("run script");
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // A NUL may come first on the pty.
+    let json = text
+        .find('{')
+        .zip(text.rfind('}'))
+        .map(|(a, b)| &text[a..=b])
+        .unwrap_or_else(|| panic!("no report: {text}"));
+    let r: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(r["tty"]["stdin"], true, "{}", r["tty"]);
+    assert_eq!(r["tty"]["ttyname"], "/dev/pts/0", "{}", r["tty"]);
+    assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
+}
