@@ -101,8 +101,10 @@ impl Own {
         // One the runtime never left (a pid namespace handed to the helper of CloneInside)
         // needs no setns, which a rootless runtime could not make.
         use std::os::unix::fs::MetadataExt;
+        // Entering a pid or time namespace changes only where children go.
         let same = |kind: &str, fd: &OwnedFd| {
-            let ours = std::fs::metadata(format!("/proc/self/ns/{}", file(kind)));
+            let children = if joined_by_runtime(kind) { "_for_children" } else { "" };
+            let ours = std::fs::metadata(format!("/proc/self/ns/{}{children}", file(kind)));
             matches!((ours, nix::sys::stat::fstat(fd)), (Ok(o), Ok(s)) if o.ino() == s.st_ino && o.dev() == s.st_dev)
         };
         for (kind, fd) in self.0.iter().filter(|(kind, fd)| !same(kind, fd)) {
