@@ -83,11 +83,9 @@ impl Init<'_> {
         // call, the wait for Go below sees the channel closed.)
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set parent death signal")?;
         // Nothing else in the container may ptrace this process or open its /proc entries
-        // (its exe is the runtime binary) until it has exec'd. A rootless runtime (or
-        // newuidmap for it) writes our id maps before Go as the user, who may not open the
-        // /proc files of a non-dumpable process: then only after Go, when nothing of the
-        // container runs yet.
-        let dumpable_until_go = crate::rootless::active();
+        // (its exe is the runtime binary) until it has exec'd; rootless, only from Go on (see
+        // rootless::maps_need_dumpable).
+        let dumpable_until_go = crate::rootless::maps_need_dumpable(self.plan);
         if !dumpable_until_go {
             nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
         }

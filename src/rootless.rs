@@ -79,6 +79,14 @@ fn in_user_namespace() -> bool {
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
+/// Whether the init must stay dumpable until Go: a rootless runtime (or newuidmap for it)
+/// writes its id maps before then without privilege, and may not open the /proc files of a
+/// non-dumpable process (they belong to root). Nothing of the container runs before Go, and
+/// an exec, which writes no maps, is never dumpable.
+pub fn maps_need_dumpable(plan: &Plan) -> bool {
+    active() && plan.steps.iter().any(|s| matches!(s.action, Action::IdMappings { .. }))
+}
+
 /// Rewrite `plan` for an unprivileged runtime; nothing changes for a privileged one. `bundle`
 /// is the container's for `create`, None for `exec`.
 pub fn adapt(plan: &mut Plan, bundle: Option<&Bundle>) -> Result<()> {

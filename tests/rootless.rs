@@ -341,3 +341,26 @@ fn the_rootless_spec_runs_on_a_terminal() {
     assert_eq!(r["tty"]["ttyname"], "/dev/pts/0", "{}", r["tty"]);
     assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
 }
+
+/// explain shows the steps as they run rootless: the /dev nodes as binds of the host's, no
+/// cgroup.
+#[test]
+fn explain_shows_the_rootless_steps() {
+    let user = TestUser::new();
+    let bundle = user.bundle(&["/probe", "report"]);
+    let out = user.run_ok(&["explain", "--format", "json", bundle.to_str().unwrap()]);
+    let explained: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = explained["steps"].as_array().unwrap();
+    let null = steps
+        .iter()
+        .find(|s| s["destination"] == "/dev/null")
+        .unwrap_or_else(|| panic!("no step for /dev/null: {steps:#?}"));
+    assert_eq!(
+        (null["action"].as_str(), null["fstype"].as_str()),
+        (Some("mount"), Some("bind")),
+        "{null}"
+    );
+    for gone in ["make_device", "cgroup"] {
+        assert!(!steps.iter().any(|s| s["action"] == gone), "a {gone} step: {steps:#?}");
+    }
+}
