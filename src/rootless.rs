@@ -123,6 +123,24 @@ pub fn adapt(plan: &mut Plan, bundle: Option<&Bundle>) -> Result<()> {
         };
         steps.push(Step { origin, action });
     }
+    // Entering a pid namespace takes CAP_SYS_ADMIN where the runtime's own was made too (to
+    // come back for the hooks), which a rootless runtime lacks there: a helper enters it and
+    // clones the init, as for a user namespace joined by path, from the runtime's own user
+    // namespace when no other is joined.
+    let joins_pid = steps
+        .iter()
+        .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid"));
+    if joins_pid && !steps.iter().any(|s| matches!(s.action, Action::CloneInside { .. })) {
+        steps.insert(
+            0,
+            Step {
+                origin: "runtime: rootless, a helper joins the pid namespace".into(),
+                action: Action::CloneInside {
+                    path: "/proc/self/ns/user".into(),
+                },
+            },
+        );
+    }
     plan.steps = steps;
     Ok(())
 }
