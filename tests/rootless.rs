@@ -364,3 +364,47 @@ fn explain_shows_the_rootless_steps() {
         assert!(!steps.iter().any(|s| s["action"] == gone), "a {gone} step: {steps:#?}");
     }
 }
+
+/// `--rootless true` (runc's global flag) makes root act as a rootless runtime: /dev nodes
+/// bound from the host, no cgroup for a config without limits; `false` keeps mknod and a
+/// cgroup.
+#[test]
+fn the_rootless_flag_decides_for_root() {
+    let bundle = common::Bundle::new();
+    let rt = common::Runtime::new();
+    let dev_null_mount = |report: &Value| {
+        report["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mount_point"] == "/dev/null")
+    };
+    for (flag, rootless) in [("true", true), ("false", false)] {
+        let id = common::unique_id("rl-flag");
+        let out = rt.run(&[
+            "--rootless",
+            flag,
+            "run",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            &id,
+        ]);
+        assert!(out.status.success(), "--rootless {flag}: {}", describe(&out));
+        let r = report(&out);
+        assert_eq!(dev_null_mount(&r), rootless, "--rootless {flag}: /dev/null bound");
+        let in_own_cgroup = r["cgroup"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains(&id));
+        assert_eq!(in_own_cgroup, !rootless, "--rootless {flag}: {}", r["cgroup"]);
+        common::assert_nothing_left(&rt, &id, bundle.path());
+    }
+    let out = rt.run(&["--rootless", "maybe", "list"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--rootless \"maybe\": expected true, false or auto"),
+        "{}",
+        describe(&out)
+    );
+}
