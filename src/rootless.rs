@@ -237,6 +237,31 @@ fn check_maps(field: &str, maps: &[IdMap], own: u32, file: &str) -> Result<()> {
     Ok(())
 }
 
+/// linux.uidMappings and linux.gidMappings of a rootless config whose process runs as `uid`
+/// and `gid`: the caller's own ids as 0 (runc's `spec --rootless`) and, for a process that is
+/// not root, the caller's first /etc/subuid and /etc/subgid ranges from 1 on, as rootless
+/// podman maps them.
+pub fn spec_mappings(uid: u32, gid: u32) -> Result<(serde_json::Value, serde_json::Value)> {
+    let map = |wanted: u32, own: u32, file: &str, what: &str| -> Result<serde_json::Value> {
+        let mut maps = vec![serde_json::json!({"containerID": 0, "hostID": own, "size": 1})];
+        if wanted != 0 {
+            let who = user_name().unwrap_or_else(|| own.to_string());
+            let (start, count) = subordinate_ids(file)?.first().copied().with_context(|| {
+                format!("--user: {what} {wanted} needs ids beyond your own, and {file} gives {who} none")
+            })?;
+            if u64::from(wanted) > count {
+                bail!("--user: {what} {wanted} is beyond the {count} ids {file} gives {who}");
+            }
+            maps.push(serde_json::json!({"containerID": 1, "hostID": start, "size": count}));
+        }
+        Ok(maps.into())
+    };
+    Ok((
+        map(uid, geteuid().as_raw(), "/etc/subuid", "uid")?,
+        map(gid, getegid().as_raw(), "/etc/subgid", "gid")?,
+    ))
+}
+
 /// The caller's ranges in /etc/subuid or /etc/subgid (lines NAME_OR_ID:START:COUNT).
 fn subordinate_ids(file: &str) -> Result<Vec<(u64, u64)>> {
     let text = std::fs::read_to_string(file).with_context(|| format!("read {file}"))?;

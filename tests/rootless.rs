@@ -408,3 +408,63 @@ fn the_rootless_flag_decides_for_root() {
         describe(&out)
     );
 }
+
+/// `spec --scratch BINARY --rootless --user UID:GID` maps the user's own ids to 0 and its
+/// /etc/subuid and /etc/subgid ranges from 1 on, so the program runs as that id; an id beyond
+/// the range is refused before anything is made.
+#[test]
+fn scratch_rootless_with_another_user() {
+    let user = TestUser::new();
+    let probe = user.home().join("probe");
+    fs::copy(common::probe(), &probe).unwrap();
+    user.give(&probe);
+    user.run_ok(&[
+        "spec",
+        "--scratch",
+        "./probe",
+        "--rootless",
+        "--user",
+        "1000:1001",
+        "--bundle",
+        "b",
+    ]);
+    let out = user.run_ok(&["run", "b"]);
+    let r = report(&out);
+    assert_eq!(
+        (r["euid"].as_u64(), r["egid"].as_u64()),
+        (Some(1000), Some(1001)),
+        "{r}"
+    );
+    let (start, count) = subuid_range(&user.name);
+    let second = r["id_maps"]["uid"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let fields: Vec<&str> = second.split_whitespace().collect();
+    assert_eq!(fields, ["1", &start.to_string(), &count.to_string()]);
+
+    let beyond = (count + 1).to_string();
+    let out = user.run(&[
+        "spec",
+        "--scratch",
+        "./probe",
+        "--rootless",
+        "--user",
+        &beyond,
+        "--bundle",
+        "c",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "--user: uid {beyond} is beyond the {count} ids /etc/subuid gives"
+        )),
+        "{}",
+        describe(&out)
+    );
+    assert!(!user.home().join("c").exists(), "the refused bundle was left");
+    assert!(user.left().is_empty(), "left in the state root: {:?}", user.left());
+}

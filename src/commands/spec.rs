@@ -56,6 +56,7 @@ fn write(args: &SpecArgs, dir: &Path, path: &Path) -> Result<()> {
 /// give, before anything is left behind.
 fn scratch(dir: &Path, binary: &Path, user: Option<&str>, rootless: bool) -> Result<String> {
     let (uid, gid) = parse_user(user)?;
+    let mappings = rootless.then(|| crate::rootless::spec_mappings(uid, gid)).transpose()?;
     let inside = if binary.is_absolute() {
         binary.to_path_buf()
     } else {
@@ -87,6 +88,10 @@ fn scratch(dir: &Path, binary: &Path, user: Option<&str>, rootless: bool) -> Res
     config["process"]["terminal"] = false.into();
     config["process"]["user"]["uid"] = uid.into();
     config["process"]["user"]["gid"] = gid.into();
+    if let Some((uid_maps, gid_maps)) = mappings {
+        config["linux"]["uidMappings"] = uid_maps;
+        config["linux"]["gidMappings"] = gid_maps;
+    }
     Ok(serde_json::to_string_pretty(&config)? + "\n")
 }
 
