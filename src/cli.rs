@@ -39,7 +39,8 @@ pub struct GlobalOpts {
     /// Manage cgroups through systemd (cgroupsPath as slice:prefix:name)
     #[arg(long)]
     pub systemd_cgroup: bool,
-    /// Run without privilege on the host: true, false or auto (the default: when not root)
+    /// Act as a runtime without privilege on the host: true, false or auto (the default: when
+    /// not root, or root of a user namespace)
     #[arg(long = "rootless", id = "global_rootless", value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Print the version
