@@ -21,17 +21,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The user's first range in /etc/subuid (useradd gave it one).
-fn subuid_range(name: &str) -> (u32, u32) {
-    let text = fs::read_to_string("/etc/subuid").unwrap();
-    text.lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f[0] == name).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
-        })
-        .unwrap_or_else(|| panic!("no /etc/subuid range for {name}"))
-}
-
 #[test]
 fn the_container_is_root_of_its_namespace_and_the_user_outside() {
     let user = TestUser::new();
@@ -171,12 +160,13 @@ fn lifecycle_of_the_users_own_container() {
 #[test]
 fn wider_mappings_come_from_subuid() {
     let user = TestUser::new();
-    let (start, _) = subuid_range(&user.name);
+    let (start, _) = user.subuid_range().expect("a subuid range");
+    let (gid_start, _) = user.subgid_range().expect("a subgid range");
     let bundle = user.bundle(&["/probe", "report"]);
     edit(&bundle, |c| {
-        let maps = |own: u32| serde_json::json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);
-        c["linux"]["uidMappings"] = maps(user.uid);
-        c["linux"]["gidMappings"] = maps(user.gid);
+        let maps = |own: u32, start: u32| serde_json::json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": start, "size": 65536}]);
+        c["linux"]["uidMappings"] = maps(user.uid, start);
+        c["linux"]["gidMappings"] = maps(user.gid, gid_start);
         c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [5]});
     });
     let out = user.run_ok(&["run", "--bundle", bundle.to_str().unwrap(), "rl-wide"]);
@@ -204,7 +194,7 @@ fn wider_mappings_come_from_subuid() {
 #[test]
 fn bad_input_is_named() {
     let user = TestUser::new();
-    let (start, count) = subuid_range(&user.name);
+    let (start, count) = user.subuid_range().expect("a subuid range");
     type Change = Box<dyn Fn(&Path)>;
     let cases: Vec<(&str, Change, String)> = vec![
         (
@@ -435,7 +425,7 @@ fn scratch_rootless_with_another_user() {
         (Some(1000), Some(1001)),
         "{r}"
     );
-    let (start, count) = subuid_range(&user.name);
+    let (start, count) = user.subuid_range().expect("a subuid range");
     let second = r["id_maps"]["uid"]
         .as_str()
         .unwrap()

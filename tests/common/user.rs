@@ -47,6 +47,18 @@ impl TestUser {
             bin: base.join("scrun"),
             base,
         };
+        if me.subuid_range().is_none() || me.subgid_range().is_none() {
+            // useradd gives none where /etc/subuid did not exist: a range of our own, past
+            // what useradd hands out, one per uid.
+            let start = 2_000_000 + (me.uid % 10_000) * 65_536;
+            let range = format!("{start}-{}", start + 65_535);
+            let _guard = USERS.lock().unwrap_or_else(|e| e.into_inner());
+            let out = Command::new("usermod")
+                .args(["--add-subuids", &range, "--add-subgids", &range, &me.name])
+                .output()
+                .expect("run usermod");
+            assert!(out.status.success(), "usermod {}: {}", me.name, describe(&out));
+        }
         fs::create_dir_all(me.home().join("run")).unwrap();
         fs::set_permissions(&me.base, fs::Permissions::from_mode(0o755)).unwrap();
         fs::copy(super::runtime_bin(), &me.bin).unwrap();
@@ -54,6 +66,24 @@ impl TestUser {
         me.give(&me.home());
         fs::set_permissions(me.home(), fs::Permissions::from_mode(0o700)).unwrap();
         me
+    }
+
+    /// The user's first range in /etc/subuid.
+    pub fn subuid_range(&self) -> Option<(u32, u32)> {
+        self.range_in("/etc/subuid")
+    }
+
+    /// The user's first range in /etc/subgid.
+    pub fn subgid_range(&self) -> Option<(u32, u32)> {
+        self.range_in("/etc/subgid")
+    }
+
+    fn range_in(&self, file: &str) -> Option<(u32, u32)> {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() == 3 && f[0] == self.name).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+        })
     }
 
     pub fn home(&self) -> PathBuf {
