@@ -195,6 +195,14 @@ fn wider_mappings_come_from_subuid() {
 fn bad_input_is_named() {
     let user = TestUser::new();
     let (start, count) = user.subuid_range().expect("a subuid range");
+    // setpriv passes ours on to the runtime; only root of the host may raise a hard limit.
+    let mut nofile = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut nofile) }, 0);
+    let raised = nofile.rlim_max + 1;
     type Change = Box<dyn Fn(&Path)>;
     let cases: Vec<(&str, Change, String)> = vec![
         (
@@ -233,6 +241,22 @@ fn bad_input_is_named() {
                 fs::set_permissions(b.join("config.json"), fs::Permissions::from_mode(0o600)).unwrap();
             }),
             "config.json: Permission denied".into(),
+        ),
+        (
+            "a hard rlimit above the user's",
+            Box::new(move |b: &Path| {
+                edit(
+                    b,
+                    |c| {
+                        c["process"]["rlimits"] =
+                            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": raised}])
+                    },
+                )
+            }),
+            format!(
+                "process.rlimits[0]: set RLIMIT_NOFILE 1024/{raised}: operation not permitted (os error 1) \
+                 (raising a hard limit needs CAP_SYS_RESOURCE)"
+            ),
         ),
         (
             "no user namespace",
