@@ -12,8 +12,9 @@ die() {
 # runc and crun: comparisons and test oracle; libc6-dev + gcc: static C
 # (hack/hello.c); file: checking binaries; time: /usr/bin/time for peak RSS;
 # python3: the demo's config patching and the bench driver; busybox-static: the
-# default tool of `scrun debug`.
-packages=(runc crun libc6-dev gcc file time libseccomp-dev busybox-static)
+# default tool of `scrun debug`; uidmap: newuidmap and newgidmap for rootless
+# containers with more than the user's own id.
+packages=(runc crun libc6-dev gcc file time libseccomp-dev busybox-static uidmap)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 
 missing=()
@@ -50,7 +51,7 @@ else
     [[ $host == "$probe_target" ]] || die "no rustup and host target is '$host', not $probe_target"
 fi
 
-for tool in runc crun gcc file /usr/bin/time python3; do
+for tool in runc crun gcc file /usr/bin/time python3 newuidmap newgidmap; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool still missing after installation"
 done
 echo "setup.sh: ok (runc $(runc --version | sed -n '1s/.*version //p'), crun $(crun --version | sed -n '1s/.*version //p'))"

@@ -20,8 +20,12 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct GlobalOpts {
-    /// Directory holding the containers' state
-    #[arg(long, default_value = "/run/scrun")]
+    /// Directory holding the containers' state [default: /run/scrun; for a user other than
+    /// root $XDG_RUNTIME_DIR/scrun, or else /run/user/UID/scrun]
+    #[arg(long = "root", value_name = "ROOT")]
+    pub root_dir: Option<PathBuf>,
+    /// The state root: --root, or the caller's default (filled in by main).
+    #[arg(skip)]
     pub root: PathBuf,
     /// Append errors (and, with --debug, every step) to this file
     #[arg(long)]
@@ -35,7 +39,8 @@ pub struct GlobalOpts {
     /// Manage cgroups through systemd (cgroupsPath as slice:prefix:name)
     #[arg(long)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility: true, false or auto
+    /// Act as a runtime without privilege on the host: true, false or auto (the default: when
+    /// not root, or root of a user namespace)
     #[arg(long = "rootless", id = "global_rootless", value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Print the version

@@ -88,13 +88,20 @@ impl Init<'_> {
         // call, the wait for Go below sees the channel closed.)
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set parent death signal")?;
         // Nothing else in the container may ptrace this process or open its /proc entries
-        // (its exe is the runtime binary) until it has exec'd.
-        nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
+        // (its exe is the runtime binary) until it has exec'd; rootless, only from Go on (see
+        // rootless::maps_need_dumpable).
+        let dumpable_until_go = crate::rootless::maps_need_dumpable(self.plan);
+        if !dumpable_until_go {
+            nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
+        }
         nix::sys::stat::umask(nix::sys::stat::Mode::empty());
         self.seal_fds()?;
         match self.channel.recv()?.0 {
             Msg::Go { pid } => self.hook_state.pid = pid,
             other => bail!("unexpected message {other:?} from the runtime"),
+        }
+        if dumpable_until_go {
+            nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
         }
         let mut progress = Progress::default();
         // Born in its user namespace, new or joined (CloneInside): it still has its host ids.

@@ -41,7 +41,7 @@ pub fn create(
     drop(span);
     let dir = store.dir(id);
     let span = tracing::debug_span!("step", message = "plan the steps").entered();
-    let plan = Plan::build(
+    let mut plan = Plan::build(
         &bundle,
         &Options {
             state_dir: &dir,
@@ -49,6 +49,7 @@ pub fn create(
             systemd_cgroup,
         },
     )?;
+    crate::rootless::adapt(&mut plan, Some(&bundle))?;
     drop(span);
     check_console(&plan, opts, foreground)?;
     let pid_file = pid_file(opts)?;
@@ -213,7 +214,8 @@ impl Request<'_> {
             .steps
             .iter()
             .map(|s| match &s.action {
-                Action::Mount(m) if m.idmap.is_some() || plan.in_user_namespace() => {
+                // Rootless, the init binds by path: open_tree needs privilege on the host.
+                Action::Mount(m) if !crate::rootless::active() && (m.idmap.is_some() || plan.in_user_namespace()) => {
                     crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone())
                 }
                 _ => Ok(None),

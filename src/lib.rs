@@ -21,6 +21,7 @@ pub mod plan;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
+pub mod rootless;
 pub mod scratch;
 pub mod sealed_exe;
 pub mod spec;

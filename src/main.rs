@@ -11,7 +11,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let cli = Cli::parse_from(args);
+    let mut cli = Cli::parse_from(args);
     if cli.global.version {
         println!(
             "scrun version {}\nspec: {}",
@@ -46,6 +46,19 @@ fn main() {
             std::process::exit(1);
         }
         drop(span);
+    }
+    // The state root and the rootless mode are the caller's, decided once for every command.
+    let settled = scrun::rootless::set_mode(cli.global.rootless.as_deref()).and_then(|()| {
+        cli.global.root = match cli.global.root_dir.take() {
+            Some(root) => root,
+            None if matches!(command, Command::Spec(_) | Command::Features) => Default::default(),
+            None => scrun::rootless::state_root()?,
+        };
+        Ok(())
+    });
+    if let Err(e) = settled {
+        logging::error(&format!("{e:#}"));
+        std::process::exit(1);
     }
     let g = &cli.global;
     let result = match command {

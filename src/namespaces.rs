@@ -98,11 +98,22 @@ impl Own {
     }
 
     pub fn restore(self) -> Result<()> {
-        for (kind, fd) in &self.0 {
+        // One the runtime never left (a pid namespace handed to the helper of CloneInside)
+        // needs no setns, which a rootless runtime could not make.
+        for (kind, fd) in self.0.iter().filter(|(kind, fd)| !is_current(kind, fd)) {
             enter(kind, fd).with_context(|| format!("return to the runtime's own {kind} namespace"))?;
         }
         Ok(())
     }
+}
+
+/// Whether `fd` is the namespace this process is in, or for a pid or time namespace, the one
+/// its children go to (entering one changes only that).
+fn is_current(kind: &str, fd: &OwnedFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let children = if joined_by_runtime(kind) { "_for_children" } else { "" };
+    let ours = std::fs::metadata(format!("/proc/self/ns/{}{children}", file(kind)));
+    matches!((ours, nix::sys::stat::fstat(fd)), (Ok(o), Ok(s)) if o.ino() == s.st_ino && o.dev() == s.st_dev)
 }
 
 /// Fork with namespace flags: the raw clone syscall with no new stack behaves like fork, so
@@ -136,7 +147,13 @@ pub fn clone_inside(userns: &OwnedFd, pid_ns: Option<&OwnedFd>, flags: libc::c_i
     let helper = clone(0).context("fork the helper that clones the init")?;
     if helper.as_raw() == 0 {
         drop(from_helper);
-        let cloned = enter("user", userns)
+        // The runtime's own user namespace (rootless, to join a pid namespace: see
+        // crate::rootless) cannot be entered again, and needs not be.
+        let joined = match is_current("user", userns) {
+            true => Ok(()),
+            false => enter("user", userns),
+        };
+        let cloned = joined
             .and_then(|()| pid_ns.map_or(Ok(()), |fd| enter("pid", fd)))
             .and_then(|()| clone(flags | libc::CLONE_PARENT));
         let answer = match cloned {
@@ -161,6 +178,9 @@ pub fn clone_inside(userns: &OwnedFd, pid_ns: Option<&OwnedFd>, flags: libc::c_i
 }
 
 pub fn write_id_maps(pid: Pid, uid: &[IdMap], gid: &[IdMap]) -> Result<()> {
+    if crate::rootless::unprivileged() {
+        return crate::rootless::write_id_maps(pid, uid, gid);
+    }
     let text = |maps: &[IdMap]| {
         maps.iter()
             .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))

@@ -20,12 +20,13 @@ pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
     }
     let config = crate::spec::Bundle::load(&container.saved.bundle)?;
     let process = process(args, &config)?;
-    let plan = Plan::for_exec(
+    let mut plan = Plan::for_exec(
         container.saved.pid,
         &process,
         container.saved.cgroup.as_ref(),
         &config.spec,
     )?;
+    crate::rootless::adapt(&mut plan, None)?;
     drop(container); // the exec must not hold the container's lock while it runs
     let opts = CreateOpts {
         pid_file: args.pid_file.clone(),

@@ -63,7 +63,7 @@ pub fn explain(global: &crate::cli::GlobalOpts, args: &ExplainArgs) -> Result<()
     }
     let bundle = Bundle::load(&dir)?;
     let state_dir = Path::new("/run/scrun/ID");
-    let plan = Plan::build(
+    let mut plan = Plan::build(
         &bundle,
         &Options {
             state_dir,
@@ -71,6 +71,7 @@ pub fn explain(global: &crate::cli::GlobalOpts, args: &ExplainArgs) -> Result<()
             systemd_cgroup: global.systemd_cgroup,
         },
     )?;
+    crate::rootless::adapt(&mut plan, Some(&bundle))?;
     let explanation = Explanation::new(&bundle, &plan)?;
     match args.format {
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),

@@ -7,7 +7,11 @@ pub fn pause(global: &GlobalOpts, id: &str, freeze: bool) -> Result<()> {
     let store = Store::open(&global.root)?;
     let container = store.load(id)?;
     let status = container.status();
-    let cgroup = container.cgroup().context("the container has no cgroup to freeze")?;
+    let cgroup = container.cgroup().context(if crate::rootless::active() {
+        "the container has no cgroup to freeze: a rootless runtime makes none (it would need a cgroup the user owns)"
+    } else {
+        "the container has no cgroup to freeze"
+    })?;
     match (freeze, status) {
         (true, Status::Running) => cgroup.freeze(),
         (false, Status::Paused) => cgroup.thaw(),

@@ -46,6 +46,7 @@ fn write(args: &SpecArgs, dir: &Path, path: &Path) -> Result<()> {
                 libs: args.libs,
                 user: args.user.as_deref(),
                 add: &args.add,
+                rootless: args.rootless,
             };
             let built = crate::scratch::build(dir, &options)?;
             (built.config, built.added)

@@ -23,6 +23,8 @@ pub struct Options<'a> {
     pub libs: bool,
     pub user: Option<&'a str>,
     pub add: &'a [String],
+    /// `--rootless`: the config maps the caller's ids (and the user's, from their subuid range).
+    pub rootless: bool,
 }
 
 /// What `--scratch` made: config.json's text and one line per thing added to the rootfs.
@@ -37,6 +39,11 @@ pub struct Built {
 pub fn build(dir: &Path, opts: &Options) -> Result<Built> {
     let user = user::parse(opts.user)?;
     let adds = opts.add.iter().map(|a| add::parse(a)).collect::<Result<Vec<_>>>()?;
+    let (uid, gid) = user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
+    let mappings = opts
+        .rootless
+        .then(|| crate::rootless::spec_mappings(uid, gid))
+        .transpose()?;
     let binary = opts.binary;
     let inside = if binary.is_absolute() {
         binary.to_path_buf()
@@ -72,12 +79,15 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Built> {
     let added = fill().inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&rootfs);
     })?;
-    let mut config: serde_json::Value = serde_json::from_str(&crate::spec::defaults::default_config(false))?;
+    let mut config: serde_json::Value = serde_json::from_str(&crate::spec::defaults::default_config(opts.rootless))?;
     config["process"]["args"] = serde_json::json!([inside]);
     config["process"]["terminal"] = false.into();
-    let (uid, gid) = user.as_ref().map_or((0, 0), |u| (u.uid, u.gid));
     config["process"]["user"]["uid"] = uid.into();
     config["process"]["user"]["gid"] = gid.into();
+    if let Some((uid_maps, gid_maps)) = mappings {
+        config["linux"]["uidMappings"] = uid_maps;
+        config["linux"]["gidMappings"] = gid_maps;
+    }
     Ok(Built {
         config: serde_json::to_string_pretty(&config)? + "\n",
         added,

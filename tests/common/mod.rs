@@ -9,6 +9,7 @@
 
 pub mod containerd;
 pub mod readme;
+pub mod user;
 
 use serde_json::Value;
 use std::fs;

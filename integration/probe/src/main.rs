@@ -357,6 +357,11 @@ fn report(args: &[String]) -> Value {
         "cgroup": read_string("/proc/self/cgroup")
             .map(|s| s.lines().map(String::from).collect::<Vec<_>>()),
         "ns": namespaces(),
+        "id_maps": {
+            "uid": read_string("/proc/self/uid_map"),
+            "gid": read_string("/proc/self/gid_map"),
+            "setgroups": read_string("/proc/self/setgroups"),
+        },
         "process_fields": process_fields::report(),
     })
 }

@@ -1,0 +1,357 @@
+//! Running as an ordinary user (rootless), as runc and crun do: the state root is the user's
+//! ($XDG_RUNTIME_DIR/scrun), the init does in its own user and mount namespaces what the
+//! runtime, unprivileged on the host, may not (open bind sources, make device nodes), id
+//! mappings are written by the user for their own id or by newuidmap/newgidmap for ranges of
+//! /etc/subuid and /etc/subgid, and a container gets a cgroup only where one is needed.
+//! `adapt` rewrites a plan for this, so `explain` shows the steps exactly as they run.
+
+use crate::plan::{Action, IdMap, Plan, Step};
+use crate::spec::Bundle;
+use anyhow::{bail, Context, Result};
+use nix::unistd::{getegid, geteuid, Pid};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The state root of a runtime that is root on the host.
+pub const SYSTEM_ROOT: &str = "/run/scrun";
+
+static MODE: OnceLock<bool> = OnceLock::new();
+
+/// The global --rootless (runc's values: true, false, auto; no value means true).
+pub fn set_mode(flag: Option<&str>) -> Result<()> {
+    let on = match flag.unwrap_or("auto") {
+        "true" => true,
+        "false" => false,
+        "auto" => detect(),
+        other => bail!("--rootless {other:?}: expected true, false or auto"),
+    };
+    let _ = MODE.set(on);
+    Ok(())
+}
+
+/// Whether the runtime runs without privilege on the host (--rootless, or else detected): as
+/// an ordinary user, or as root of a user namespace (rootless podman runs it so), where it may
+/// not make device nodes nor a cgroup.
+pub fn active() -> bool {
+    *MODE.get_or_init(detect)
+}
+
+/// Whether the runtime is an ordinary user, who can make namespaces only along with a user
+/// namespace of their own and map only ids they own.
+pub fn unprivileged() -> bool {
+    !geteuid().is_root()
+}
+
+fn detect() -> bool {
+    unprivileged() || in_user_namespace()
+}
+
+/// The default state root: $XDG_RUNTIME_DIR/scrun where runc would use $XDG_RUNTIME_DIR/runc
+/// (a caller that is not root, or root of a user namespace whose $USER is not "root"), else
+/// /run/user/UID/scrun where logind made that directory (crun's fallback); for root,
+/// /run/scrun.
+pub fn state_root() -> Result<PathBuf> {
+    let uid = geteuid();
+    let honor_xdg = !uid.is_root() || (in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+    if !honor_xdg {
+        return Ok(SYSTEM_ROOT.into());
+    }
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+        return Ok(Path::new(&xdg).join("scrun"));
+    }
+    let run_user = PathBuf::from(format!("/run/user/{uid}"));
+    if run_user.is_dir() {
+        return Ok(run_user.join("scrun"));
+    }
+    if uid.is_root() {
+        return Ok(SYSTEM_ROOT.into());
+    }
+    bail!(
+        "no state root for uid {uid}: XDG_RUNTIME_DIR is not set and {} does not exist; \
+         set XDG_RUNTIME_DIR to a directory you own, or give --root DIR",
+        run_user.display()
+    )
+}
+
+/// Whether this process is in a user namespace other than the host's.
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
+/// Whether the init must stay dumpable until Go: a rootless runtime (or newuidmap for it)
+/// writes its id maps before then without privilege, and may not open the /proc files of a
+/// non-dumpable process (they belong to root). Nothing of the container runs before Go, and
+/// an exec, which writes no maps, is never dumpable.
+pub fn maps_need_dumpable(plan: &Plan) -> bool {
+    active() && plan.steps.iter().any(|s| matches!(s.action, Action::IdMappings { .. }))
+}
+
+/// Rewrite `plan` for an unprivileged runtime; nothing changes for a privileged one. `bundle`
+/// is the container's for `create`, None for `exec`.
+pub fn adapt(plan: &mut Plan, bundle: Option<&Bundle>) -> Result<()> {
+    if !active() {
+        return Ok(());
+    }
+    if let (Some(bundle), true) = (bundle, unprivileged()) {
+        check_user_namespace(plan, bundle)?;
+    }
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    for step in std::mem::take(&mut plan.steps) {
+        let Step { origin, action } = step;
+        let action = match action {
+            // mknod is not allowed in a user namespace: the host's node is bound instead, as
+            // runc and crun do; shown so by explain.
+            Action::MakeDevice(node) => Action::Mount(crate::rootfs::mounts::device_bind(&node.path)),
+            // Only setns from inside the container's user namespace may enter the namespaces
+            // it owns (a pid namespace's setns checks both), so the init is cloned there.
+            Action::JoinNamespace { kind, path } if kind == "user" => Action::CloneInside { path },
+            Action::Cgroup { resources, .. } => match limit_asked(&resources) {
+                None => continue,
+                Some(field) => bail!(
+                    "{field}: needs a cgroup the user owns (delegated cgroup2 or --systemd-cgroup with a user systemd), \
+                     which a rootless scrun does not make yet; remove linux.resources to run without limits"
+                ),
+            },
+            Action::IdmapMount { .. } => {
+                bail!("{origin}: an idmapped mount needs CAP_SYS_ADMIN on the host, which a rootless runtime lacks")
+            }
+            Action::CreateNamespace { kind, .. } if kind == "time" && unprivileged() => {
+                bail!("{origin}: a time namespace is made before the clone, which needs CAP_SYS_ADMIN on the host")
+            }
+            action => action,
+        };
+        steps.push(Step { origin, action });
+    }
+    // Entering a pid namespace takes CAP_SYS_ADMIN where the runtime's own was made too (to
+    // come back for the hooks), which a rootless runtime lacks there: a helper enters it and
+    // clones the init, as for a user namespace joined by path, from the runtime's own user
+    // namespace when no other is joined.
+    let joins_pid = steps
+        .iter()
+        .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid"));
+    if joins_pid && !steps.iter().any(|s| matches!(s.action, Action::CloneInside { .. })) {
+        steps.insert(
+            0,
+            Step {
+                origin: "runtime: rootless, a helper joins the pid namespace".into(),
+                action: Action::CloneInside {
+                    path: "/proc/self/ns/user".into(),
+                },
+            },
+        );
+    }
+    plan.steps = steps;
+    Ok(())
+}
+
+/// A rootless container needs its own user namespace, mapping the ids it runs as, onto ids the
+/// user has; its rootfs must belong to an id it maps, or its root could not own its files.
+fn check_user_namespace(plan: &Plan, bundle: &Bundle) -> Result<()> {
+    let Some((uid_maps, gid_maps)) = plan.steps.iter().find_map(|s| match &s.action {
+        Action::IdMappings { uid, gid } => Some((uid, gid)),
+        _ => None,
+    }) else {
+        if plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::CloneInside { .. }))
+        {
+            return Ok(());
+        }
+        bail!(
+            "linux.namespaces: a rootless container needs a user namespace (scrun spec --rootless writes one), \
+             running as uid {}",
+            geteuid()
+        );
+    };
+    check_maps("linux.uidMappings", uid_maps, geteuid().as_raw(), "/etc/subuid")?;
+    check_maps("linux.gidMappings", gid_maps, getegid().as_raw(), "/etc/subgid")?;
+    for step in &plan.steps {
+        if let Action::Identity {
+            uid,
+            gid,
+            additional_gids,
+            ..
+        } = &step.action
+        {
+            let mapped = |maps: &[IdMap], id: u32| {
+                maps.iter()
+                    .any(|m| id >= m.container_id && id - m.container_id < m.size)
+            };
+            if !mapped(uid_maps, *uid) {
+                bail!("process.user.uid: {uid} is not mapped by linux.uidMappings");
+            }
+            if !mapped(gid_maps, *gid) {
+                bail!("process.user.gid: {gid} is not mapped by linux.gidMappings");
+            }
+            if let Some(g) = additional_gids.iter().find(|g| !mapped(gid_maps, **g)) {
+                bail!("process.user.additionalGids: {g} is not mapped by linux.gidMappings");
+            }
+        }
+    }
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&bundle.rootfs)
+        .with_context(|| format!("root.path: {}", bundle.rootfs.display()))?
+        .uid();
+    if !uid_maps
+        .iter()
+        .any(|m| owner >= m.host_id && owner - m.host_id < m.size)
+    {
+        bail!(
+            "root.path: {} is owned by uid {owner}, which linux.uidMappings does not map: \
+             the container's root could not own its files",
+            bundle.rootfs.display()
+        );
+    }
+    Ok(())
+}
+
+/// Each mapping is the caller's own id, or lies in a range `file` gives the caller.
+fn check_maps(field: &str, maps: &[IdMap], own: u32, file: &str) -> Result<()> {
+    if maps.is_empty() {
+        bail!("{field}: a rootless container must map at least the caller's id {own}");
+    }
+    let mut ranges = None;
+    for (i, m) in maps.iter().enumerate() {
+        if m.size == 1 && m.host_id == own {
+            continue;
+        }
+        let ranges = match &mut ranges {
+            Some(r) => r,
+            None => ranges.insert(subordinate_ids(file)?),
+        };
+        let end = u64::from(m.host_id) + u64::from(m.size);
+        if !ranges
+            .iter()
+            .any(|(start, count)| u64::from(m.host_id) >= *start && end <= start + count)
+        {
+            bail!(
+                "{field}[{i}]: host ids {}..{} are neither uid {own} nor in a range {file} gives {}",
+                m.host_id,
+                end,
+                user_name().unwrap_or_else(|| own.to_string())
+            );
+        }
+    }
+    Ok(())
+}
+
+/// linux.uidMappings and linux.gidMappings of a rootless config whose process runs as `uid`
+/// and `gid`: the caller's own ids as 0 (runc's `spec --rootless`) and, for a process that is
+/// not root, the caller's first /etc/subuid and /etc/subgid ranges from 1 on, as rootless
+/// podman maps them.
+pub fn spec_mappings(uid: u32, gid: u32) -> Result<(serde_json::Value, serde_json::Value)> {
+    let map = |wanted: u32, own: u32, file: &str, what: &str| -> Result<serde_json::Value> {
+        let mut maps = vec![serde_json::json!({"containerID": 0, "hostID": own, "size": 1})];
+        if wanted != 0 {
+            let who = user_name().unwrap_or_else(|| own.to_string());
+            let (start, count) = subordinate_ids(file)?.first().copied().with_context(|| {
+                format!("--user: {what} {wanted} needs ids beyond your own, and {file} gives {who} none")
+            })?;
+            if u64::from(wanted) > count {
+                bail!("--user: {what} {wanted} is beyond the {count} ids {file} gives {who}");
+            }
+            maps.push(serde_json::json!({"containerID": 1, "hostID": start, "size": count}));
+        }
+        Ok(maps.into())
+    };
+    Ok((
+        map(uid, geteuid().as_raw(), "/etc/subuid", "uid")?,
+        map(gid, getegid().as_raw(), "/etc/subgid", "gid")?,
+    ))
+}
+
+/// The caller's ranges in /etc/subuid or /etc/subgid (lines NAME_OR_ID:START:COUNT).
+fn subordinate_ids(file: &str) -> Result<Vec<(u64, u64)>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("read {file}"))?;
+    let uid = geteuid().as_raw().to_string();
+    let name = user_name();
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.trim().split(':');
+            let (who, start, count) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+            (who == uid || Some(who) == name.as_deref()).then_some((start, count))
+        })
+        .collect())
+}
+
+fn user_name() -> Option<String> {
+    nix::unistd::User::from_uid(geteuid()).ok().flatten().map(|u| u.name)
+}
+
+/// The first field of linux.resources that sets a limit, as `linux.resources.memory.limit`.
+/// Device rules are not limits: without privilege there is no device cgroup, and a user
+/// namespace cannot make device nodes anyway (runc ignores them likewise).
+fn limit_asked(resources: &oci_spec::runtime::LinuxResources) -> Option<String> {
+    fn first(path: String, v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(o) => o.iter().find_map(|(k, v)| first(format!("{path}.{k}"), v)),
+            serde_json::Value::Array(a) if a.is_empty() => None,
+            _ => Some(path),
+        }
+    }
+    let mut value = serde_json::to_value(resources).ok()?;
+    value.as_object_mut()?.remove("devices");
+    first("linux.resources".into(), &value)
+}
+
+/// Write the init's id maps as an unprivileged user: the caller's own id directly (gid after
+/// denying setgroups, which the kernel requires), anything wider through the setuid helpers
+/// newuidmap and newgidmap, which check /etc/subuid and /etc/subgid.
+pub fn write_id_maps(pid: Pid, uid: &[IdMap], gid: &[IdMap]) -> Result<()> {
+    let own = |maps: &[IdMap], id: u32| matches!(maps, [m] if m.host_id == id && m.size == 1);
+    for (file, maps, helper, id) in [
+        ("uid_map", uid, "newuidmap", geteuid().as_raw()),
+        ("gid_map", gid, "newgidmap", getegid().as_raw()),
+    ] {
+        if own(maps, id) {
+            let path = format!("/proc/{pid}/{file}");
+            if file == "gid_map" {
+                std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+                    .with_context(|| format!("write /proc/{pid}/setgroups"))?;
+            }
+            let m = &maps[0];
+            std::fs::write(&path, format!("{} {} 1\n", m.container_id, m.host_id))
+                .with_context(|| format!("write {path}"))?;
+            continue;
+        }
+        let mut cmd = std::process::Command::new(helper);
+        cmd.arg(pid.to_string());
+        for m in maps {
+            cmd.args([m.container_id, m.host_id, m.size].map(|n| n.to_string()));
+        }
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("run {helper} (Debian's package uidmap)"))?;
+        if !out.status.success() {
+            bail!(
+                "{helper}: {} ({})",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                out.status
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_limit_is_named() {
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
+            "devices": [{"allow": false, "access": "rwm"}],
+            "memory": {"limit": 1000000}
+        }))
+        .unwrap();
+        assert_eq!(limit_asked(&r).as_deref(), Some("linux.resources.memory.limit"));
+        let r: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]})).unwrap();
+        assert_eq!(limit_asked(&r), None);
+    }
+}
