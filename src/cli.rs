@@ -297,22 +297,7 @@ pub struct CreateOpts {
     pub trace: bool,
     /// Stop the setup at this phase (for inspect or nsenter); `start` goes on from there
     #[arg(long, value_enum)]
-    pub pause_at: Option<Phase>,
-}
-
-/// Where `create --pause-at` stops the container's setup.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Namespaces made; nothing mounted yet
-    Namespaces,
-    /// Mounts and /dev made in the rootfs; before pivot_root
-    Mounts,
-    /// Inside the rootfs; before masked and read-only paths
-    Pivot,
-    /// Root filesystem finished; still root with every capability
-    Identity,
-    /// Everything done but the exec (what create always does)
-    Exec,
+    pub pause_at: Option<crate::plan::Phase>,
 }
 
 #[derive(Args, Debug)]

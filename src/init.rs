@@ -4,7 +4,7 @@
 //! `create --pause-at` it waits for `start` earlier, and failures after that point go back
 //! over the start connection, as exec failures always do.
 
-use crate::plan::{Action, Plan, Side, Step};
+use crate::plan::{Action, Phase, Plan, Side, Step};
 use crate::sync::{Channel, Msg};
 use crate::{devices, namespaces, process, rootfs, tty};
 use anyhow::{bail, Context, Result};
@@ -29,10 +29,8 @@ pub struct Init<'a> {
     /// init decides on goes through it, never through the container's "/proc".
     pub proc: crate::procfs::Proc,
     pub preserve_fds: u32,
-    /// The index of the step before which the init waits for `start`.
-    pub pause_at: usize,
-    /// Where it waits without --pause-at: before the steps that must follow `start`.
-    pub exec_phase: usize,
+    /// The phase before which the init waits for `start`: Exec without --pause-at.
+    pub pause_at: Phase,
     /// The program, once found.
     pub exe: Option<String>,
     /// linux.seccomp, compiled by the runtime.
@@ -115,16 +113,21 @@ impl Init<'_> {
             )
         });
         crate::logging::set_side("init");
+        let pause = plan.phases.start(self.pause_at);
+        let mut waiting = true;
         for (i, step) in plan
             .steps
             .iter()
             .enumerate()
             .filter(|(_, s)| s.action.side() == Side::Init)
         {
-            if i == self.pause_at {
+            // Before the first step of the phase: the exec is the init's last step, and every
+            // phase begins at or before it.
+            if waiting && i >= pause {
+                waiting = false;
                 // At the usual point, make sure the program can run first: a missing one
                 // fails `create`, not `start`.
-                if i == self.exec_phase {
+                if self.pause_at == Phase::Exec {
                     self.find_program()?;
                 }
                 self.wait_for_start()?;

@@ -345,16 +345,6 @@ impl Action {
         }
     }
 
-    /// A seccomp filter with a notify listener is the exception: the listener goes to the agent
-    /// through the runtime, which is there only until `create` returns (runc does the same).
-    pub(super) fn after_start(&self) -> bool {
-        match self {
-            Action::Seccomp { profile } => profile.listener_path().is_none(),
-            Action::Hook { kind, .. } => kind == "startContainer",
-            _ => false,
-        }
-    }
-
     /// What the step does, in the words errors and traces use.
     pub fn describe(&self) -> String {
         match self {

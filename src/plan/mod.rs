@@ -2,7 +2,6 @@
 //! container's init execute it, `--debug` times each step, and nothing here touches the system
 //! except reading the host files the plan depends on (bind sources, /etc/resolv.conf).
 
-use crate::cli::Phase;
 use crate::devices::{self, DeviceNode};
 use crate::rootfs::mounts;
 use crate::spec::Bundle;
@@ -23,10 +22,45 @@ use process::{exec_step, process_steps, scheduling_steps};
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Where each phase begins, set by the builder as it goes (see `Phases`).
+    #[serde(skip)]
+    pub phases: Phases,
     /// Whether the container's stdio is a pty scrun makes (process.terminal).
     pub terminal: bool,
     /// process.consoleSize as (rows, columns).
     pub console_size: Option<(u16, u16)>,
+}
+
+/// Where `create --pause-at` stops the container's setup.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Namespaces made; nothing mounted yet
+    Namespaces,
+    /// Mounts and /dev made in the rootfs; before pivot_root
+    Mounts,
+    /// Inside the rootfs; before masked and read-only paths
+    Pivot,
+    /// Root filesystem finished; still root with every capability
+    Identity,
+    /// Everything done but the exec (what create always does)
+    Exec,
+}
+
+/// Where each `Phase` begins: the number of steps planned before it. The builder marks every
+/// phase in every plan, whatever the namespaces, so that a pause never depends on finding a
+/// step that a configuration may not have.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Phases([usize; 5]);
+
+impl Phases {
+    fn mark(&mut self, phase: Phase, at: usize) {
+        self.0[phase as usize] = at;
+    }
+
+    /// The index of the first step of `phase`.
+    pub fn start(&self, phase: Phase) -> usize {
+        self.0[phase as usize]
+    }
 }
 
 /// One thing the runtime does, and the config field (or the spec section) that asked for it.
@@ -53,8 +87,7 @@ impl Plan {
         let linux = spec.linux().clone().unwrap_or_default();
         let process = spec.process().clone().context("process is missing")?;
         let mount_label = mount_label(&linux)?;
-        let mut steps = Vec::new();
-        let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
+        let mut b = Builder::default();
 
         let namespaces = linux.namespaces().clone().unwrap_or_default();
         let ns_origin = |i: usize| format!("linux.namespaces[{i}]");
@@ -75,9 +108,9 @@ impl Plan {
             let kind = ns_name(ns.typ());
             match ns.path() {
                 Some(path) if ns.typ() == LinuxNamespaceType::User => {
-                    add(ns_origin(*i), Action::CloneInside { path: path.clone() })
+                    b.add(ns_origin(*i), Action::CloneInside { path: path.clone() })
                 }
-                Some(path) => add(
+                Some(path) => b.add(
                     ns_origin(*i),
                     Action::JoinNamespace {
                         kind,
@@ -90,14 +123,14 @@ impl Plan {
                         LinuxNamespaceType::Cgroup => Maker::Init,
                         _ => Maker::Clone,
                     };
-                    add(ns_origin(*i), Action::CreateNamespace { kind, by })
+                    b.add(ns_origin(*i), Action::CreateNamespace { kind, by })
                 }
             }
         }
         let mut offsets: Vec<_> = linux.time_offsets().iter().flatten().collect();
         offsets.sort_by(|a, b| a.0.cmp(b.0));
         for (clock, offset) in offsets {
-            add(
+            b.add(
                 format!("linux.timeOffsets.{clock}"),
                 Action::TimeOffset {
                     clock: clock.clone(),
@@ -109,7 +142,7 @@ impl Plan {
         let new_ns = |t| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
         if new_ns(LinuxNamespaceType::User) {
             let map = |m: &Option<Vec<LinuxIdMapping>>| m.iter().flatten().map(IdMap::from).collect();
-            add(
+            b.add(
                 "linux.uidMappings, linux.gidMappings".into(),
                 Action::IdMappings {
                     uid: map(linux.uid_mappings()),
@@ -121,7 +154,7 @@ impl Plan {
         let mut devices: Vec<_> = linux.net_devices().iter().flatten().collect();
         devices.sort_by(|a, b| a.0.cmp(b.0));
         for (device, d) in devices {
-            add(
+            b.add(
                 format!("linux.netDevices[{device:?}]"),
                 Action::MoveNetDevice {
                     device: device.clone(),
@@ -130,15 +163,15 @@ impl Plan {
                 },
             );
         }
-        add(
+        b.add(
             "linux.cgroupsPath, linux.resources".into(),
             cgroup_step(&linux, opts.systemd_cgroup),
         );
         let hooks = crate::hooks::by_kind(spec);
-        let add_hooks = |add: &mut dyn FnMut(String, Action), kinds: &[&str]| {
+        let add_hooks = |b: &mut Builder, kinds: &[&str]| {
             for (kind, list) in hooks.iter().filter(|(k, _)| kinds.contains(k)) {
                 for (i, hook) in list.iter().enumerate() {
-                    add(
+                    b.add(
                         format!("hooks.{kind}[{i}]"),
                         Action::Hook {
                             kind: kind.to_string(),
@@ -148,28 +181,32 @@ impl Plan {
                 }
             }
         };
-        add_hooks(&mut add, &["prestart", "createRuntime"]);
+        add_hooks(&mut b, &["prestart", "createRuntime"]);
         if let Some(name) = spec.hostname().clone().filter(|h| !h.is_empty()) {
-            add("hostname".into(), Action::SetHostname { name });
+            b.add("hostname".into(), Action::SetHostname { name });
         }
         if let Some(name) = spec.domainname().clone().filter(|h| !h.is_empty()) {
-            add("domainname".into(), Action::SetDomainname { name });
+            b.add("domainname".into(), Action::SetDomainname { name });
         }
         if new_ns(LinuxNamespaceType::Network) {
-            add("runtime: a new network namespace gets lo up".into(), Action::LoopbackUp);
+            b.add("runtime: a new network namespace gets lo up".into(), Action::LoopbackUp);
         }
 
         // Without a mount namespace of its own, anything mounted would land in the caller's: the
         // container then only gets chroot into its rootfs, as with runc.
         let own_mount_ns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Mount);
+        b.mark(Phase::Namespaces);
         if !own_mount_ns {
-            add_hooks(&mut add, &["createContainer"]);
-            add(
+            add_hooks(&mut b, &["createContainer"]);
+            // Nothing to mount: the rootfs is entered where pivot_root would be.
+            b.mark(Phase::Mounts);
+            b.add(
                 "root.path".into(),
                 Action::Chroot {
                     path: bundle.rootfs.clone(),
                 },
             );
+            b.mark(Phase::Pivot);
         } else {
             // As runc: "/" and every mount below it get rootfsPropagation (rslave by default)
             // before anything is mounted, so that a volume bound from a shared host mount stays
@@ -183,9 +220,9 @@ impl Plan {
                 None => ("runtime: keep the container's mounts from reaching the host", "rslave"),
             };
             mounts::root_propagation(flags)?;
-            add(origin.into(), Action::RootPropagation { flags: flags.into() });
+            b.add(origin.into(), Action::RootPropagation { flags: flags.into() });
             if !matches!(flags, "rslave" | "rprivate") {
-                add(
+                b.add(
                     origin.into(),
                     Action::RootfsParentPropagation {
                         path: bundle.rootfs.clone(),
@@ -193,7 +230,7 @@ impl Plan {
                     },
                 );
             }
-            add(
+            b.add(
                 "root.path".into(),
                 Action::BindRootfs {
                     path: bundle.rootfs.clone(),
@@ -213,7 +250,7 @@ impl Plan {
                     mounts::set_mount_label(&mut step, label);
                 }
                 if let Some(idmap) = &step.idmap {
-                    add(
+                    b.add(
                         format!("mounts[{i}]"),
                         Action::IdmapMount {
                             source: step.source.clone(),
@@ -222,7 +259,7 @@ impl Plan {
                         },
                     );
                 }
-                add(format!("mounts[{i}]"), Action::Mount(step));
+                b.add(format!("mounts[{i}]"), Action::Mount(step));
             }
             let mounted = |dest: &str| config_mounts.iter().any(|m| m.destination() == Path::new(dest));
 
@@ -232,17 +269,17 @@ impl Plan {
                     continue;
                 }
                 let path = opts.state_dir.join(name);
-                add(
+                b.add(
                     SPEC_ETC.into(),
                     Action::WriteFile {
                         path: path.clone(),
                         content,
                     },
                 );
-                add(SPEC_ETC.into(), Action::MakeMountpoint { path: dest.clone() });
-                add(SPEC_ETC.into(), Action::Mount(mounts::generated_file(&path, &dest)));
+                b.add(SPEC_ETC.into(), Action::MakeMountpoint { path: dest.clone() });
+                b.add(SPEC_ETC.into(), Action::Mount(mounts::generated_file(&path, &dest)));
             }
-            add(
+            b.add(
                 SPEC_ETC.into(),
                 Action::Symlink {
                     link: "/etc/mtab".into(),
@@ -256,34 +293,36 @@ impl Plan {
             });
             if !dev_bound {
                 for node in devices::defaults() {
-                    add(SPEC_DEV.into(), Action::MakeDevice(node));
+                    b.add(SPEC_DEV.into(), Action::MakeDevice(node));
                 }
                 for (link, target) in devices::symlinks() {
-                    add(SPEC_DEV.into(), Action::Symlink { link, target });
+                    b.add(SPEC_DEV.into(), Action::Symlink { link, target });
                 }
             }
             for (i, d) in linux.devices().iter().flatten().enumerate() {
                 let node = DeviceNode::from_spec(d).with_context(|| format!("linux.devices[{i}]"))?;
-                add(format!("linux.devices[{i}]"), Action::MakeDevice(node));
+                b.add(format!("linux.devices[{i}]"), Action::MakeDevice(node));
             }
 
-            add_hooks(&mut add, &["createContainer"]);
-            add(
+            add_hooks(&mut b, &["createContainer"]);
+            b.mark(Phase::Mounts);
+            b.add(
                 "root.path".into(),
                 Action::PivotRoot {
                     no_pivot: opts.no_pivot,
                 },
             );
+            b.mark(Phase::Pivot);
             // The container's own "/" (and its submounts, for an "r" flag) shared or unbindable,
             // as runc does after pivot_root; a private or slave one is already so, and doing it
             // again would undo the mounts' own "rshared".
             if let Some(flags) = root_flags.filter(|f| !f.contains("private") && !f.contains("slave")) {
-                add("linux.rootfsPropagation".into(), Action::RootPropagation { flags });
+                b.add("linux.rootfsPropagation".into(), Action::RootPropagation { flags });
             }
         }
         let terminal = process.terminal().unwrap_or(false);
         if terminal {
-            add(
+            b.add(
                 "process.terminal".into(),
                 Action::Console {
                     dev_console: own_mount_ns,
@@ -292,7 +331,7 @@ impl Plan {
         }
         // Created if missing (as runc does), so before the root turns read-only and while the
         // init is still root.
-        add(
+        b.add(
             "process.cwd".into(),
             Action::Chdir {
                 path: process.cwd().clone(),
@@ -301,7 +340,7 @@ impl Plan {
         let mut sysctls: Vec<_> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctls.sort();
         for (key, value) in sysctls {
-            add(format!("linux.sysctl[{key:?}]"), Action::Sysctl { key, value });
+            b.add(format!("linux.sysctl[{key:?}]"), Action::Sysctl { key, value });
         }
         let paths = linux.readonly_paths().iter().flatten().count() + linux.masked_paths().iter().flatten().count();
         if !own_mount_ns && paths > 0 {
@@ -314,7 +353,7 @@ impl Plan {
             .filter(|_| own_mount_ns)
             .enumerate()
         {
-            add(
+            b.add(
                 format!("linux.readonlyPaths[{i}]"),
                 Action::ReadonlyPath { path: p.into() },
             );
@@ -326,30 +365,27 @@ impl Plan {
             .filter(|_| own_mount_ns)
             .enumerate()
         {
-            add(format!("linux.maskedPaths[{i}]"), Action::MaskPath { path: p.into() });
+            b.add(format!("linux.maskedPaths[{i}]"), Action::MaskPath { path: p.into() });
         }
         let readonly = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
         if readonly && !own_mount_ns {
             anyhow::bail!("root.readonly: a read-only root needs a mount namespace in linux.namespaces");
         }
         if readonly {
-            add("root.readonly".into(), Action::ReadonlyRoot);
+            b.add("root.readonly".into(), Action::ReadonlyRoot);
         }
+        b.mark(Phase::Identity);
 
         if let Some(value) = process.oom_score_adj() {
-            add("process.oomScoreAdj".into(), Action::OomScoreAdj { value });
+            b.add("process.oomScoreAdj".into(), Action::OomScoreAdj { value });
         }
         // Not for the init (runtime-spec), but for each exec: a bad list fails `create`.
         crate::process::scheduling::exec_affinity(process.exec_cpu_affinity().as_ref())?;
-        scheduling_steps(&process, &linux, &mut add)?;
-        let late_seccomp = process_steps(&process, linux.seccomp().as_ref(), &mut add)?;
-        add_hooks(&mut add, &["startContainer"]);
-        if let Some(step) = late_seccomp {
-            add("linux.seccomp".into(), step);
-        }
-        add("process.args".into(), exec_step(&process));
-        add_hooks(&mut add, &["poststart", "poststop"]);
-        Ok(Plan::new(steps, &process))
+        scheduling_steps(&process, &linux, &mut |o, a| b.add(o, a))?;
+        let late_seccomp = process_steps(&process, linux.seccomp().as_ref(), &mut |o, a| b.add(o, a))?;
+        b.finish_process(late_seccomp, |b| add_hooks(b, &["startContainer"]), &process);
+        add_hooks(&mut b, &["poststart", "poststop"]);
+        Ok(b.finish(&process))
     }
 
     /// The plan of `scrun exec`: enter each namespace of the running container that differs
@@ -365,12 +401,11 @@ impl Plan {
     ) -> Result<Plan> {
         let linux = container.linux().clone().unwrap_or_default();
         let process = &crate::process::scheduling::inherit(process, container.process().as_ref());
-        let mut steps = Vec::new();
-        let mut add = |origin: String, action: Action| steps.push(Step { origin, action });
+        let mut b = Builder::default();
         let affinity = crate::process::scheduling::exec_affinity(process.exec_cpu_affinity().as_ref())?;
-        let add_affinity = |add: &mut dyn FnMut(String, Action), when| {
+        let add_affinity = |b: &mut Builder, when| {
             for (stage, cpus, field) in affinity.iter().filter(|(stage, _, _)| *stage == when) {
-                add(
+                b.add(
                     field.to_string(),
                     Action::CpuAffinity {
                         stage: *stage,
@@ -379,14 +414,14 @@ impl Plan {
                 );
             }
         };
-        add_affinity(&mut add, crate::process::scheduling::Stage::Initial);
+        add_affinity(&mut b, crate::process::scheduling::Stage::Initial);
         if let Some(cgroup) = cgroup {
-            add(
+            b.add(
                 "the container's cgroup".into(),
                 Action::EnterCgroup { cgroup: cgroup.clone() },
             );
         }
-        add_affinity(&mut add, crate::process::scheduling::Stage::Final);
+        add_affinity(&mut b, crate::process::scheduling::Stage::Final);
         for kind in ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"] {
             let file = crate::namespaces::file(kind);
             let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{file}"));
@@ -395,7 +430,7 @@ impl Plan {
             if let (Ok(t), Ok(o)) = (theirs, ours) {
                 if t.ino() != o.ino() {
                     let path = PathBuf::from(format!("/proc/{pid}/ns/{file}"));
-                    add(
+                    b.add(
                         format!("the container's {kind} namespace"),
                         Action::JoinNamespace {
                             kind: kind.into(),
@@ -406,34 +441,76 @@ impl Plan {
             }
         }
         if process.terminal().unwrap_or(false) {
-            add("process.terminal".into(), Action::Console { dev_console: false });
+            b.add("process.terminal".into(), Action::Console { dev_console: false });
         }
-        add(
+        b.add(
             "process.cwd".into(),
             Action::Chdir {
                 path: process.cwd().clone(),
             },
         );
-        scheduling_steps(process, &linux, &mut add)?;
-        if let Some(step) = process_steps(process, linux.seccomp().as_ref(), &mut add)? {
-            add("linux.seccomp".into(), step);
-        }
-        add("process.args".into(), exec_step(process));
-        Ok(Plan::new(steps, process))
+        scheduling_steps(process, &linux, &mut |o, a| b.add(o, a))?;
+        let late_seccomp = process_steps(process, linux.seccomp().as_ref(), &mut |o, a| b.add(o, a))?;
+        b.finish_process(late_seccomp, |_| {}, process);
+        Ok(b.finish(process))
+    }
+}
+
+/// The plan as it is built: the steps so far and where each phase begins.
+#[derive(Default)]
+struct Builder {
+    steps: Vec<Step>,
+    phases: Phases,
+}
+
+impl Builder {
+    fn add(&mut self, origin: String, action: Action) {
+        self.steps.push(Step { origin, action });
     }
 
-    fn new(steps: Vec<Step>, process: &Process) -> Plan {
+    /// The next step begins `phase`.
+    fn mark(&mut self, phase: Phase) {
+        self.phases.mark(phase, self.steps.len());
+    }
+
+    /// The last steps before the exec, those that wait for `start`: the startContainer hooks
+    /// and a seccomp filter installed after no_new_privs (`late_seccomp`), then the exec. A
+    /// filter with a notify listener is the exception: the listener goes to the agent through
+    /// the runtime, which is there only until `create` returns (runc does the same), so it is
+    /// installed before the pause, and the hooks then run under it.
+    fn finish_process(&mut self, late_seccomp: Option<Action>, hooks: impl FnOnce(&mut Self), process: &Process) {
+        match late_seccomp {
+            Some(Action::Seccomp { profile }) if profile.listener_path().is_some() => {
+                hooks(self);
+                self.add("linux.seccomp".into(), Action::Seccomp { profile });
+                self.mark(Phase::Exec);
+            }
+            seccomp => {
+                self.mark(Phase::Exec);
+                hooks(self);
+                if let Some(step) = seccomp {
+                    self.add("linux.seccomp".into(), step);
+                }
+            }
+        }
+        self.add("process.args".into(), exec_step(process));
+    }
+
+    fn finish(self, process: &Process) -> Plan {
         let console_size = process
             .console_size()
             .as_ref()
             .map(|b| (b.height() as u16, b.width() as u16));
         Plan {
-            steps,
+            steps: self.steps,
+            phases: self.phases,
             terminal: process.terminal().unwrap_or(false),
             console_size,
         }
     }
+}
 
+impl Plan {
     pub fn steps(&self, side: Side) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(move |s| s.action.side() == side)
     }
@@ -446,38 +523,6 @@ impl Plan {
                 _ => None,
             })
             .fold(0, |a, b| a | b)
-    }
-
-    /// Whether `a` is one of the steps after which nothing but the exec follows (a seccomp
-    /// The index of the step before which `create --pause-at` stops.
-    pub fn pause_index(&self, phase: Phase) -> usize {
-        let index = |f: &dyn Fn(&Action) -> bool| self.steps.iter().position(|s| f(&s.action));
-        match phase {
-            Phase::Namespaces => index(&|a| matches!(a, Action::RootPropagation { .. })),
-            Phase::Mounts => index(&|a| matches!(a, Action::PivotRoot { .. })),
-            Phase::Pivot => index(&|a| matches!(a, Action::PivotRoot { .. })).map(|i| i + 1),
-            Phase::Identity => index(&|a| {
-                matches!(
-                    a,
-                    Action::OomScoreAdj { .. }
-                        | Action::Scheduler(_)
-                        | Action::IoPriority(_)
-                        | Action::Personality { .. }
-                        | Action::MemoryPolicy(_)
-                        | Action::Rlimit { .. }
-                        | Action::LimitBoundingSet { .. }
-                )
-            }),
-            // The steps that must follow `start` sit right before the exec: startContainer
-            // hooks and a seccomp filter installed after no_new_privs.
-            Phase::Exec => index(&|a| matches!(a, Action::Exec { .. })).map(|mut i| {
-                while i > 0 && self.steps[i - 1].action.after_start() {
-                    i -= 1;
-                }
-                i
-            }),
-        }
-        .unwrap_or(self.steps.len() - 1)
     }
 
     /// The hooks run on `side` (poststart, poststop), which the state keeps for later commands.
