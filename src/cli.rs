@@ -300,6 +300,18 @@ pub struct CreateOpts {
     pub pause_at: Option<crate::plan::Phase>,
 }
 
+impl From<&CreateOpts> for crate::launch::LaunchOpts {
+    fn from(o: &CreateOpts) -> Self {
+        crate::launch::LaunchOpts {
+            pid_file: o.pid_file.clone(),
+            console_socket: o.console_socket.clone(),
+            preserve_fds: o.preserve_fds,
+            no_pivot: o.no_pivot,
+            pause_at: o.pause_at,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     #[command(flatten)]

@@ -12,6 +12,7 @@ pub mod dbus;
 pub mod devices;
 pub mod diagnose;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod launch;
 pub mod logging;

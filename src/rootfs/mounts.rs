@@ -2,7 +2,7 @@
 //! extensions), and mounting each entry inside the rootfs through an fd from the in-root resolver.
 
 use super::resolve::{fd_path, open_in_root, open_in_root_mode, Create};
-use crate::plan::IdMap;
+use crate::idmap::IdMap;
 use anyhow::{bail, Context, Result};
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
