@@ -88,7 +88,6 @@ impl Init<'_> {
                 )
             )
         });
-        crate::logging::set_side("init");
         let pause = plan.phases.start(self.pause_at);
         let mut waiting = true;
         for (i, step, s) in plan.each(InitStep::of) {
@@ -115,7 +114,8 @@ impl Init<'_> {
             self.step(s, &mut progress)
                 .with_context(|| format!("{}: {}", step.origin, s.describe()))?;
             if Some(i) == last_in_slash {
-                // Closed as soon as done with, for the same reason.
+                // Closed as soon as done with: with a low RLIMIT_NOFILE, fds held until the
+                // exec would leave the init none to open.
                 (progress.slash, progress.masks) = Default::default();
             }
             drop(span);
