@@ -51,6 +51,8 @@ struct Progress {
     /// start), opened on first use.
     slash: Option<OwnedFd>,
     masks: rootfs::masks::Masks,
+    /// The cgroup hierarchies the init is in, read once for the CgroupHierarchy steps.
+    cgroups: Option<Vec<(String, crate::cgroups::Hierarchy, bool)>>,
 }
 
 impl Init<'_> {
@@ -204,6 +206,14 @@ impl Init<'_> {
             InitStep::Mount { mount, source } => {
                 rootfs::mounts::mount(root()?, mount, self.handles.take(*source).as_ref())?
             }
+            InitStep::CgroupHierarchy { name, mount } => {
+                let hierarchies = match &mut p.cgroups {
+                    Some(h) => h,
+                    slot => slot.insert(rootfs::cgroupfs::hierarchies()?),
+                };
+                rootfs::cgroupfs::hierarchy(root()?, mount, name, hierarchies)?
+            }
+            InitStep::CgroupReadonly { mount } => rootfs::cgroupfs::remount_readonly(root()?, mount)?,
             InitStep::MakeDevice(node) => devices::make(root()?, node, p.in_userns)?,
             InitStep::Symlink { link, target } => devices::symlink(root()?, link, target)?,
             InitStep::PivotRoot { no_pivot } => {

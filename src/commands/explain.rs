@@ -13,8 +13,8 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// The format of `explain --format json`. 2: the init's prologue, the runtime's opening of
-/// namespaces and bind sources, seccomp compilation and the program lookup are steps; the
-/// init's namespace steps follow its prologue.
+/// namespaces and bind sources, seccomp compilation, each hierarchy of a cgroup mount and the
+/// program lookup are steps; the init's namespace steps follow its prologue.
 const VERSION: u32 = 2;
 
 #[derive(Serialize)]
@@ -108,15 +108,13 @@ impl<'a> Explanation<'a> {
                 Action::Init(InitStep::Mount { mount: m, .. }) => {
                     needs(&m.destination, &mut instance);
                     instance.mounts.insert(m.destination.clone());
-                    if m.fstype == "cgroup" {
-                        instance
-                            .mounts
-                            .extend(crate::rootfs::cgroupfs::submounts(&m.destination));
-                    }
                     if m.fstype == "bind" && m.source.starts_with("/run/scrun/ID/") {
                         instance.files.insert(m.destination.clone());
                     }
                     mounted.push(m.destination.clone());
+                }
+                Action::Init(InitStep::CgroupHierarchy { name, mount }) => {
+                    instance.mounts.insert(mount.destination.join(name));
                 }
                 Action::Init(InitStep::MakeDevice(d)) => {
                     instance.devices.insert(d.path.clone());

@@ -6,7 +6,7 @@ use super::etc::etc_files;
 use super::*;
 use crate::devices::{self, DeviceNode};
 use crate::process::scheduling::Stage;
-use crate::rootfs::mounts;
+use crate::rootfs::mounts::{self, MountStep};
 use crate::spec::Bundle;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Process, Spec};
@@ -199,7 +199,11 @@ impl Plan {
                         },
                     );
                 }
+                let cgroup = (step.fstype == "cgroup").then(|| Box::new(step.clone()));
                 b.add(format!("mounts[{i}]"), InitStep::Mount { mount: step, source });
+                if let Some(mount) = cgroup {
+                    cgroup_hierarchies(&mut b, format!("mounts[{i}]"), mount);
+                }
             }
             let mounted = |dest: &str| config_mounts.iter().any(|m| m.destination() == Path::new(dest));
 
@@ -437,6 +441,20 @@ fn mount_label(linux: &oci_spec::runtime::Linux) -> Result<Option<String>> {
         anyhow::bail!("linux.mountLabel: SELinux is not enabled on this host");
     }
     Ok(Some(label.clone()))
+}
+
+/// The hierarchies a `cgroup` mount holds, each a step, and the read-only remount after them.
+fn cgroup_hierarchies(b: &mut Builder, origin: String, mount: Box<MountStep>) {
+    let Some(names) = crate::rootfs::cgroupfs::hierarchy_names() else {
+        return; // cgroup2 itself, mounted by the Mount step
+    };
+    for name in names {
+        let mount = mount.clone();
+        b.add(origin.clone(), InitStep::CgroupHierarchy { name, mount });
+    }
+    if mount.flags & libc::MS_RDONLY != 0 {
+        b.add(origin, InitStep::CgroupReadonly { mount });
+    }
 }
 
 /// The cgroup step. Engines send device rules that deny everything; the devices every

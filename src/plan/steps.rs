@@ -212,6 +212,18 @@ pub enum InitStep {
         #[serde(skip)]
         source: Option<Slot>,
     },
+    /// One hierarchy in the tmpfs of the `cgroup` mount on `mount.destination` (see
+    /// `rootfs::cgroupfs`).
+    CgroupHierarchy {
+        name: String,
+        #[serde(skip)]
+        mount: Box<MountStep>,
+    },
+    /// The tmpfs of a read-only `cgroup` mount, remounted so once its hierarchies are in.
+    CgroupReadonly {
+        #[serde(skip)]
+        mount: Box<MountStep>,
+    },
     MakeDevice(DeviceNode),
     /// A symlink in the init's fresh /dev.
     Symlink {
@@ -460,6 +472,11 @@ impl InitStep {
                 format!("mount idmapped {} on {}", m.fstype, m.destination.display())
             }
             InitStep::Mount { mount: m, .. } => format!("mount {} on {}", m.fstype, m.destination.display()),
+            InitStep::CgroupHierarchy { name, mount } => {
+                let how = if mount.cgroupns { "mount" } else { "bind" };
+                format!("{how} cgroup hierarchy {}", mount.destination.join(name).display())
+            }
+            InitStep::CgroupReadonly { mount } => format!("remount {} read-only", mount.destination.display()),
             InitStep::MakeDevice(d) => format!("make device {}", d.path.display()),
             InitStep::Symlink { link, target } => symlink_text(link, target),
             InitStep::PivotRoot { no_pivot: false } => "pivot_root into the rootfs".into(),
