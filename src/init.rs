@@ -46,7 +46,6 @@ pub struct Init<'a> {
 #[derive(Default)]
 struct Progress {
     root: Option<OwnedFd>,
-    in_userns: bool,
     /// "/" once it is the container's (after pivot_root or chroot, or for `exec` from the
     /// start), opened on first use.
     slash: Option<OwnedFd>,
@@ -180,13 +179,13 @@ impl Init<'_> {
                 Msg::Go { pid } => self.hook_state.pid = pid,
                 other => bail!("unexpected message {other:?} from the runtime"),
             },
-            InitStep::BecomeUsernsRoot => become_userns_root(p)?,
+            InitStep::BecomeUsernsRoot => become_userns_root()?,
             InitStep::FindProgram => self.find_program()?,
             InitStep::JoinNamespace { kind, fd, .. } => {
                 let fd = self.handles.take(Some(*fd)).context("namespace fd missing")?;
                 namespaces::enter(kind, &fd)?;
                 if kind == "user" {
-                    become_userns_root(p)?;
+                    become_userns_root()?;
                 }
             }
             InitStep::CreateNamespace { kind, .. } => namespaces::unshare(kind)?,
@@ -214,7 +213,8 @@ impl Init<'_> {
                 rootfs::cgroupfs::hierarchy(root()?, mount, name, hierarchies)?
             }
             InitStep::CgroupReadonly { mount } => rootfs::cgroupfs::remount_readonly(root()?, mount)?,
-            InitStep::MakeDevice(node) => devices::make(root()?, node, p.in_userns)?,
+            InitStep::MakeDevice(node) => devices::make(root()?, node, false)?,
+            InitStep::BindDevice(node) => devices::make(root()?, node, true)?,
             InitStep::Symlink { link, target } => devices::symlink(root()?, link, target)?,
             InitStep::PivotRoot { no_pivot } => {
                 rootfs::pivot(root()?, *no_pivot)?;
@@ -399,11 +399,10 @@ fn set_oom_score_adj(proc: &crate::procfs::Proc, value: i32) -> Result<()> {
 /// In a user namespace the init still has its host ids, which the namespace does not map:
 /// files it creates would have no owner (EOVERFLOW). Becoming the namespace's root fixes that
 /// and, relative to that namespace, keeps every capability.
-fn become_userns_root(p: &mut Progress) -> Result<()> {
+fn become_userns_root() -> Result<()> {
     let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
     nix::unistd::setresgid(root.0, root.0, root.0).context("setgid 0 in the user namespace")?;
     nix::unistd::setresuid(root.1, root.1, root.1).context("setuid 0 in the user namespace")?;
-    p.in_userns = true;
     Ok(())
 }
 

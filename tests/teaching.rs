@@ -82,6 +82,21 @@ fn explain_lists_what_a_terminal_container_with_extra_mounts_sees() {
     });
 }
 
+/// In a user namespace mknod is refused: each device is the host's node bound in, a mount too.
+#[test]
+fn explain_lists_what_a_user_namespace_container_sees() {
+    explain_matches_the_container(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        // Onto the host's ids, so that the init may make mount points in the rootfs.
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        c["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    });
+}
+
 #[test]
 fn explain_names_the_config_field_of_every_step() {
     let bundle = Bundle::new();

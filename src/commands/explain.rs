@@ -116,6 +116,11 @@ impl<'a> Explanation<'a> {
                 Action::Init(InitStep::CgroupHierarchy { name, mount }) => {
                     instance.mounts.insert(mount.destination.join(name));
                 }
+                // A bound device is a mount as well.
+                Action::Init(InitStep::BindDevice(d)) => {
+                    instance.devices.insert(d.path.clone());
+                    instance.mounts.insert(d.path.clone());
+                }
                 Action::Init(InitStep::MakeDevice(d)) => {
                     instance.devices.insert(d.path.clone());
                 }
@@ -211,7 +216,7 @@ fn details(action: &Action) -> Vec<String> {
             join(&m.options)
         )],
         Action::Runtime(RuntimeStep::WriteFile { content, .. }) => content.lines().map(|l| format!("| {l}")).collect(),
-        Action::Init(InitStep::MakeDevice(d)) => vec![format!(
+        Action::Init(InitStep::MakeDevice(d) | InitStep::BindDevice(d)) => vec![format!(
             "{} {}:{}, mode {:04o}, owner {}:{}",
             d.kind, d.major, d.minor, d.mode, d.uid, d.gid
         )],

@@ -239,7 +239,7 @@ impl Plan {
             });
             if !dev_bound {
                 for node in devices::defaults() {
-                    b.add(SPEC_DEV.into(), InitStep::MakeDevice(node));
+                    b.add(SPEC_DEV.into(), device_step(node, in_userns));
                 }
                 for (link, target) in devices::symlinks() {
                     b.add(SPEC_DEV.into(), InitStep::Symlink { link, target });
@@ -247,7 +247,7 @@ impl Plan {
             }
             for (i, d) in linux.devices().iter().flatten().enumerate() {
                 let node = DeviceNode::from_spec(d).with_context(|| format!("linux.devices[{i}]"))?;
-                b.add(format!("linux.devices[{i}]"), InitStep::MakeDevice(node));
+                b.add(format!("linux.devices[{i}]"), device_step(node, in_userns));
             }
 
             add_hooks(&mut b, &["createContainer"]);
@@ -441,6 +441,14 @@ fn mount_label(linux: &oci_spec::runtime::Linux) -> Result<Option<String>> {
         anyhow::bail!("linux.mountLabel: SELinux is not enabled on this host");
     }
     Ok(Some(label.clone()))
+}
+
+fn device_step(node: DeviceNode, in_userns: bool) -> InitStep {
+    if in_userns {
+        InitStep::BindDevice(node)
+    } else {
+        InitStep::MakeDevice(node)
+    }
 }
 
 /// The hierarchies a `cgroup` mount holds, each a step, and the read-only remount after them.

@@ -225,6 +225,9 @@ pub enum InitStep {
         mount: Box<MountStep>,
     },
     MakeDevice(DeviceNode),
+    /// A device in a user namespace, where mknod is not allowed: the host's node is bound
+    /// there instead (runc does the same).
+    BindDevice(DeviceNode),
     /// A symlink in the init's fresh /dev.
     Symlink {
         link: PathBuf,
@@ -478,6 +481,7 @@ impl InitStep {
             }
             InitStep::CgroupReadonly { mount } => format!("remount {} read-only", mount.destination.display()),
             InitStep::MakeDevice(d) => format!("make device {}", d.path.display()),
+            InitStep::BindDevice(d) => format!("bind host device {}", d.path.display()),
             InitStep::Symlink { link, target } => symlink_text(link, target),
             InitStep::PivotRoot { no_pivot: false } => "pivot_root into the rootfs".into(),
             InitStep::PivotRoot { no_pivot: true } => "move the rootfs to / and chroot".into(),
