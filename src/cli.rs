@@ -329,30 +329,25 @@ pub struct CreateOpts {
     pub trace: bool,
     /// Stop the setup at this phase (for inspect or nsenter); `start` goes on from there
     #[arg(long, value_enum)]
-    pub pause_at: Option<Phase>,
+    pub pause_at: Option<crate::plan::Phase>,
     /// Run a minimal init of scrun's own as PID 1: it forwards signals to the program, reaps
     /// orphans and exits with the program's status (docker's --init)
     #[arg(long)]
     pub init: bool,
-    /// For `debug`: the runtime's fd of the program (a sealed memfd of a host tool), exec'd
-    /// from the fd instead of looked up in the image
-    #[arg(skip)]
-    pub program_fd: Option<i32>,
 }
 
-/// Where `create --pause-at` stops the container's setup.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Namespaces made; nothing mounted yet
-    Namespaces,
-    /// Mounts and /dev made in the rootfs; before pivot_root
-    Mounts,
-    /// Inside the rootfs; before masked and read-only paths
-    Pivot,
-    /// Root filesystem finished; still root with every capability
-    Identity,
-    /// Everything done but the exec (what create always does)
-    Exec,
+impl From<&CreateOpts> for crate::launch::LaunchOpts {
+    fn from(o: &CreateOpts) -> Self {
+        crate::launch::LaunchOpts {
+            pid_file: o.pid_file.clone(),
+            console_socket: o.console_socket.clone(),
+            preserve_fds: o.preserve_fds,
+            no_pivot: o.no_pivot,
+            pause_at: o.pause_at,
+            mini_init: o.init,
+            program_fd: None,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

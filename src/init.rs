@@ -4,7 +4,8 @@
 //! `create --pause-at` it waits for `start` earlier, and failures after that point go back
 //! over the start connection, as exec failures always do.
 
-use crate::plan::{Action, Plan, Side, Step};
+use crate::launch::Handles;
+use crate::plan::{Action, InitStep, Phase, Plan};
 use crate::rootfs::dev;
 use crate::sync::{Channel, Msg};
 use crate::{namespaces, process, rootfs, tty};
@@ -20,20 +21,16 @@ pub struct Init<'a> {
     /// Bound and listening in the state directory; `start` connects to it. None for `exec`,
     /// whose process runs as soon as it is ready.
     pub start_listener: Option<OwnedFd>,
-    /// Namespaces to join, opened and type-checked by the runtime, in plan order.
-    pub join: Vec<OwnedFd>,
-    /// Bind mount sources opened by the runtime, by index of their step in the plan.
-    pub sources: Vec<Option<OwnedFd>>,
+    /// What the runtime opened for the steps: namespaces to join (type-checked), bind sources.
+    pub handles: Handles,
     /// The runtime's binary, which the container must never get to run.
     pub runtime_exe: Option<process::exec::FileId>,
     /// The host's /proc, opened by the runtime: every write to /proc and every read there the
     /// init decides on goes through it, never through the container's "/proc".
     pub proc: crate::procfs::Proc,
     pub preserve_fds: u32,
-    /// The index of the step before which the init waits for `start`.
-    pub pause_at: usize,
-    /// Where it waits without --pause-at: before the steps that must follow `start`.
-    pub exec_phase: usize,
+    /// The phase before which the init waits for `start`: Exec without --pause-at.
+    pub pause_at: Phase,
     /// The program, once found.
     pub exe: Option<String>,
     /// linux.seccomp, compiled by the runtime.
@@ -46,7 +43,7 @@ pub struct Init<'a> {
     pub hook_state: crate::hooks::State,
     /// --init: stay as PID 1 and run the program as a child (process::mini_init).
     pub mini_init: bool,
-    /// `debug`: exec the program from this fd, not from the image (see CreateOpts::program_fd).
+    /// `debug`: exec the program from this fd, not from the image (see LaunchOpts::program_fd).
     pub program_fd: Option<i32>,
 }
 
@@ -54,11 +51,12 @@ pub struct Init<'a> {
 #[derive(Default)]
 struct Progress {
     root: Option<OwnedFd>,
-    in_userns: bool,
     /// "/" once it is the container's (after pivot_root or chroot, or for `exec` from the
     /// start), opened on first use.
     slash: Option<OwnedFd>,
     masks: rootfs::masks::Masks,
+    /// The cgroup hierarchies the init is in, read once for the CgroupHierarchy steps.
+    cgroups: Option<Vec<(String, crate::cgroups::Hierarchy, bool)>>,
 }
 
 impl Init<'_> {
@@ -81,86 +79,49 @@ impl Init<'_> {
     }
 
     fn setup(&mut self) -> Result<Infallible> {
-        nix::sys::signal::SigSet::empty()
-            .thread_set_mask()
-            .context("unblock signals")?;
-        // Should the runtime die before it detaches us, so do we. (Had it died before this
-        // call, the wait for Go below sees the channel closed.)
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set parent death signal")?;
-        // Nothing else in the container may ptrace this process or open its /proc entries
-        // (its exe is the runtime binary) until it has exec'd; rootless, only from Go on (see
-        // rootless::maps_need_dumpable).
-        let dumpable_until_go = crate::rootless::maps_need_dumpable(self.plan);
-        if !dumpable_until_go {
-            nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
-        }
-        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-        self.seal_fds()?;
-        match self.channel.recv()?.0 {
-            Msg::Go { pid } => self.hook_state.pid = pid,
-            other => bail!("unexpected message {other:?} from the runtime"),
-        }
-        if dumpable_until_go {
-            nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?;
-        }
+        crate::logging::set_side("init");
         let mut progress = Progress::default();
-        // Born in its user namespace, new or joined (CloneInside): it still has its host ids.
-        if self.plan.creates_namespace("user")
-            || self
-                .plan
-                .steps
-                .iter()
-                .any(|s| matches!(s.action, Action::CloneInside { .. }))
-        {
-            become_userns_root(&mut progress)?;
-        }
-        let mut join = std::mem::take(&mut self.join).into_iter();
         let plan = self.plan;
         let last_in_slash = plan.steps.iter().rposition(|s| {
             matches!(
                 s.action,
-                Action::Console { .. }
-                    | Action::Chdir { .. }
-                    | Action::ReadonlyPath { .. }
-                    | Action::MaskPath { .. }
-                    | Action::ReadonlyRoot
+                Action::Init(
+                    InitStep::Console { .. }
+                        | InitStep::Chdir { .. }
+                        | InitStep::ReadonlyPath { .. }
+                        | InitStep::MaskPath { .. }
+                        | InitStep::ReadonlyRoot
+                )
             )
         });
-        crate::logging::set_side("init");
-        for (i, step) in plan
-            .steps
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.action.side() == Side::Init)
-        {
-            if i == self.pause_at {
-                // At the usual point, make sure the program can run first: a missing one
-                // fails `create`, not `start`.
-                if i == self.exec_phase {
-                    self.find_program()?;
-                }
+        let pause = plan.phases.start(self.pause_at);
+        let mut waiting = true;
+        for (i, step, s) in plan.each(InitStep::of) {
+            // Before the first step of the phase: the exec is the init's last step, and every
+            // phase begins at or before it.
+            if waiting && i >= pause {
+                waiting = false;
                 self.wait_for_start()?;
             }
-            let span = tracing::debug_span!("step", message = %step.action.describe(), origin = %step.origin).entered();
-            if let Action::Exec { args, env } = &step.action {
+            let span = tracing::debug_span!("step", message = %s.describe(), origin = %step.origin).entered();
+            if let InitStep::Exec { args, env } = s {
+                // Closed here: the exec does not come back to close it.
                 drop(span);
                 return self.exec(args, env);
             }
-            let in_cgroup_needed = match &step.action {
-                Action::CreateNamespace { kind, .. } => kind == "cgroup",
-                Action::Mount(m) => m.fstype == "cgroup",
+            let in_cgroup_needed = match s {
+                InitStep::CreateNamespace { kind, .. } => kind == "cgroup",
+                InitStep::Mount { mount, .. } => mount.fstype == "cgroup",
                 _ => false,
             };
             if in_cgroup_needed {
                 self.wait_placed()?;
             }
-            // Closed once attached: with many binds and a low RLIMIT_NOFILE, fds held until
-            // the exec would leave the init none to open.
-            let source = self.sources.get_mut(i).and_then(Option::take);
-            self.step(step, source.as_ref(), &mut progress, &mut join)
-                .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?;
+            self.step(s, &mut progress)
+                .with_context(|| format!("{}: {}", step.origin, s.describe()))?;
             if Some(i) == last_in_slash {
-                // Closed as soon as done with, for the same reason.
+                // Closed as soon as done with: with a low RLIMIT_NOFILE, fds held until the
+                // exec would leave the init none to open.
                 (progress.slash, progress.masks) = Default::default();
             }
             drop(span);
@@ -168,8 +129,6 @@ impl Init<'_> {
         bail!("the plan has no exec step")
     }
 
-    /// No fd of the runtime may reach the container: everything from 3 on is close-on-exec,
-    /// except the ones --preserve-fds hands over.
     /// Everything the runtime had open beyond stdio and the preserved fds is closed, but for
     /// what the init itself uses, which scrun always opens close-on-exec: nothing of the host
     /// reaches the container, and under a low RLIMIT_NOFILE the init still has a slot for the
@@ -177,10 +136,8 @@ impl Init<'_> {
     fn seal_fds(&self) -> Result<()> {
         let first = 3 + self.preserve_fds as i32;
         let mut own: Vec<i32> = self
-            .join
-            .iter()
-            .chain(self.sources.iter().flatten())
-            .map(|f| f.as_raw_fd())
+            .handles
+            .raw_fds()
             .chain([self.channel.fd().as_raw_fd(), self.proc.as_fd().as_raw_fd()])
             .chain(self.start_listener.as_ref().map(|l| l.as_raw_fd()))
             .chain(crate::logging::file_fd())
@@ -210,64 +167,88 @@ impl Init<'_> {
         Ok(())
     }
 
-    fn step(
-        &self,
-        step: &Step,
-        source: Option<&OwnedFd>,
-        p: &mut Progress,
-        join: &mut impl Iterator<Item = OwnedFd>,
-    ) -> Result<()> {
+    fn step(&mut self, step: &InitStep, p: &mut Progress) -> Result<()> {
         let root = || p.root.as_ref().context("the rootfs is not bound yet");
-        match &step.action {
-            Action::JoinNamespace { kind, .. } => {
-                let fd = join.next().context("namespace fd missing")?;
+        match step {
+            InitStep::DieWithRuntime => {
+                nix::sys::signal::SigSet::empty()
+                    .thread_set_mask()
+                    .context("unblock signals")?;
+                // Should the runtime die before it detaches us, so do we. (Had it died before
+                // this call, the wait for Go sees the channel closed.)
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set parent death signal")?
+            }
+            InitStep::NonDumpable => nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?,
+            InitStep::ClearUmask => drop(nix::sys::stat::umask(nix::sys::stat::Mode::empty())),
+            InitStep::SealFds => self.seal_fds()?,
+            InitStep::AwaitGo => match self.channel.recv()?.0 {
+                Msg::Go { pid } => self.hook_state.pid = pid,
+                other => bail!("unexpected message {other:?} from the runtime"),
+            },
+            InitStep::BecomeUsernsRoot => become_userns_root()?,
+            InitStep::FindProgram => self.find_program()?,
+            InitStep::JoinNamespace { kind, fd, .. } => {
+                let fd = self.handles.take(Some(*fd)).context("namespace fd missing")?;
                 namespaces::enter(kind, &fd)?;
                 if kind == "user" {
-                    become_userns_root(p)?;
+                    become_userns_root()?;
                 }
             }
-            Action::CreateNamespace { kind, .. } => namespaces::unshare(kind)?,
-            Action::SetHostname { name } => nix::unistd::sethostname(name).context("sethostname")?,
-            Action::SetDomainname { name } => {
+            InitStep::CreateNamespace { kind, .. } => namespaces::unshare(kind)?,
+            InitStep::SetHostname { name } => nix::unistd::sethostname(name).context("sethostname")?,
+            InitStep::SetDomainname { name } => {
                 // SAFETY: setdomainname reads len bytes of name.
                 if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
                     bail!("setdomainname: {}", std::io::Error::last_os_error());
                 }
             }
-            Action::LoopbackUp => loopback_up()?,
-            Action::RootPropagation { flags } => rootfs::set_root_propagation(flags)?,
-            Action::RootfsParentPropagation { path, flags } => rootfs::set_parent_propagation(path, flags)?,
-            Action::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
-            Action::Mount(m) => rootfs::mounts::mount(root()?, m, source)?,
-            Action::MakeDevice(node) => dev::nodes::make(root()?, node, p.in_userns)?,
-            Action::Symlink { link, target } => rootfs::symlink(root()?, link, target)?,
-            Action::PivotRoot { no_pivot } => {
+            InitStep::LoopbackUp => loopback_up()?,
+            InitStep::RootPropagation { flags } => rootfs::set_root_propagation(flags)?,
+            InitStep::RootfsParentPropagation { path, flags } => rootfs::set_parent_propagation(path, flags)?,
+            InitStep::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
+            // Closed once attached: with many binds and a low RLIMIT_NOFILE, fds held until
+            // the exec would leave the init none to open.
+            InitStep::Mount { mount, source } => {
+                rootfs::mounts::mount(root()?, mount, self.handles.take(*source).as_ref())?
+            }
+            InitStep::CgroupHierarchy { name, mount } => {
+                let hierarchies = match &mut p.cgroups {
+                    Some(h) => h,
+                    slot => slot.insert(rootfs::cgroupfs::hierarchies()?),
+                };
+                rootfs::cgroupfs::hierarchy(root()?, mount, name, hierarchies)?
+            }
+            InitStep::CgroupReadonly { mount } => rootfs::cgroupfs::remount_readonly(root()?, mount)?,
+            InitStep::MakeDevice(node) => dev::nodes::make(root()?, node, false)?,
+            InitStep::BindDevice(node) => dev::nodes::make(root()?, node, true)?,
+            InitStep::Symlink { link, target } => rootfs::symlink(root()?, link, target)?,
+            InitStep::PivotRoot { no_pivot } => {
                 rootfs::pivot(root()?, *no_pivot)?;
                 p.root = None;
             }
-            Action::Console { dev_console } => self.console(*dev_console, slash(&mut p.slash)?)?,
-            Action::Chroot { path } => {
+            InitStep::Console { dev_console } => self.console(*dev_console, slash(&mut p.slash)?)?,
+            InitStep::Chroot { path } => {
                 nix::unistd::chroot(path).context("chroot")?;
                 nix::unistd::chdir("/").context("chdir /")?
             }
             // The key was checked to be dot-separated names: it stays below sys/.
-            Action::Sysctl { key, value } => self.proc.write(&format!("sys/{}", key.replace('.', "/")), value)?,
-            Action::ReadonlyPath { path } => rootfs::masks::readonly_path(slash(&mut p.slash)?, path)?,
-            Action::MaskPath { path } => {
+            InitStep::Sysctl { key, value } => self.proc.write(&format!("sys/{}", key.replace('.', "/")), value)?,
+            InitStep::ReadonlyPath { path } => rootfs::masks::readonly_path(slash(&mut p.slash)?, path)?,
+            InitStep::MaskPath { path } => {
                 let root = slash(&mut p.slash)?;
                 p.masks.mask(root, path)?
             }
-            Action::ReadonlyRoot => rootfs::mount_api::set_readonly(slash(&mut p.slash)?)?,
-            Action::OomScoreAdj { value } => set_oom_score_adj(&self.proc, *value)?,
-            Action::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
-            Action::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
-            Action::Identity {
+            InitStep::ReadonlyRoot => rootfs::mount_api::set_readonly(slash(&mut p.slash)?)?,
+            InitStep::OomScoreAdj { value } => set_oom_score_adj(&self.proc, *value)?,
+            InitStep::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
+            InitStep::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
+            InitStep::Identity {
                 uid,
                 gid,
                 additional_gids,
                 umask,
             } => process::identity::set(&self.proc, *uid, *gid, additional_gids, *umask)?,
-            Action::SetCapabilities {
+            InitStep::SetCapabilities {
                 effective,
                 permitted,
                 inheritable,
@@ -279,27 +260,27 @@ impl Init<'_> {
                 }
                 process::capabilities::set(effective, permitted, inheritable, ambient)?
             }
-            Action::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
-            Action::ExecLabel { lsm, label } => {
+            InitStep::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
+            InitStep::ExecLabel { lsm, label } => {
                 let apparmor_dir = self
                     .proc
                     .open_at("thread-self/attr/apparmor", OFlag::O_PATH | OFlag::O_DIRECTORY);
                 let (file, value) = lsm.exec_attr(label, apparmor_dir.is_ok());
                 self.proc.write(file, &value)?
             }
-            Action::Seccomp { .. } => {
+            InitStep::Seccomp { .. } => {
                 let filter = self.seccomp.as_ref().context("seccomp filter not compiled")?;
                 // The runtime hands the listener on to the agent (linux.seccomp.listenerPath).
                 if let Some(listener) = process::seccomp::install(filter)? {
                     self.channel.send_fd(&Msg::SeccompListener, listener.as_fd())?;
                 }
             }
-            Action::Scheduler(s) => s.set()?,
-            Action::IoPriority(priority) => priority.set()?,
-            Action::Personality { domain } => process::personality::set(domain)?,
-            Action::MemoryPolicy(policy) => policy.set()?,
-            Action::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
-            Action::Hook { kind, hook } => {
+            InitStep::Scheduler(s) => s.set()?,
+            InitStep::IoPriority(priority) => priority.set()?,
+            InitStep::Personality { domain } => process::personality::set(domain)?,
+            InitStep::MemoryPolicy(policy) => policy.set()?,
+            InitStep::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
+            InitStep::Hook { kind, hook } => {
                 let status = if kind == "startContainer" {
                     "created"
                 } else {
@@ -307,19 +288,7 @@ impl Init<'_> {
                 };
                 crate::hooks::run(hook, &self.hook_state.json(status))?
             }
-            Action::WriteFile { .. }
-            | Action::MakeMountpoint { .. }
-            | Action::IdMappings { .. }
-            | Action::TimeOffset { .. }
-            | Action::CloneInside { .. }
-            | Action::IdmapMount { .. }
-            | Action::Cgroup { .. }
-            | Action::EnterCgroup { .. }
-            | Action::CpuAffinity { .. }
-            | Action::MoveNetDevice { .. }
-            | Action::Exec { .. } => {
-                bail!("not a step for the container's init")
-            }
+            InitStep::Exec { args, env } => match self.exec(args, env)? {},
         }
         Ok(())
     }
@@ -338,8 +307,7 @@ impl Init<'_> {
         tty::become_console(&slave)
     }
 
-    /// Report ready, wait for `start`, exec. Failures after `start` connected are written to
-    /// that connection, so `start` reports them.
+    /// Wait until the runtime has put the init in its cgroup (`Msg::Placed`), once.
     fn wait_placed(&mut self) -> Result<()> {
         if !self.placed {
             let _span = tracing::debug_span!("step", message = "wait to be in the cgroup").entered();
@@ -352,30 +320,27 @@ impl Init<'_> {
     }
 
     /// Resolve the program in the container's PATH and check it can run there.
-    fn find_program(&mut self) -> Result<String> {
-        if let Some(exe) = &self.exe {
-            return Ok(exe.clone());
-        }
-        let _span = tracing::debug_span!("step", message = "find the program").entered();
+    fn find_program(&mut self) -> Result<()> {
         let (args, env) = self
             .plan
-            .steps
-            .iter()
-            .find_map(|s| match &s.action {
-                Action::Exec { args, env } => Some((args, env)),
+            .each(InitStep::of)
+            .find_map(|(_, _, s)| match s {
+                InitStep::Exec { args, env } => Some((args, env)),
                 _ => None,
             })
             .context("the plan has no exec step")?;
         if self.program_fd.is_some() {
-            return Ok(self.exe.insert(args[0].clone()).clone());
+            self.exe = Some(args[0].clone());
+            return Ok(());
         }
         let exe = process::exec::lookup(args, env)?;
         process::exec::preflight(&exe, self.runtime_exe)?;
-        Ok(self.exe.insert(exe).clone())
+        self.exe = Some(exe);
+        Ok(())
     }
 
     fn exec(&mut self, args: &[String], env: &[String]) -> Result<Infallible> {
-        let exe = self.find_program()?;
+        let exe = self.exe.take().context("the program was not found before its exec")?;
         if self.mini_init {
             process::mini_init::fork_program()?;
         }
@@ -396,6 +361,8 @@ impl Init<'_> {
     }
 
     /// Tell the runtime the container is created, let it go, and block until `start`.
+    /// Failures after `start` connected are written to that connection, so `start` reports
+    /// them.
     fn wait_for_start(&mut self) -> Result<()> {
         self.wait_placed()?;
         self.channel.send(&Msg::Ready)?;
@@ -431,9 +398,6 @@ impl Init<'_> {
     }
 }
 
-/// In a user namespace the init still has its host ids, which the namespace does not map:
-/// files it creates would have no owner (EOVERFLOW). Becoming the namespace's root fixes that
-/// and, relative to that namespace, keeps every capability.
 /// Lowering oom_score_adj below what the runtime inherited takes CAP_SYS_RESOURCE, and engines
 /// do ask for negative values (containerd's CRI plugin gives every pod's pause process -998): on a
 /// host without that capability the kernel's bare EACCES would not say what is missing.
@@ -448,11 +412,13 @@ fn set_oom_score_adj(proc: &crate::procfs::Proc, value: i32) -> Result<()> {
     })
 }
 
-fn become_userns_root(p: &mut Progress) -> Result<()> {
+/// In a user namespace the init still has its host ids, which the namespace does not map:
+/// files it creates would have no owner (EOVERFLOW). Becoming the namespace's root fixes that
+/// and, relative to that namespace, keeps every capability.
+fn become_userns_root() -> Result<()> {
     let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
     nix::unistd::setresgid(root.0, root.0, root.0).context("setgid 0 in the user namespace")?;
     nix::unistd::setresuid(root.1, root.1, root.1).context("setuid 0 in the user namespace")?;
-    p.in_userns = true;
     Ok(())
 }
 

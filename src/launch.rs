@@ -3,10 +3,9 @@
 //! On any failure the init is killed and the state directory removed, so nothing is left.
 
 use crate::cgroups::Cgroup;
-use crate::cli::CreateOpts;
 use crate::init::Init;
-use crate::plan::{Action, IdmapUserns, Maker, Options, Plan, Side};
-use crate::process::scheduling::{set_affinity, Stage};
+use crate::plan::{AfterCloneStep, CloneStep, IdmapUserns, Options, Phase, PlaceStep, Plan, RuntimeStep, Slot};
+use crate::process::scheduling::set_affinity;
 use crate::spec::Bundle;
 use crate::state::{self, Saved, Store};
 use crate::sync::{self, Msg};
@@ -17,6 +16,51 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+/// What `create`, `run` and `exec` ask of a launch beyond the plan: their command-line options.
+#[derive(Debug, Default, Clone)]
+pub struct LaunchOpts {
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// Pass this many extra fds (from 3 on) to the container process.
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    /// `create --pause-at`: where the init waits for `start` (Exec when None).
+    pub pause_at: Option<Phase>,
+    /// --init: the init stays as PID 1 and runs the program as its child (process::mini_init).
+    pub mini_init: bool,
+    /// `debug`: exec the program from this fd (a sealed memfd of a host tool), not from the image.
+    pub program_fd: Option<i32>,
+}
+
+/// The handles steps pass on (see `plan::Slot`): filled by the runtime before the clone, so
+/// that the init inherits them, and taken by the step that uses them.
+pub struct Handles(Vec<Option<OwnedFd>>);
+
+impl Handles {
+    fn new(slots: usize) -> Handles {
+        Handles((0..slots).map(|_| None).collect())
+    }
+
+    fn put(&mut self, slot: Slot, fd: Option<OwnedFd>) {
+        self.0[slot.index()] = fd;
+    }
+
+    pub fn get(&self, slot: Slot) -> Result<&OwnedFd> {
+        self.0[slot.index()]
+            .as_ref()
+            .context("a handle the plan needs is not open")
+    }
+
+    /// The handle, closing the runtime's copy of it in this process once used.
+    pub fn take(&mut self, slot: Option<Slot>) -> Option<OwnedFd> {
+        slot.and_then(|s| self.0[s.index()].take())
+    }
+
+    pub fn raw_fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.0.iter().flatten().map(|f| f.as_raw_fd())
+    }
+}
 
 pub struct Launched {
     pub pid: Pid,
@@ -31,7 +75,7 @@ pub fn create(
     store: &Store,
     id: &str,
     bundle: &Path,
-    opts: &CreateOpts,
+    opts: &LaunchOpts,
     foreground: bool,
     systemd_cgroup: bool,
 ) -> Result<Launched> {
@@ -41,15 +85,16 @@ pub fn create(
     drop(span);
     let dir = store.dir(id);
     let span = tracing::debug_span!("step", message = "plan the steps").entered();
-    let mut plan = Plan::build(
+    let plan = Plan::build(
         &bundle,
         &Options {
             state_dir: &dir,
             no_pivot: opts.no_pivot,
             systemd_cgroup,
+            rootless: crate::rootless::active(),
         },
     )?;
-    crate::rootless::adapt(&mut plan, Some(&bundle))?;
+    crate::rootless::check(&plan, Some(&bundle))?;
     drop(span);
     check_console(&plan, opts, foreground)?;
     let pid_file = pid_file(opts)?;
@@ -73,7 +118,7 @@ pub fn create(
 
 /// Start a process in the running container `id` (`scrun exec`), from a plan made by
 /// `Plan::for_exec`.
-pub fn exec(store: &Store, id: &str, plan: &Plan, opts: &CreateOpts, foreground: bool) -> Result<Launched> {
+pub fn exec(store: &Store, id: &str, plan: &Plan, opts: &LaunchOpts, foreground: bool) -> Result<Launched> {
     check_console(plan, opts, foreground)?;
     let pid_file = pid_file(opts)?;
     Request {
@@ -88,7 +133,7 @@ pub fn exec(store: &Store, id: &str, plan: &Plan, opts: &CreateOpts, foreground:
     .run()
 }
 
-fn check_console(plan: &Plan, opts: &CreateOpts, foreground: bool) -> Result<()> {
+fn check_console(plan: &Plan, opts: &LaunchOpts, foreground: bool) -> Result<()> {
     match (plan.terminal, &opts.console_socket) {
         (true, None) if !foreground => {
             bail!("process.terminal is true but no --console-socket was given: the terminal would have no reader")
@@ -99,7 +144,7 @@ fn check_console(plan: &Plan, opts: &CreateOpts, foreground: bool) -> Result<()>
 }
 
 /// --pid-file, made absolute against the caller's directory (the init changes its own).
-fn pid_file(opts: &CreateOpts) -> Result<Option<PathBuf>> {
+fn pid_file(opts: &LaunchOpts) -> Result<Option<PathBuf>> {
     opts.pid_file
         .as_ref()
         .map(std::path::absolute)
@@ -112,7 +157,7 @@ fn pid_file(opts: &CreateOpts) -> Result<Option<PathBuf>> {
 struct Request<'a> {
     plan: &'a Plan,
     id: &'a str,
-    opts: &'a CreateOpts,
+    opts: &'a LaunchOpts,
     pid_file: Option<&'a Path>,
     foreground: bool,
     /// For `create`: the bundle, and the state directory where the container is recorded
@@ -155,88 +200,75 @@ impl Request<'_> {
         // shares) rather than trusting the container's /proc later.
         let proc = crate::procfs::Proc::open().context("open /proc for the container's init")?;
         let runtime_exe = crate::process::exec::file_id("/proc/self/exe");
-        let own = namespaces::Own::save(plan.steps(Side::BeforeClone).filter_map(|s| match &s.action {
-            Action::JoinNamespace { kind, .. } | Action::CreateNamespace { kind, .. } => Some(kind.as_str()),
+        let own = namespaces::Own::save(plan.each(RuntimeStep::of).filter_map(|(_, _, s)| match s {
+            RuntimeStep::JoinNamespace { kind, .. } | RuntimeStep::CreateNamespace { kind, .. } => Some(kind.as_str()),
             _ => None,
         }))?;
-        let mut join = Vec::new();
+        let rootfs = || -> Result<OwnedFd> {
+            crate::rootfs::open_path(&record.context("only create changes the image")?.0.rootfs)
+        };
+        // What the init is handed: handles for its steps, the compiled seccomp filter.
+        let mut handles = Handles::new(plan.slots);
+        let mut seccomp = None;
+        for (_, step, s) in plan.each(RuntimeStep::of) {
+            let _span = tracing::debug_span!("step", message = %s.describe()).entered();
+            match s {
+                RuntimeStep::MakeMountpoint { path } => {
+                    crate::rootfs::resolve::open_in_root(&rootfs()?, path, crate::rootfs::resolve::Create::File, true)
+                        .with_context(|| s.describe())?;
+                }
+                RuntimeStep::Symlink { link, target } => {
+                    crate::rootfs::symlink(&rootfs()?, link, target).with_context(|| s.describe())?
+                }
+                RuntimeStep::WriteFile { path, content } => {
+                    std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
+                }
+                // The one clone lands in it, and no second fork is needed.
+                RuntimeStep::JoinNamespace { kind, path } => namespaces::open(kind, path)
+                    .and_then(|fd| namespaces::enter(kind, &fd))
+                    .with_context(|| step.origin.clone())?,
+                RuntimeStep::CreateNamespace { kind, .. } => {
+                    namespaces::unshare(kind).with_context(|| step.origin.clone())?
+                }
+                RuntimeStep::TimeOffset { clock, secs, nanosecs } => {
+                    std::fs::write("/proc/self/timens_offsets", format!("{clock} {secs} {nanosecs}\n"))
+                        .with_context(|| format!("{}: write /proc/self/timens_offsets", step.origin))?
+                }
+                RuntimeStep::OpenNamespace { kind, path, fd } => handles.put(
+                    *fd,
+                    Some(namespaces::open(kind, path).with_context(|| step.origin.clone())?),
+                ),
+                RuntimeStep::OpenBindSource { mount, tree, .. } => handles.put(
+                    *tree,
+                    crate::rootfs::mounts::open_source(mount).with_context(|| step.origin.clone())?,
+                ),
+                RuntimeStep::CompileSeccomp { profile } => {
+                    seccomp = Some(crate::process::seccomp::compile_cached(
+                        profile,
+                        &cache_dir.join("seccomp"),
+                    )?)
+                }
+            }
+        }
         // With a user namespace joined by path: it, and a pid namespace joined by path, for the
         // helper that clones the init inside them.
         let (mut inside, mut inside_pid) = (None, None);
-        for step in &plan.steps {
-            match &step.action {
-                Action::MakeMountpoint { path } => {
-                    let root = crate::rootfs::open_path(&record.context("only create makes mount points")?.0.rootfs)?;
-                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    crate::rootfs::resolve::open_in_root(&root, path, crate::rootfs::resolve::Create::File, true)
-                        .with_context(|| step.action.describe())?;
+        for (_, step, s) in plan.each(CloneStep::of) {
+            match s {
+                CloneStep::CloneInside { path } => {
+                    inside = Some(namespaces::open("user", path).with_context(|| step.origin.clone())?)
                 }
-                Action::Symlink { link, target } if step.action.side() == Side::BeforeClone => {
-                    let root = crate::rootfs::open_path(&record.context("only create makes symlinks")?.0.rootfs)?;
-                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    crate::rootfs::symlink(&root, link, target).with_context(|| step.action.describe())?;
+                CloneStep::JoinNamespace { kind, path } => {
+                    inside_pid = Some(namespaces::open(kind, path).with_context(|| step.origin.clone())?)
                 }
-                Action::WriteFile { path, content } => {
-                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
-                }
-                Action::CloneInside { path } => {
-                    inside = Some(namespaces::open("user", path).with_context(|| step.origin.clone())?);
-                }
-                Action::JoinNamespace { kind, path } => {
-                    let fd = namespaces::open(kind, path).with_context(|| step.origin.clone())?;
-                    if kind == "pid" && inside.is_some() {
-                        inside_pid = Some(fd);
-                    } else if step.action.side() == Side::BeforeClone {
-                        let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                        // The one clone lands in it, and no second fork is needed.
-                        namespaces::enter(kind, &fd).with_context(|| step.origin.clone())?;
-                    } else {
-                        join.push(fd);
-                    }
-                }
-                Action::CreateNamespace {
-                    kind,
-                    by: Maker::Runtime,
-                } => {
-                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    namespaces::unshare(kind).with_context(|| step.origin.clone())?;
-                }
-                Action::TimeOffset { clock, secs, nanosecs } => {
-                    let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-                    std::fs::write("/proc/self/timens_offsets", format!("{clock} {secs} {nanosecs}\n"))
-                        .with_context(|| format!("{}: write /proc/self/timens_offsets", step.origin))?;
-                }
-                _ => {}
+                CloneStep::CreateNamespace { .. } => {} // in clone_flags
             }
         }
-        let sources = plan
-            .steps
-            .iter()
-            .map(|s| match &s.action {
-                // Rootless, the init binds by path: open_tree needs privilege on the host.
-                Action::Mount(m) if !crate::rootless::active() && (m.idmap.is_some() || plan.in_user_namespace()) => {
-                    crate::rootfs::mounts::open_source(m).with_context(|| s.origin.clone())
-                }
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let seccomp = plan
-            .steps
-            .iter()
-            .find_map(|s| match &s.action {
-                Action::Seccomp { profile } => Some(crate::process::seccomp::compile_cached(
-                    profile,
-                    &cache_dir.join("seccomp"),
-                )),
-                _ => None,
-            })
-            .transpose()?;
         // Where the cgroup will be, known before anything is made so it can be recorded first.
         let planned = match (
             record,
-            plan.steps(Side::AfterClone).find_map(|s| match &s.action {
-                Action::Cgroup { path, systemd, .. } => Some((path.as_deref(), *systemd)),
+            plan.each(PlaceStep::of).find_map(|(_, _, s)| match s {
+                PlaceStep::Cgroup { path, systemd, .. } => Some((path.as_deref(), *systemd)),
                 _ => None,
             }),
         ) {
@@ -263,19 +295,17 @@ impl Request<'_> {
                 plan,
                 channel: theirs,
                 start_listener: listener,
-                join,
-                sources,
+                handles,
                 runtime_exe,
                 proc,
                 preserve_fds: opts.preserve_fds,
-                pause_at: plan.pause_index(opts.pause_at.unwrap_or(crate::cli::Phase::Exec)),
-                exec_phase: plan.pause_index(crate::cli::Phase::Exec),
+                pause_at: opts.pause_at.unwrap_or(Phase::Exec),
                 exe: None,
                 seccomp,
                 placed: false,
                 started: None,
                 hook_state,
-                mini_init: opts.init,
+                mini_init: opts.mini_init,
                 program_fd: opts.program_fd,
             }
             .run();
@@ -296,72 +326,58 @@ impl Request<'_> {
             }
             None => None,
         };
-        drop((theirs, listener, join, proc));
+        drop((theirs, listener, proc));
 
         hook_state.pid = pid.as_raw();
         let mut made_userns = Vec::new();
-        // Before Go: what the init needs before its first step. After Go, while it works: its
-        // cgroup, which it waits for only before running anything of the image.
-        // An exec's final CPU affinity too: it is set once the process is in the cgroup.
-        let placement = |a: &Action| {
-            matches!(
-                a,
-                Action::Cgroup { .. }
-                    | Action::EnterCgroup { .. }
-                    | Action::CpuAffinity {
-                        stage: Stage::Final,
-                        ..
-                    }
-            )
-        };
-        for (i, step) in plan.steps.iter().enumerate() {
-            if step.action.side() != Side::AfterClone || placement(&step.action) {
-                continue;
-            }
-            let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-            match &step.action {
-                Action::IdMappings { uid, gid } => {
+        // Before Go: what the init needs before its first step.
+        for (_, step, s) in plan.each(AfterCloneStep::of) {
+            let _span = tracing::debug_span!("step", message = %s.describe()).entered();
+            match s {
+                AfterCloneStep::IdMappings { uid, gid } => {
                     namespaces::write_id_maps(pid, uid, gid).with_context(|| step.origin.clone())?
                 }
-                Action::IdmapMount { recursive, userns, .. } => {
-                    // The init holds the same detached mount, from before the clone; the plan
-                    // puts the bind it belongs to right after this step.
-                    let tree = sources
-                        .get(i + 1)
-                        .and_then(Option::as_ref)
-                        .context("the idmapped bind source is not open")?;
+                // The init holds the same detached mount, from before the clone.
+                AfterCloneStep::IdmapMount {
+                    recursive,
+                    userns,
+                    tree,
+                    ..
+                } => {
+                    let tree = handles.get(*tree).context("the idmapped bind source is not open")?;
                     let userns = userns_fd(pid, userns, &mut made_userns).with_context(|| step.origin.clone())?;
                     crate::rootfs::mount_api::set_idmap(tree, &userns, *recursive)
-                        .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
+                        .with_context(|| format!("{}: {}", step.origin, s.describe()))?
                 }
-                Action::MoveNetDevice { device, name, netns } => {
+                AfterCloneStep::MoveNetDevice { device, name, netns } => {
                     let netns = match netns {
                         Some(path) => namespaces::open("network", path),
                         None => namespaces::open("network", Path::new(&format!("/proc/{pid}/ns/net"))),
                     };
                     netns
                         .and_then(|fd| crate::netdev::move_device(device, name, &fd))
-                        .with_context(|| format!("{}: {}", step.origin, step.action.describe()))?
+                        .with_context(|| format!("{}: {}", step.origin, s.describe()))?
                 }
-                Action::CpuAffinity { cpus, .. } => {
+                AfterCloneStep::CpuAffinity { cpus, .. } => {
                     set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
                 }
                 // runc and crun give prestart hooks "created" (runtime-tools checks it);
                 // createRuntime hooks see the spec's "creating".
-                Action::Hook { hook, kind } => {
+                AfterCloneStep::Hook { hook, kind } => {
                     let status = if kind == "prestart" { "created" } else { "creating" };
                     crate::hooks::run(hook, &hook_state.json(status)).with_context(|| step.origin.clone())?
                 }
-                _ => {}
             }
         }
-        drop(sources);
+        drop(handles);
         // If the init already failed, the send fails but its error message is still queued.
         let _ = ours.send(&Msg::Go { pid: pid.as_raw() });
-        for step in plan.steps(Side::AfterClone).filter(|s| placement(&s.action)) {
-            let _span = tracing::debug_span!("step", message = %step.action.describe()).entered();
-            match &step.action {
-                Action::Cgroup {
+        // After Go, while the init works: its cgroup, which it waits for only before running
+        // anything of the image.
+        for (_, step, s) in plan.each(PlaceStep::of) {
+            let _span = tracing::debug_span!("step", message = %s.describe()).entered();
+            match s {
+                PlaceStep::Cgroup {
                     path,
                     resources,
                     systemd,
@@ -385,11 +401,10 @@ impl Request<'_> {
                     cgroup.apply(resources).context("linux.resources")?;
                     cgroup.add_pid(pid.as_raw())?;
                 }
-                Action::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
-                Action::CpuAffinity { cpus, .. } => {
+                PlaceStep::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
+                PlaceStep::CpuAffinity { cpus, .. } => {
                     set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
                 }
-                _ => {}
             }
         }
         let _ = ours.send(&Msg::Placed);
@@ -480,13 +495,15 @@ fn record_container(
         annotations: spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
         cgroup: cgroup.map(Cgroup::saved),
-        poststart: plan.hooks(Side::AfterStart),
-        poststop: plan.hooks(Side::AfterDelete),
-        shared_pid_ns: !plan.creates_namespace("pid")
-            && !plan
-                .steps
-                .iter()
-                .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid")),
+        poststart: plan.later_hooks(|a| match a {
+            crate::plan::Action::AfterStart(s) => Some(s),
+            _ => None,
+        }),
+        poststop: plan.later_hooks(|a| match a {
+            crate::plan::Action::AfterDelete(s) => Some(s),
+            _ => None,
+        }),
+        shared_pid_ns: plan.shares_pid_namespace(),
     };
     state::save(dir, &saved)
 }

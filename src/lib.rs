@@ -11,6 +11,7 @@ pub mod commands;
 pub mod diagnose;
 pub mod hooks;
 pub mod html;
+pub mod idmap;
 pub mod init;
 pub mod launch;
 pub mod logging;

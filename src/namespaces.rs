@@ -2,7 +2,7 @@
 //! checking that the file really is a namespace of the kind config.json says, and the kinds
 //! the runtime itself handles before the clone.
 
-use crate::plan::IdMap;
+use crate::idmap::IdMap;
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd};

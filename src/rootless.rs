@@ -3,9 +3,10 @@
 //! runtime, unprivileged on the host, may not (open bind sources, make device nodes), id
 //! mappings are written by the user for their own id or by newuidmap/newgidmap for ranges of
 //! /etc/subuid and /etc/subgid, and a container gets a cgroup only where one is needed.
-//! `adapt` rewrites a plan for this, so `explain` shows the steps exactly as they run.
+//! The plan builder does this when `Options::rootless` says so, so that `explain` shows the
+//! steps exactly as they run; `check` then refuses what the caller may not do.
 
-use crate::plan::{Action, IdMap, Plan, Step};
+use crate::plan::{AfterCloneStep, CloneStep, IdMap, InitStep, Plan};
 use crate::spec::Bundle;
 use anyhow::{bail, Context, Result};
 use nix::unistd::{getegid, geteuid, Pid};
@@ -79,83 +80,44 @@ fn in_user_namespace() -> bool {
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
-/// Whether the init must stay dumpable until Go: a rootless runtime (or newuidmap for it)
-/// writes its id maps before then without privilege, and may not open the /proc files of a
-/// non-dumpable process (they belong to root). Nothing of the container runs before Go, and
-/// an exec, which writes no maps, is never dumpable.
-pub fn maps_need_dumpable(plan: &Plan) -> bool {
-    active() && plan.steps.iter().any(|s| matches!(s.action, Action::IdMappings { .. }))
+/// Whether the container gets a cgroup when the runtime is rootless: none without limits (a
+/// rootless runtime may not make one), and a config with limits is refused naming the first,
+/// never run silently unlimited.
+pub fn cgroup_wanted(linux: &oci_spec::runtime::Linux) -> Result<bool> {
+    if !active() {
+        return Ok(true);
+    }
+    match linux.resources().as_ref().and_then(limit_asked) {
+        None => Ok(false),
+        Some(field) => bail!(
+            "{field}: needs a cgroup the user owns (delegated cgroup2 or --systemd-cgroup with a user systemd), \
+             which a rootless scrun does not make yet; remove linux.resources to run without limits"
+        ),
+    }
 }
 
-/// Rewrite `plan` for an unprivileged runtime; nothing changes for a privileged one. `bundle`
-/// is the container's for `create`, None for `exec`.
-pub fn adapt(plan: &mut Plan, bundle: Option<&Bundle>) -> Result<()> {
-    if !active() {
-        return Ok(());
+/// Check a plan built for a rootless runtime (`Options::rootless`) against what the caller may
+/// do: a user namespace of its own mapping ids the caller has, the ids the process runs as
+/// mapped, and a rootfs its root can own. `bundle` is the container's for `create`, None for
+/// `exec`, which joins the container's namespaces as they are.
+pub fn check(plan: &Plan, bundle: Option<&Bundle>) -> Result<()> {
+    match bundle {
+        Some(bundle) if active() && unprivileged() => check_user_namespace(plan, bundle),
+        _ => Ok(()),
     }
-    if let (Some(bundle), true) = (bundle, unprivileged()) {
-        check_user_namespace(plan, bundle)?;
-    }
-    let mut steps = Vec::with_capacity(plan.steps.len());
-    for step in std::mem::take(&mut plan.steps) {
-        let Step { origin, action } = step;
-        let action = match action {
-            // mknod is not allowed in a user namespace: the host's node is bound instead, as
-            // runc and crun do; shown so by explain.
-            Action::MakeDevice(node) => Action::Mount(crate::rootfs::mounts::device_bind(&node.path)),
-            // Only setns from inside the container's user namespace may enter the namespaces
-            // it owns (a pid namespace's setns checks both), so the init is cloned there.
-            Action::JoinNamespace { kind, path } if kind == "user" => Action::CloneInside { path },
-            Action::Cgroup { resources, .. } => match limit_asked(&resources) {
-                None => continue,
-                Some(field) => bail!(
-                    "{field}: needs a cgroup the user owns (delegated cgroup2 or --systemd-cgroup with a user systemd), \
-                     which a rootless scrun does not make yet; remove linux.resources to run without limits"
-                ),
-            },
-            Action::IdmapMount { .. } => {
-                bail!("{origin}: an idmapped mount needs CAP_SYS_ADMIN on the host, which a rootless runtime lacks")
-            }
-            Action::CreateNamespace { kind, .. } if kind == "time" && unprivileged() => {
-                bail!("{origin}: a time namespace is made before the clone, which needs CAP_SYS_ADMIN on the host")
-            }
-            action => action,
-        };
-        steps.push(Step { origin, action });
-    }
-    // Entering a pid namespace takes CAP_SYS_ADMIN where the runtime's own was made too (to
-    // come back for the hooks), which a rootless runtime lacks there: a helper enters it and
-    // clones the init, as for a user namespace joined by path, from the runtime's own user
-    // namespace when no other is joined.
-    let joins_pid = steps
-        .iter()
-        .any(|s| matches!(&s.action, Action::JoinNamespace { kind, .. } if kind == "pid"));
-    if joins_pid && !steps.iter().any(|s| matches!(s.action, Action::CloneInside { .. })) {
-        steps.insert(
-            0,
-            Step {
-                origin: "runtime: rootless, a helper joins the pid namespace".into(),
-                action: Action::CloneInside {
-                    path: "/proc/self/ns/user".into(),
-                },
-            },
-        );
-    }
-    plan.steps = steps;
-    Ok(())
 }
 
 /// A rootless container needs its own user namespace, mapping the ids it runs as, onto ids the
 /// user has; its rootfs must belong to an id it maps, or its root could not own its files.
 fn check_user_namespace(plan: &Plan, bundle: &Bundle) -> Result<()> {
-    let Some((uid_maps, gid_maps)) = plan.steps.iter().find_map(|s| match &s.action {
-        Action::IdMappings { uid, gid } => Some((uid, gid)),
+    let maps = plan.each(AfterCloneStep::of).find_map(|(_, _, s)| match s {
+        AfterCloneStep::IdMappings { uid, gid } => Some((uid, gid)),
         _ => None,
-    }) else {
+    });
+    let Some((uid_maps, gid_maps)) = maps else {
         if plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, Action::CloneInside { .. }))
+            .each(CloneStep::of)
+            .any(|(_, _, s)| matches!(s, CloneStep::CloneInside { .. }))
         {
             return Ok(());
         }
@@ -167,13 +129,13 @@ fn check_user_namespace(plan: &Plan, bundle: &Bundle) -> Result<()> {
     };
     check_maps("linux.uidMappings", uid_maps, geteuid().as_raw(), "/etc/subuid")?;
     check_maps("linux.gidMappings", gid_maps, getegid().as_raw(), "/etc/subgid")?;
-    for step in &plan.steps {
-        if let Action::Identity {
+    for (_, _, step) in plan.each(InitStep::of) {
+        if let InitStep::Identity {
             uid,
             gid,
             additional_gids,
             ..
-        } = &step.action
+        } = step
         {
             let mapped = |maps: &[IdMap], id: u32| {
                 maps.iter()

@@ -82,6 +82,21 @@ fn explain_lists_what_a_terminal_container_with_extra_mounts_sees() {
     });
 }
 
+/// In a user namespace mknod is refused: each device is the host's node bound in, a mount too.
+#[test]
+fn explain_lists_what_a_user_namespace_container_sees() {
+    explain_matches_the_container(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        // Onto the host's ids, so that the init may make mount points in the rootfs.
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        c["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    });
+}
+
 #[test]
 fn explain_names_the_config_field_of_every_step() {
     let bundle = Bundle::new();
@@ -496,4 +511,89 @@ fn explain_a_docker_style_config() {
         "{text}"
     );
     std::fs::remove_dir_all(etc).unwrap();
+}
+
+/// The init's timed spans in a run's trace: the steps (message and origin), and the spans
+/// that are no step (waits on the other processes). Untimed lines are notes, not work.
+fn init_trace(stderr: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut steps, mut others) = (Vec::new(), Vec::new());
+    for line in stderr.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.get(3) != Some(&"init") {
+            continue;
+        }
+        let text = line.split_once(" init ").unwrap().1.trim();
+        let Some(text) = text
+            .strip_suffix(" µs)")
+            .and_then(|t| t.rsplit_once(" ("))
+            .filter(|(_, n)| n.parse::<u64>().is_ok())
+            .map(|(t, _)| t)
+        else {
+            continue;
+        };
+        match text.split_once(" origin=") {
+            Some((step, origin)) => steps.push((step.to_string(), origin.to_string())),
+            None => others.push(text.to_string()),
+        }
+    }
+    (steps, others)
+}
+
+/// Nothing the init does before its exec is outside the plan: a run's --trace lists exactly
+/// the init's steps that explain lists, in the same order, with a user namespace and without
+/// a mount namespace too.
+#[test]
+fn explain_lists_every_step_the_init_traces() {
+    type Patch = fn(&mut Value);
+    let cases: [(&str, Patch); 3] = [
+        ("default", |_| {}),
+        // Mapped onto the host's ids, so that the init may make mount points in the rootfs.
+        ("user namespace", |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        }),
+        ("no mount namespace", |c| {
+            c["root"]["readonly"] = json!(false);
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "mount");
+        }),
+    ];
+    for (case, patch) in cases {
+        let bundle = Bundle::new();
+        bundle.set_args(&["/probe", "hello"]);
+        bundle.config_mut(patch);
+        let rt = Runtime::new();
+        let plan = explain(&rt, &bundle);
+        let planned: Vec<(String, String)> = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["side"] == "init")
+            .map(|s| {
+                let text = |k: &str| s[k].as_str().unwrap().to_string();
+                (text("describe"), text("origin"))
+            })
+            .collect();
+        let id = unique_id("traced");
+        let out = rt.run(&["run", "--trace", "--bundle", bundle.path().to_str().unwrap(), &id]);
+        assert!(out.status.success(), "{case}: {}", describe(&out));
+        let (traced, others) = init_trace(&String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            traced, planned,
+            "{case}: the init's trace and explain's init steps differ"
+        );
+        for other in &others {
+            assert!(
+                ["wait to be in the cgroup", "wait for start"].contains(&other.as_str()),
+                "{case}: the init traced {other:?}, which is no step of the plan"
+            );
+        }
+        assert_nothing_left(&rt, &id, bundle.path());
+    }
 }

@@ -7,7 +7,8 @@
 //! sealed memfd copy, so its /proc/PID/exe, which the container can reach, leads to a file no
 //! one can write, never to the host's.
 
-use crate::cli::{CreateOpts, DebugArgs, GlobalOpts};
+use crate::cli::{DebugArgs, GlobalOpts};
+use crate::launch::LaunchOpts;
 use crate::plan::Plan;
 use crate::state::{Status, Store};
 use anyhow::{bail, Context, Result};
@@ -49,7 +50,7 @@ pub fn debug(global: &GlobalOpts, args: &DebugArgs) -> Result<i32> {
         &config.spec,
     )?;
     drop(container); // as exec: the tool must not hold the container's lock while it runs
-    let opts = CreateOpts {
+    let opts = LaunchOpts {
         program_fd: Some(tool.as_raw_fd()),
         ..Default::default()
     };

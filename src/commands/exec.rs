@@ -2,7 +2,8 @@
 //! engines send) or from the container's own config.json with the command and options given;
 //! it enters the container's namespaces and gets the same process setup as the init did.
 
-use crate::cli::{CreateOpts, ExecArgs, GlobalOpts};
+use crate::cli::{ExecArgs, GlobalOpts};
+use crate::launch::LaunchOpts;
 use crate::plan::Plan;
 use crate::state::{Status, Store};
 use anyhow::{bail, Context, Result};
@@ -20,15 +21,14 @@ pub fn exec(global: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
     }
     let config = crate::spec::Bundle::load(&container.saved.bundle)?;
     let process = process(args, &config)?;
-    let mut plan = Plan::for_exec(
+    let plan = Plan::for_exec(
         container.saved.pid,
         &process,
         container.saved.cgroup.as_ref(),
         &config.spec,
     )?;
-    crate::rootless::adapt(&mut plan, None)?;
     drop(container); // the exec must not hold the container's lock while it runs
-    let opts = CreateOpts {
+    let opts = LaunchOpts {
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
         preserve_fds: args.preserve_fds,

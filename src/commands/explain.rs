@@ -3,7 +3,7 @@
 //! It prints the very plan the runtime executes, so the explanation cannot drift from it.
 
 use crate::cli::{ExplainArgs, TextOrJson};
-use crate::plan::{Action, IdMap, IdmapUserns, Options, Plan, Side, Step};
+use crate::plan::{Action, AfterCloneStep, IdMap, IdmapUserns, InitStep, LaterStep, Options, Plan, RuntimeStep, Step};
 use crate::rootfs::resolve::{open_in_root, Create};
 use crate::spec::Bundle;
 use anyhow::Result;
@@ -12,8 +12,14 @@ use std::collections::BTreeSet;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+/// The format of `explain --format json`. 2: the init's prologue, the runtime's opening of
+/// namespaces and bind sources, seccomp compilation, each hierarchy of a cgroup mount and the
+/// program lookup are steps; the init's namespace steps follow its prologue.
+const VERSION: u32 = 2;
+
 #[derive(Serialize)]
 pub struct Explanation<'a> {
+    pub version: u32,
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub steps: Vec<Explained<'a>>,
@@ -63,15 +69,16 @@ pub fn explain(global: &crate::cli::GlobalOpts, args: &ExplainArgs) -> Result<()
     }
     let bundle = Bundle::load(&dir)?;
     let state_dir = Path::new("/run/scrun/ID");
-    let mut plan = Plan::build(
+    let plan = Plan::build(
         &bundle,
         &Options {
             state_dir,
             no_pivot: false,
             systemd_cgroup: global.systemd_cgroup,
+            rootless: crate::rootless::active(),
         },
     )?;
-    crate::rootless::adapt(&mut plan, Some(&bundle))?;
+    crate::rootless::check(&plan, Some(&bundle))?;
     let explanation = Explanation::new(&bundle, &plan)?;
     match args.format {
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
@@ -110,40 +117,42 @@ impl<'a> Explanation<'a> {
                 }
             };
             match &step.action {
-                Action::Mount(m) => {
+                Action::Init(InitStep::Mount { mount: m, .. }) => {
                     needs(&m.destination, &mut instance);
                     instance.mounts.insert(m.destination.clone());
-                    if m.fstype == "cgroup" {
-                        instance
-                            .mounts
-                            .extend(crate::rootfs::cgroupfs::submounts(&m.destination));
-                    }
                     if m.fstype == "bind" && m.source.starts_with("/run/scrun/ID/") {
                         instance.files.insert(m.destination.clone());
                     }
                     mounted.push(m.destination.clone());
                 }
-                Action::MakeDevice(d) => {
+                Action::Init(InitStep::CgroupHierarchy { name, mount }) => {
+                    instance.mounts.insert(mount.destination.join(name));
+                }
+                // A bound device is a mount as well.
+                Action::Init(InitStep::BindDevice(d)) => {
+                    instance.devices.insert(d.path.clone());
+                    instance.mounts.insert(d.path.clone());
+                }
+                Action::Init(InitStep::MakeDevice(d)) => {
                     instance.devices.insert(d.path.clone());
                 }
                 // An existing entry is kept (runc's rule), so only a new one is added.
-                Action::Symlink { link, .. } if !missing(&root, link).is_empty() => {
+                Action::Runtime(RuntimeStep::Symlink { link, .. }) | Action::Init(InitStep::Symlink { link, .. })
+                    if !missing(&root, link).is_empty() =>
+                {
                     instance.symlinks.insert(link.clone());
                 }
-                Action::Console { .. } => {
+                Action::Init(InitStep::Console { .. }) => {
                     instance.mounts.insert("/dev/console".into());
                 }
-                Action::MaskPath { path } | Action::ReadonlyPath { path } if exists_in_container(&root, path) => {
+                Action::Init(InitStep::MaskPath { path } | InitStep::ReadonlyPath { path })
+                    if exists_in_container(&root, path) =>
+                {
                     instance.mounts.insert(path.clone());
                 }
                 _ => {}
             }
-            let side = match step.action.side() {
-                Side::Init => "init",
-                Side::AfterStart => "start",
-                Side::AfterDelete => "delete",
-                _ => "runtime",
-            };
+            let side = step.action.side();
             steps.push(Explained {
                 step,
                 side,
@@ -152,6 +161,7 @@ impl<'a> Explanation<'a> {
             });
         }
         Ok(Explanation {
+            version: VERSION,
             bundle: &bundle.dir,
             rootfs: &bundle.rootfs,
             steps,
@@ -211,22 +221,24 @@ impl<'a> Explanation<'a> {
 fn details(action: &Action) -> Vec<String> {
     let join = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(",") };
     match action {
-        Action::Mount(m) => vec![format!(
+        Action::Init(InitStep::Mount { mount: m, .. }) => vec![format!(
             "source {}, type {}, options {}",
             m.source,
             m.fstype,
             join(&m.options)
         )],
-        Action::WriteFile { content, .. } => content.lines().map(|l| format!("| {l}")).collect(),
-        Action::MakeDevice(d) => vec![format!(
+        Action::Runtime(RuntimeStep::WriteFile { content, .. }) => content.lines().map(|l| format!("| {l}")).collect(),
+        Action::Init(InitStep::MakeDevice(d) | InitStep::BindDevice(d)) => vec![format!(
             "{} {}:{}, mode {:04o}, owner {}:{}",
             d.kind, d.major, d.minor, d.mode, d.uid, d.gid
         )],
-        Action::IdMappings { uid, gid }
-        | Action::IdmapMount {
-            userns: IdmapUserns::New { uid, gid },
-            ..
-        } => {
+        Action::AfterClone(
+            AfterCloneStep::IdMappings { uid, gid }
+            | AfterCloneStep::IdmapMount {
+                userns: IdmapUserns::New { uid, gid },
+                ..
+            },
+        ) => {
             let maps = |v: &[IdMap]| {
                 let ranges: Vec<String> = v
                     .iter()
@@ -236,23 +248,23 @@ fn details(action: &Action) -> Vec<String> {
             };
             vec![format!("uid {}", maps(uid)), format!("gid {}", maps(gid))]
         }
-        Action::Identity {
+        Action::Init(InitStep::Identity {
             uid,
             gid,
             additional_gids,
             umask,
-        } => vec![format!(
+        }) => vec![format!(
             "uid {uid}, gid {gid}, groups {additional_gids:?}, umask {:04o}",
             umask.unwrap_or(0o022)
         )],
-        Action::LimitBoundingSet { caps } => vec![format!("keep {}", join(caps))],
-        Action::SetCapabilities {
+        Action::Init(InitStep::LimitBoundingSet { caps }) => vec![format!("keep {}", join(caps))],
+        Action::Init(InitStep::SetCapabilities {
             effective,
             permitted,
             inheritable,
             ambient,
             ambient_not_raised,
-        } => {
+        }) => {
             let mut lines = vec![
                 format!("effective {}", join(effective)),
                 format!("permitted {}", join(permitted)),
@@ -279,8 +291,13 @@ fn details(action: &Action) -> Vec<String> {
             }
             lines
         }
-        Action::Exec { args, env } => vec![format!("args {args:?}"), format!("env {env:?}")],
-        Action::Hook { hook, .. } => vec![format!("args {:?}, timeout {:?} s", hook.args, hook.timeout)],
+        Action::Init(InitStep::Exec { args, env }) => vec![format!("args {args:?}"), format!("env {env:?}")],
+        Action::AfterClone(AfterCloneStep::Hook { hook, .. })
+        | Action::Init(InitStep::Hook { hook, .. })
+        | Action::AfterStart(LaterStep::Hook { hook, .. })
+        | Action::AfterDelete(LaterStep::Hook { hook, .. }) => {
+            vec![format!("args {:?}, timeout {:?} s", hook.args, hook.timeout)]
+        }
         _ => vec![],
     }
 }
@@ -308,8 +325,8 @@ fn exists_in_container(root: &OwnedFd, path: &Path) -> bool {
 }
 
 fn resolve_exec(bundle: &Bundle, plan: &Plan) -> Result<String, String> {
-    let Some((args, env)) = plan.steps.iter().find_map(|s| match &s.action {
-        Action::Exec { args, env } => Some((args, env)),
+    let Some((args, env)) = plan.each(InitStep::of).find_map(|(_, _, s)| match s {
+        InitStep::Exec { args, env } => Some((args, env)),
         _ => None,
     }) else {
         return Err("no program".into());

@@ -33,11 +33,11 @@ pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
     let (id, bundle) = id_and_bundle(&args.id, args.opts.bundle.as_deref())?;
     let store = Store::open(&global.root)?;
     if args.detach {
-        launch::create(&store, &id, &bundle, &args.opts, false, global.systemd_cgroup)?;
+        launch::create(&store, &id, &bundle, &(&args.opts).into(), false, global.systemd_cgroup)?;
         return super::start::start(global, &id).map(|()| 0);
     }
     let sigfd = block_signals()?;
-    let launched = launch::create(&store, &id, &bundle, &args.opts, true, global.systemd_cgroup)?;
+    let launched = launch::create(&store, &id, &bundle, &(&args.opts).into(), true, global.systemd_cgroup)?;
     let code = super::start::start(global, &id).and_then(|()| relay(&launched, &sigfd));
     if !args.keep {
         if let Ok(container) = store.load(&id) {

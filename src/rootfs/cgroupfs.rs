@@ -3,7 +3,8 @@
 //! under the name the host gives it ("cpu,cpuacct", "memory", "systemd", "unified"), and for a
 //! co-mounted one a symlink per controller ("cpu" -> "cpu,cpuacct"), as runc builds it. Each
 //! hierarchy is a bind of the container's own cgroup directory, or, in a cgroup namespace, a
-//! cgroup mount of its own, whose root the kernel makes the namespace's.
+//! cgroup mount of its own, whose root the kernel makes the namespace's. The plan has a step per
+//! hierarchy (`InitStep::CgroupHierarchy`), so that explain and --trace show each.
 
 use super::mounts::{remount_bind, MountStep};
 use super::resolve::{fd_path, open_in_root, Create};
@@ -11,9 +12,11 @@ use crate::cgroups::Hierarchy;
 use anyhow::{Context, Result};
 use nix::mount::MsFlags;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
+/// The mount itself: cgroup2 on a cgroup2-only host; otherwise a tmpfs, writable until the
+/// plan's `CgroupHierarchy` steps have filled it and `CgroupReadonly` remounts it.
+pub fn mount(target: &OwnedFd, m: &MountStep) -> Result<()> {
     let flags = MsFlags::from_bits_retain(m.flags);
     if is_cgroup2_only() {
         return nix::mount::mount(
@@ -32,74 +35,87 @@ pub fn mount(root: &OwnedFd, target: &OwnedFd, m: &MountStep) -> Result<()> {
         flags & !MsFlags::MS_RDONLY,
         Some("mode=755"),
     )
-    .context("mount tmpfs")?;
-    let restricted = m.flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    for (name, h, v2) in hierarchies()? {
-        // Bound, a hierarchy whose mount does not reach our cgroup would show the container the
-        // cgroups above its own: left out instead.
-        if !m.cgroupns && !h.own.starts_with(h.root.trim_end_matches('/')) {
-            continue;
-        }
-        let dest = m.destination.join(&name);
-        let dest_fd = open_in_root(root, &dest, Create::Dir, false)?;
-        if m.cgroupns {
-            let (fstype, data) = if v2 {
-                ("cgroup2", None)
-            } else {
-                ("cgroup", Some(h.controllers.join(",")))
-            };
-            nix::mount::mount(
-                Some("cgroup"),
-                fd_path(&dest_fd).as_str(),
-                Some(fstype),
-                MsFlags::from_bits_retain(restricted),
-                data.as_deref(),
-            )
-            .with_context(|| format!("mount {fstype} {}", data.as_deref().unwrap_or_default()))?;
-        } else {
-            let source = h.own_dir();
-            nix::mount::mount(
-                Some(&source),
-                fd_path(&dest_fd).as_str(),
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .with_context(|| format!("bind {}", source.display()))?;
-            let mounted = open_in_root(root, &dest, Create::No, false)?;
-            remount_bind(&mounted, restricted)?;
-        }
-        if name.contains(',') {
-            for controller in name.split(',') {
-                super::symlink(root, &m.destination.join(controller), Path::new(&name))
-                    .with_context(|| format!("symlink {controller} -> {name}"))?;
-            }
-        }
+    .context("mount tmpfs")
+}
+
+/// The names of the hierarchies a `cgroup` mount gets, None on a cgroup2-only host, as the
+/// runtime sees them when it plans: the init, in the container's cgroup, has the same ones.
+pub fn hierarchy_names() -> Option<Vec<String>> {
+    let host = crate::cgroups::host();
+    if host.v2_only {
+        return None;
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        let mounted = open_in_root(root, &m.destination, Create::No, false)?;
+    let all = host.v1.iter().chain(host.v2.as_ref());
+    Some(
+        all.filter(|h| !h.own.is_empty())
+            .filter_map(|h| name(&h.mount))
+            .collect(),
+    )
+}
+
+/// Hierarchy `name` in the tmpfs of the `cgroup` mount on `m.destination`: a bind of the
+/// container's own cgroup directory, or, in a cgroup namespace, a cgroup mount of its own; and
+/// for a co-mounted one a symlink per controller. `hierarchies` is what the init read once.
+pub fn hierarchy(root: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(String, Hierarchy, bool)]) -> Result<()> {
+    // A hierarchy the init is in no cgroup of has nothing to show it.
+    let Some((_, h, v2)) = hierarchies.iter().find(|(n, ..)| n == name) else {
+        return Ok(());
+    };
+    // Bound, a hierarchy whose mount does not reach our cgroup would show the container the
+    // cgroups above its own: left out instead.
+    if !m.cgroupns && !h.own.starts_with(h.root.trim_end_matches('/')) {
+        return Ok(());
+    }
+    let restricted = m.flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let dest = m.destination.join(name);
+    let dest_fd = open_in_root(root, &dest, Create::Dir, false)?;
+    if m.cgroupns {
+        let (fstype, data) = if *v2 {
+            ("cgroup2", None)
+        } else {
+            ("cgroup", Some(h.controllers.join(",")))
+        };
         nix::mount::mount(
+            Some("cgroup"),
+            fd_path(&dest_fd).as_str(),
+            Some(fstype),
+            MsFlags::from_bits_retain(restricted),
+            data.as_deref(),
+        )
+        .with_context(|| format!("mount {fstype} {}", data.as_deref().unwrap_or_default()))?;
+    } else {
+        let source = h.own_dir();
+        nix::mount::mount(
+            Some(&source),
+            fd_path(&dest_fd).as_str(),
             None::<&str>,
-            fd_path(&mounted).as_str(),
-            None::<&str>,
-            flags | MsFlags::MS_REMOUNT,
+            MsFlags::MS_BIND,
             None::<&str>,
         )
-        .context("remount read-only")?;
+        .with_context(|| format!("bind {}", source.display()))?;
+        let mounted = open_in_root(root, &dest, Create::No, false)?;
+        remount_bind(&mounted, restricted)?;
+    }
+    if name.contains(',') {
+        for controller in name.split(',') {
+            super::symlink(root, &m.destination.join(controller), Path::new(name))
+                .with_context(|| format!("symlink {controller} -> {name}"))?;
+        }
     }
     Ok(())
 }
 
-/// The mounts below `dest` that a `cgroup` mount makes (for `scrun explain`).
-pub fn submounts(dest: &Path) -> Vec<PathBuf> {
-    if is_cgroup2_only() {
-        return vec![];
-    }
-    hierarchies()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, ..)| dest.join(name))
-        .collect()
+/// The tmpfs of a read-only `cgroup` mount, once its hierarchies are in place.
+pub fn remount_readonly(root: &OwnedFd, m: &MountStep) -> Result<()> {
+    let mounted = open_in_root(root, &m.destination, Create::No, false)?;
+    nix::mount::mount(
+        None::<&str>,
+        fd_path(&mounted).as_str(),
+        None::<&str>,
+        MsFlags::from_bits_retain(m.flags) | MsFlags::MS_REMOUNT,
+        None::<&str>,
+    )
+    .context("remount read-only")
 }
 
 fn is_cgroup2_only() -> bool {
@@ -108,9 +124,10 @@ fn is_cgroup2_only() -> bool {
 }
 
 /// The hierarchies mounted right under /sys/fs/cgroup that this process is in, each with its
-/// directory name there and whether it is cgroup2. Read now, not from the runtime's cached view: this process (the
-/// container's init) is in the container's cgroup, which is what gets bound.
-fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
+/// directory name there and whether it is cgroup2. Read now, not from the runtime's cached
+/// view: this process (the container's init) is in the container's cgroup, which is what gets
+/// bound.
+pub fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
     let host = crate::cgroups::parse_mounts(&info, &own);
@@ -118,9 +135,12 @@ fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
     Ok(v1
         .chain(host.v2.map(|h| (h, true)))
         .filter(|(h, _)| !h.own.is_empty())
-        .filter_map(|(h, v2)| {
-            let name = h.mount.strip_prefix("/sys/fs/cgroup").ok()?.to_str()?.to_string();
-            (!name.is_empty() && !name.contains('/')).then_some((name, h, v2))
-        })
+        .filter_map(|(h, v2)| Some((name(&h.mount)?, h, v2)))
         .collect())
+}
+
+/// A hierarchy's directory name right under /sys/fs/cgroup.
+fn name(mount: &Path) -> Option<String> {
+    let name = mount.strip_prefix("/sys/fs/cgroup").ok()?.to_str()?;
+    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
 }

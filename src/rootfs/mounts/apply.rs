@@ -80,7 +80,7 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
                 remount_bind(&mounted, m.flags).context("remount with its options")?;
             }
         }
-        "cgroup" => crate::rootfs::cgroupfs::mount(root, &target, m)?,
+        "cgroup" => crate::rootfs::cgroupfs::mount(&target, m)?,
         fstype => {
             let flags = if read_only_later {
                 m.flags & !libc::MS_RDONLY

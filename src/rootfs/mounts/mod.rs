@@ -5,7 +5,7 @@
 //! Options" plus runc's extensions), `apply.rs` mounts a planned entry. The fd-based mount
 //! syscalls (open_tree, move_mount, mount_setattr) are in `rootfs/mount_api.rs`.
 
-use crate::plan::IdMap;
+use crate::idmap::IdMap;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Mount;
 use options::parse_options;
