@@ -117,8 +117,13 @@ impl Init<'_> {
             if in_cgroup_needed {
                 self.wait_placed()?;
             }
-            self.step(s, &mut progress)
-                .with_context(|| format!("{}: {}", step.origin, s.describe()))?;
+            let done = self.step(s, &mut progress);
+            match s {
+                // A missing program fails in runc's own words (`exec: "x": executable file not
+                // found in $PATH`), which engines match on: no step context around them.
+                InitStep::FindProgram => done?,
+                _ => done.with_context(|| format!("{}: {}", step.origin, s.describe()))?,
+            }
             if Some(i) == last_in_slash {
                 // Closed as soon as done with: with a low RLIMIT_NOFILE, fds held until the
                 // exec would leave the init none to open.
