@@ -11,8 +11,8 @@ die() {
 
 # runc and crun: comparisons and test oracle; libc6-dev + gcc: static C
 # (hack/hello.c); file: checking binaries; time: /usr/bin/time for peak RSS;
-# python3: the demo's config patching and the bench driver.
-packages=(runc crun libc6-dev gcc file time libseccomp-dev)
+# python3: the demo's config patching and the bench driver; strace: the bench's syscall count.
+packages=(runc crun libc6-dev gcc file time libseccomp-dev strace)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 
 missing=()
