@@ -410,7 +410,7 @@ pub fn wait_exit(process: Identity, signal: Option<i32>) -> Result<()> {
 
 /// The start time of a live (not zombie) process, from /proc/PID/stat.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::procfs::read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // comm may hold spaces and parentheses: the fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();

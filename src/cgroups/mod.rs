@@ -356,20 +356,29 @@ fn check_path(path: &str) -> Result<()> {
 
 /// mkdir -p from the hierarchy's mount point. A new v1 cpuset cgroup starts with no cpus and
 /// mems, and a task cannot join it; fill every level along the path from its parent, as runc does.
+/// Elsewhere the leaf alone is tried first: its parents usually exist (one mkdir, not one a level).
 fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
+    if !cpuset {
+        match std::fs::create_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
+            Err(_) => {}
+        }
+    }
     let rest = dir.strip_prefix(mount).unwrap_or(dir);
     let mut current = mount.to_path_buf();
     for part in rest.components() {
         let parent = current.clone();
         current.push(part);
-        match std::fs::create_dir(&current) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        let made = match std::fs::create_dir(&current) {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
             Err(e) => bail!("create cgroup {}: {}", current.display(), os_text(&e)),
-        }
+        };
         if cpuset {
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                if read(&current, file)?.is_empty() {
+                // A cgroup just made is empty, or (cgroup.clone_children) its parent's copy.
+                if made || read(&current, file)?.is_empty() {
                     write(&current, file, &read(&parent, file)?)?;
                 }
             }
@@ -417,8 +426,15 @@ fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
     Ok(())
 }
 
-/// rmdir, deepest first; a cgroup directory's files go with it.
+/// rmdir, deepest first; a cgroup directory's files go with it. The directory itself is tried
+/// first: it usually has no child cgroups, and listing it (open, stat, two getdents, close in
+/// each hierarchy) would be most of what a delete does. Child cgroups make it EBUSY.
 fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        other => return other,
+    }
     let entries = match std::fs::read_dir(dir) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         other => other?,
@@ -469,17 +485,41 @@ fn os_text(e: &std::io::Error) -> String {
 /// One write(2) of the whole value, never creating the file: cgroupfs takes each write as one
 /// command, and a missing file must say so.
 pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    let path = dir.join(file);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| anyhow!("write {value} to {}: {}", path.display(), os_text(&e)))
+    File::new(dir, file).write(value)
+}
+
+/// A cgroup file written with one write(2) per value, opened at the first: several values (the
+/// device rules) cost one open, not one each.
+pub(crate) struct File {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl File {
+    pub(crate) fn new(dir: &Path, file: &str) -> File {
+        File {
+            path: dir.join(file),
+            file: None,
+        }
+    }
+
+    pub(crate) fn write(&mut self, value: &str) -> Result<()> {
+        let file = match self.file.take() {
+            Some(f) => Ok(f),
+            None => std::fs::OpenOptions::new().write(true).open(&self.path),
+        };
+        file.and_then(|mut f| {
+            let written = f.write_all(value.as_bytes());
+            self.file = Some(f);
+            written
+        })
+        .map_err(|e| anyhow!("write {value} to {}: {}", self.path.display(), os_text(&e)))
+    }
 }
 
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path)
+    crate::procfs::read_small(&path)
         .map(|s| s.trim().to_string())
         .map_err(|e| anyhow!("read {}: {}", path.display(), os_text(&e)))
 }
@@ -487,7 +527,7 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
 /// Like `read`, but a missing file (a controller or kernel feature that is not there) is None.
 pub(crate) fn read_opt(dir: &Path, file: &str) -> Result<Option<String>> {
     let path = dir.join(file);
-    match std::fs::read_to_string(&path) {
+    match crate::procfs::read_small(&path) {
         Ok(s) => Ok(Some(s.trim().to_string())),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow!("read {}: {}", path.display(), os_text(&e))),
