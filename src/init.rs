@@ -377,14 +377,15 @@ impl Init<'_> {
     fn wait_for_start(&mut self) -> Result<()> {
         self.wait_placed()?;
         self.channel.send(&Msg::Ready)?;
-        match self.channel.recv()?.0 {
+        let detached = match self.channel.recv()?.0 {
             Msg::Detach { keep_pdeathsig } => {
                 if !keep_pdeathsig {
                     nix::sys::prctl::set_pdeathsig(None).context("clear parent death signal")?;
                 }
+                !keep_pdeathsig
             }
             other => bail!("unexpected message {other:?} from the runtime"),
-        }
+        };
         // `exec`: the runtime waits for the channel to close, which our execve does (it is
         // close-on-exec), or for the reason it failed.
         let Some(listener) = &self.start_listener else {
@@ -395,6 +396,9 @@ impl Init<'_> {
         nix::sys::socket::shutdown(self.channel.fd().as_raw_fd(), nix::sys::socket::Shutdown::Both)
             .context("close the channel")?;
         let _span = tracing::debug_span!("step", message = "wait for start").entered();
+        if detached {
+            crate::memory::release_before_start();
+        }
         loop {
             match nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
                 Err(nix::errno::Errno::EINTR) => continue,
