@@ -25,6 +25,7 @@ pub use resources::default_device_rules;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -145,6 +146,27 @@ impl Cgroup {
 
     pub fn saved(&self) -> SavedCgroup {
         self.saved.clone()
+    }
+
+    /// On a cgroup2-only host, the cgroup's directory, made now and opened, for the clone that
+    /// makes the init to place it there (`clone_into`): the init is charged there from its first
+    /// page, and no write to cgroup.procs follows. None elsewhere: v1 hierarchies take a write
+    /// each, and systemd places a unit's processes itself.
+    pub fn birthplace(&self) -> Result<Option<OwnedFd>> {
+        let Some(dir) = self.saved.v2.as_ref().filter(|_| host().v2_only) else {
+            return Ok(None);
+        };
+        if self.saved.systemd_unit.is_some() || !self.saved.v1.is_empty() {
+            return Ok(None);
+        }
+        self.make()?;
+        let fd = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("open cgroup {}", dir.display()))?;
+        Ok(Some(fd))
     }
 
     /// Every directory of the cgroup: one per v1 hierarchy, then the cgroup2 one.
@@ -339,6 +361,49 @@ impl Cgroup {
             Err(anyhow!(text.join("; ")))
         }
     }
+}
+
+/// The kernel's struct clone_args, as far as CLONE_INTO_CGROUP needs (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// namespaces::clone, with the child born in the cgroup2 directory `dir` (clone3 with
+/// CLONE_INTO_CGROUP, Linux 5.7). Returns as fork does: 0 in the child.
+pub fn clone_into(flags: libc::c_int, dir: &OwnedFd) -> Result<nix::unistd::Pid> {
+    let args = CloneArgs {
+        flags: flags as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: without CLONE_VM and with no stack the child gets a copy of this single-threaded
+    // process, as with fork; the kernel reads `args` (of the size given) and writes nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error()).context("clone3 into the container's cgroup");
+    }
+    Ok(nix::unistd::Pid::from_raw(ret as i32))
 }
 
 fn check_path(path: &str) -> Result<()> {
