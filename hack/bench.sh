@@ -122,7 +122,7 @@ echo "bench.sh: scrun on a simulated cgroup2-only host"
 unshare --mount --propagation private sh -c \
     'umount -R -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"' \
     "${bench[@]}" --rotation "scrun-v2=$tmp/install/bin/scrun" --json "$tmp/v2.json" \
-    --note "scrun-v2: scrun on a simulated cgroup2-only host (cgroup2 mounted at /sys/fs/cgroup in a mount namespace)" \
+    --note "scrun-v2: scrun on a simulated cgroup2-only host (cgroup2 mounted at /sys/fs/cgroup in a mount namespace): the init is born in its cgroup (clone3 CLONE_INTO_CGROUP); in the other columns scrun writes cgroup.procs after the clone" \
     || echo "bench.sh: warning: the cgroup2-only rotation failed (see above)" >&2
 
 # crun 1.8 refuses a hybrid cgroup host while a controller (here hugetlb) sits on cgroup2. Rather
