@@ -33,6 +33,7 @@ import os
 import platform
 import select
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -529,6 +530,10 @@ def main():
     opts.bundle = os.path.abspath(opts.bundle)
     opts.true_bundle = os.path.abspath(opts.true_bundle)
 
+    # Ctrl-C and SIGTERM end the run through the cleanup below, even where the shell started
+    # this process with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         die(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")

@@ -391,14 +391,15 @@ impl Init<'_> {
         let Some(listener) = &self.start_listener else {
             return Ok(());
         };
+        // Before the runtime is let go: a created container is lean by the time create returns.
+        if detached {
+            crate::memory::release_before_start();
+        }
         // The runtime exits once it sees the channel close, not before: its exit would
         // otherwise kill us through the parent-death signal just cleared.
         nix::sys::socket::shutdown(self.channel.fd().as_raw_fd(), nix::sys::socket::Shutdown::Both)
             .context("close the channel")?;
         let _span = tracing::debug_span!("step", message = "wait for start").entered();
-        if detached {
-            crate::memory::release_before_start();
-        }
         loop {
             match nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
                 Err(nix::errno::Errno::EINTR) => continue,
