@@ -1,52 +1,65 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): scrun vs runc vs crun on a FROM-scratch hello bundle.
-# Measures `run` and the create -> start -> wait -> delete cycle, N times each,
-# round-robin over every runtime, and prints medians, ratios and peak RSS. Run as root.
+# Benchmark (not a test): every figure of issue 13's table (run back to back, run after 250 ms
+# idle, the create/start/wait/delete cycle, 100 x run, peak RSS, memory cgroup peak, RSS of a
+# created init, memory per created container, list with N created, syscalls of a run, binary size)
+# for scrun, crun and runc (and the perf floor with --floor), as medians with scrun's ratio to
+# crun and to the floor and the issue's target, PASS or FAIL. Run as root.
 #
-#   hack/bench.sh [-n N] [--compare NAME=PATH]... [--floor PATH]
+#   hack/bench.sh [--quick] [-n N] [--containers N] [--compare NAME=PATH]... [--floor PATH]
 #
-# Rows: scrun (the release binary installed read-only as hack/install.sh does, but into
-# this run's temp dir: no re-exec), scrun-sealed (the same binary run from target/, a
-# writable mount: it re-executes from a read-only view of itself at each create and run),
-# runc, crun; then each --compare binary (e.g. a build of an older commit), run from where
-# it is; then, with --floor, the perf-floor program (../shared/perf-floor, built with
-# `gcc -O2 -static -o floor floor.c`) invoked as floor-oci.
-# N rounds (default 30).
+# Rotations (runtimes measured interleaved, round-robin): scrun, crun and floor-oci (the headline
+# ratios: a heavy runtime between their samples evicts what they need); then runc, scrun-sealed and
+# each --compare binary; then, first of all, scrun-v2: scrun on a simulated cgroup2-only host (a
+# mount namespace with cgroup2 at /sys/fs/cgroup), where it places the init with
+# clone3(CLONE_INTO_CGROUP).
+# scrun is the release binary installed read-only as hack/install.sh does, but into this run's
+# temp dir (no re-exec); scrun-sealed the same binary run from target/ (a writable mount: it
+# re-executes from a read-only view of itself); --compare binaries (e.g. a build of an older
+# commit) run from where they are; --floor (or FLOOR=PATH) is the perf-floor program
+# (../shared/perf-floor: `gcc -O2 -static -o floor floor.c`), invoked as floor-oci.
+# -n: rounds of the timed figures (default 20); --containers: N (default 100; the README's
+# figures use 1000); --quick: 5 rounds, one of 100 x run, N = 20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cmdline="hack/bench.sh${*:+ $*}"
-n=30
+cmdline="${FLOOR:+FLOOR=$FLOOR }hack/bench.sh${*:+ $*}"
+n=20
+x100=3
+small=5
+containers=100
 compare=()
-floor=
-usage() { echo "usage: hack/bench.sh [-n ROUNDS] [--compare NAME=PATH]... [--floor PATH]" >&2; exit 2; }
+floor=${FLOOR:-}
+usage() {
+    echo "usage: hack/bench.sh [--quick] [-n ROUNDS] [--containers N] [--compare NAME=PATH]... [--floor PATH]" >&2
+    exit 2
+}
 while (($#)); do
     case $1 in
+        --quick) n=5 x100=1 small=3 containers=20; shift ;;
         -n) (($# >= 2)) || usage; n=$2; shift 2 ;;
+        --containers) (($# >= 2)) || usage; containers=$2; shift 2 ;;
         --compare) (($# >= 2)) || usage; compare+=("$2"); shift 2 ;;
         --floor) (($# >= 2)) || usage; floor=$2; shift 2 ;;
         *) usage ;;
     esac
 done
 [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: -n wants a positive number, got '$n'" >&2; exit 2; }
-runtimes=()
-ratios=(scrun/runc scrun/crun scrun-sealed/scrun)
+[[ $containers =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --containers wants a positive number, got '$containers'" >&2; exit 2; }
+others=()
 for c in "${compare[@]}"; do
     name=${c%%=*} path=${c#*=}
     [[ $c == *=* && $name =~ ^[A-Za-z0-9._-]+$ ]] \
         || { echo "bench.sh: --compare wants NAME=PATH (NAME of letters, digits, . _ -), got '$c'" >&2; exit 2; }
     case $name in
-        scrun | scrun-sealed | runc | crun | floor-oci) echo "bench.sh: --compare name '$name' is taken by a built-in row" >&2; exit 2 ;;
+        scrun | scrun-sealed | scrun-v2 | runc | crun | floor-oci) echo "bench.sh: --compare name '$name' is taken by a built-in row" >&2; exit 2 ;;
     esac
-    [[ " ${runtimes[*]} " != *" $name="* ]] || { echo "bench.sh: --compare name '$name' given twice" >&2; exit 2; }
+    [[ " ${others[*]} " != *" $name="* ]] || { echo "bench.sh: --compare name '$name' given twice" >&2; exit 2; }
     [[ -f $path && -x $path ]] || { echo "bench.sh: --compare $name: $path is not an executable file" >&2; exit 2; }
-    runtimes+=("$name=$(realpath -s "$path")")
-    ratios+=("scrun/$name")
+    others+=("$name=$(realpath -s "$path")")
 done
 if [[ -n $floor ]]; then
     [[ -f $floor && -x $floor ]] || { echo "bench.sh: --floor: $floor is not an executable file" >&2; exit 2; }
     floor=$(realpath -s "$floor")
-    ratios+=(scrun/floor-oci)
 fi
 [[ $(id -u) -eq 0 ]] || { echo "bench.sh: run as root (containers need it)" >&2; exit 1; }
 
@@ -54,40 +67,9 @@ hack/setup.sh
 
 prefix="scrunbench-$$"
 tmp=$(mktemp -d /tmp/scrun-bench.XXXXXX)
-hugetlb_mounted=false
-hugetlb_made_dir=false
-hugetlb_on_v2() { grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; }
-# Unmounts our hugetlb v1 mount and waits until the controller is back on
-# cgroup2. A v1 hierarchy that still has (even dying) child cgroups when it is
-# unmounted outlives the umount; mounting and unmounting it again once they are
-# gone releases it.
-release_hugetlb() {
-    local try
-    for try in 1 2 3 4 5 6 7 8 9 10; do
-        umount /sys/fs/cgroup/hugetlb || return 1
-        for _ in 1 2 3 4 5; do
-            hugetlb_on_v2 && return 0
-            sleep 0.1
-        done
-        ((try < 10)) || break
-        mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb || return 1
-        sleep 0.2
-    done
-    return 1
-}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if $hugetlb_mounted; then
-        # Cgroups of our containers must be gone, or the v1 hierarchy outlives the umount.
-        # The hierarchy exists only for this run, so every cgroup in it is the run's (scrun's
-        # default parent /scrun included).
-        find /sys/fs/cgroup/hugetlb -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null || true
-        release_hugetlb || echo "bench.sh: warning: could not give hugetlb back to cgroup2 (see /proc/cgroups)" >&2
-    fi
-    if $hugetlb_made_dir; then
-        rmdir /sys/fs/cgroup/hugetlb || echo "bench.sh: could not rmdir /sys/fs/cgroup/hugetlb" >&2
-    fi
     if mountpoint -q "$tmp/install/lib/scrun" && ! umount "$tmp/install/lib/scrun"; then
         echo "bench.sh: could not unmount $tmp/install/lib/scrun; left $tmp in place" >&2
     else
@@ -103,43 +85,79 @@ trap 'exit 143' TERM
 # unmounts it.
 hack/install.sh --prefix "$tmp/install" -q
 scrun=target/x86_64-unknown-linux-gnu/release/scrun  # what hack/install.sh installed
-runtimes=("scrun=$tmp/install/bin/scrun" "scrun-sealed=$(realpath "$scrun")"
-    "runc=$(command -v runc)" "crun=$(command -v crun)" "${runtimes[@]}")
+headline="scrun=$tmp/install/bin/scrun,crun=$(command -v crun)"
+second="runc=$(command -v runc),scrun-sealed=$(realpath "$scrun")"
+for o in "${others[@]}"; do second+=",$o"; done
 notes=("scrun runs from a read-only bind mount (as hack/install.sh installs it), scrun-sealed from target/")
 if [[ -n $floor ]]; then
     # floor does what a default config obliges only when invoked by a name with "oci" in it.
     mkdir "$tmp/floor"
     ln -s "$floor" "$tmp/floor/floor-oci"
-    runtimes+=("floor-oci=$tmp/floor/floor-oci")
+    headline+=",floor-oci=$tmp/floor/floor-oci"
 fi
 
-echo "bench.sh: making the bundle in target/bench/bundle"
+echo "bench.sh: making the bundles in target/bench/bundle (static /hello) and target/bench/true (static /true)"
 bundle=target/bench/bundle
+true_bundle=target/bench/true
 hack/hello-bundle.sh "$scrun" "$bundle"
+rm -rf "$true_bundle"
+mkdir -p "$true_bundle"
+cp -a "$bundle/rootfs" "$true_bundle/"
+printf 'int main(void) { return 0; }\n' | gcc -static -Os -s -x c -o "$true_bundle/rootfs/true" -
+python3 - "$bundle/config.json" "$true_bundle/config.json" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f:
+    config = json.load(f)
+config["process"]["args"] = ["/true"]
+with open(sys.argv[2], "w") as f:
+    json.dump(config, f, indent=2)
+PY
 
-# crun 1.8 refuses a hybrid cgroup host while a controller (here hugetlb) sits
-# on cgroup2. If (and only if) it does, bind hugetlb to a v1 hierarchy for the
-# bench; the EXIT trap undoes exactly that.
+bench=(python3 hack/bench.py -n "$n" --x100 "$x100" --small "$small" --containers "$containers"
+    --bundle "$bundle" --true-bundle "$true_bundle" --tmp "$tmp" --prefix "$prefix")
+
+# scrun as on a cgroup2-only host: a private mount namespace with cgroup2 at /sys/fs/cgroup, as
+# tests/resources.rs simulates one. bench.py cleans up there what it made there.
+echo "bench.sh: scrun on a simulated cgroup2-only host"
+unshare --mount --propagation private sh -c \
+    'umount -R -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"' \
+    "${bench[@]}" --rotation "scrun-v2=$tmp/install/bin/scrun" --json "$tmp/v2.json" \
+    --note "scrun-v2: scrun on a simulated cgroup2-only host (cgroup2 mounted at /sys/fs/cgroup in a mount namespace): the init is born in its cgroup (clone3 CLONE_INTO_CGROUP); in the other columns scrun writes cgroup.procs after the clone" \
+    || echo "bench.sh: warning: the cgroup2-only rotation failed (see above)" >&2
+
+# crun 1.8 refuses a hybrid cgroup host while a controller (here hugetlb) sits on cgroup2. Rather
+# than move hugetlb to a v1 hierarchy on the host (which other users of the host would see), the
+# rotations then run in a private mount namespace whose /sys/fs/cgroup is a fresh tmpfs holding the
+# host's v1 hierarchies alone: a cgroup v1 host, the same for every runtime. (Only unmounting
+# /sys/fs/cgroup/unified would not do: crun then makes its "cgroups" as plain directories in the
+# host's tmpfs.) bench.py cleans up there what it made there.
+main_ns=()
 if ! crun --root "$tmp/crun-probe" run --bundle "$bundle" "$prefix-crunprobe" >/dev/null 2>"$tmp/crun-probe.err"; then
     crun --root "$tmp/crun-probe" delete --force "$prefix-crunprobe" >/dev/null 2>&1 || true
-    if grep -q "hybrid mode" "$tmp/crun-probe.err" && [[ ! -e /sys/fs/cgroup/hugetlb ]] \
-        && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
-        echo "bench.sh: crun refuses hybrid cgroups; mounting hugetlb as cgroup v1 at /sys/fs/cgroup/hugetlb for the bench"
-        mkdir /sys/fs/cgroup/hugetlb
-        hugetlb_made_dir=true
-        mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-        hugetlb_mounted=true
-        notes+=("hugetlb mounted as cgroup v1 for crun during the bench (undone afterwards)")
+    if grep -q "hybrid mode" "$tmp/crun-probe.err" && mountpoint -q /sys/fs/cgroup/unified; then
+        echo "bench.sh: crun refuses hybrid cgroups; the rotations run where /sys/fs/cgroup holds the v1 hierarchies alone"
+        mkdir "$tmp/v1view"
+        # shellcheck disable=SC2016 # expanded by that sh
+        main_ns=(unshare --mount --propagation private sh -ec '
+            view=$0
+            mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup-v1-view "$view"
+            for m in $(findmnt -rn -o TARGET -t cgroup); do
+                case $m in /sys/fs/cgroup/*) mkdir "$view/${m#/sys/fs/cgroup/}" && mount --bind "$m" "$view/${m#/sys/fs/cgroup/}" ;; esac
+            done
+            for l in /sys/fs/cgroup/*; do [ ! -L "$l" ] || ln -s "$(readlink "$l")" "$view/${l##*/}"; done
+            umount -R -l /sys/fs/cgroup
+            mount --move "$view" /sys/fs/cgroup
+            exec "$@"' "$tmp/v1view")
+        notes+=("crun 1.8 refuses this hybrid host: the rotations ran in a mount namespace whose /sys/fs/cgroup has the v1 hierarchies alone")
     else
         echo "bench.sh: crun does not work here: $(cat "$tmp/crun-probe.err")" >&2
         exit 1
     fi
 fi
 
-echo "bench.sh: $n rounds of run + cycle per runtime (takes a while)"
+echo "bench.sh: the two rotations (takes a while)"
 args=()
-for r in "${runtimes[@]}"; do args+=(--runtime "$r"); done
-for r in "${ratios[@]}"; do args+=(--ratio "$r"); done
+[[ -s $tmp/v2.json ]] && args+=(--merge "$tmp/v2.json")
 for note in "${notes[@]}"; do args+=(--note "$note"); done
-python3 hack/bench.py -n "$n" --bundle "$bundle" --tmp "$tmp" \
-    --prefix "$prefix" --cmdline "$cmdline" "${args[@]}"
+"${main_ns[@]}" "${bench[@]}" --rotation "$headline" --rotation "$second" \
+    --cmdline "$cmdline" "${args[@]}"

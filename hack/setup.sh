@@ -13,8 +13,8 @@ die() {
 # (hack/hello.c); file: checking binaries; time: /usr/bin/time for peak RSS;
 # python3: the demo's config patching and the bench driver; busybox-static: the
 # default tool of `scrun debug`; uidmap: newuidmap and newgidmap for rootless
-# containers with more than the user's own id.
-packages=(runc crun libc6-dev gcc file time libseccomp-dev busybox-static uidmap)
+# containers with more than the user's own id; strace: the bench's syscall count.
+packages=(runc crun libc6-dev gcc file time libseccomp-dev busybox-static uidmap strace)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 
 missing=()

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
 use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct Init<'a> {
     pub plan: &'a Plan,
@@ -57,6 +57,8 @@ struct Progress {
     masks: rootfs::masks::Masks,
     /// The cgroup hierarchies the init is in, read once for the CgroupHierarchy steps.
     cgroups: Option<Vec<(String, crate::cgroups::Hierarchy, bool)>>,
+    /// The tmpfs of the `cgroup` mount being filled, and where it is mounted.
+    cgroup_tmpfs: Option<(PathBuf, OwnedFd)>,
 }
 
 impl Init<'_> {
@@ -221,9 +223,23 @@ impl Init<'_> {
                     Some(h) => h,
                     slot => slot.insert(rootfs::cgroupfs::hierarchies()?),
                 };
-                rootfs::cgroupfs::hierarchy(root()?, mount, name, hierarchies)?
+                let tmpfs = match &mut p.cgroup_tmpfs {
+                    Some((at, fd)) if *at == mount.destination => fd,
+                    slot => {
+                        &slot
+                            .insert((mount.destination.clone(), rootfs::cgroupfs::tmpfs(root()?, mount)?))
+                            .1
+                    }
+                };
+                rootfs::cgroupfs::hierarchy(root()?, tmpfs, mount, name, hierarchies)?
             }
-            InitStep::CgroupReadonly { mount } => rootfs::cgroupfs::remount_readonly(root()?, mount)?,
+            InitStep::CgroupReadonly { mount } => {
+                let tmpfs = match p.cgroup_tmpfs.take() {
+                    Some((at, fd)) if at == mount.destination => fd,
+                    _ => rootfs::cgroupfs::tmpfs(root()?, mount)?,
+                };
+                rootfs::cgroupfs::remount_readonly(&tmpfs, mount)?
+            }
             InitStep::MakeDevice(node) => dev::nodes::make(root()?, node, false)?,
             InitStep::BindDevice(node) => dev::nodes::make(root()?, node, true)?,
             InitStep::Symlink { link, target } => rootfs::symlink(root()?, link, target)?,
@@ -371,19 +387,24 @@ impl Init<'_> {
     fn wait_for_start(&mut self) -> Result<()> {
         self.wait_placed()?;
         self.channel.send(&Msg::Ready)?;
-        match self.channel.recv()?.0 {
+        let detached = match self.channel.recv()?.0 {
             Msg::Detach { keep_pdeathsig } => {
                 if !keep_pdeathsig {
                     nix::sys::prctl::set_pdeathsig(None).context("clear parent death signal")?;
                 }
+                !keep_pdeathsig
             }
             other => bail!("unexpected message {other:?} from the runtime"),
-        }
+        };
         // `exec`: the runtime waits for the channel to close, which our execve does (it is
         // close-on-exec), or for the reason it failed.
         let Some(listener) = &self.start_listener else {
             return Ok(());
         };
+        // Before the runtime is let go: a created container is lean by the time create returns.
+        if detached {
+            crate::memory::release_before_start();
+        }
         // The runtime exits once it sees the channel close, not before: its exit would
         // otherwise kill us through the parent-death signal just cleared.
         nix::sys::socket::shutdown(self.channel.fd().as_raw_fd(), nix::sys::socket::Shutdown::Both)

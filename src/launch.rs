@@ -284,9 +284,18 @@ impl Request<'_> {
             })
             .unwrap_or_default();
         let (ours, theirs) = sync::pair()?;
-        let pid = match &inside {
-            Some(userns) => namespaces::clone_inside(userns, inside_pid.as_ref(), plan.clone_flags()),
-            None => namespaces::clone(plan.clone_flags()),
+        // On a cgroup2 host the init is born in its cgroup; kept in `made` from then on.
+        let birthplace = match (&planned, &inside) {
+            (Some(c), None) => c.birthplace().context("linux.cgroupsPath")?,
+            _ => None,
+        };
+        if birthplace.is_some() {
+            made.cgroup = planned.as_ref().map(|c| Cgroup::open(&c.saved())).transpose()?;
+        }
+        let pid = match (&inside, &birthplace) {
+            (Some(userns), _) => namespaces::clone_inside(userns, inside_pid.as_ref(), plan.clone_flags()),
+            (None, Some(dir)) => crate::cgroups::clone_into(plan.clone_flags(), dir),
+            (None, None) => namespaces::clone(plan.clone_flags()),
         }
         .context("clone the container's init")?;
         if pid.as_raw() == 0 {
@@ -399,7 +408,9 @@ impl Request<'_> {
                         cgroup
                     };
                     cgroup.apply(resources).context("linux.resources")?;
-                    cgroup.add_pid(pid.as_raw())?;
+                    if birthplace.is_none() {
+                        cgroup.add_pid(pid.as_raw())?;
+                    }
                 }
                 PlaceStep::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
                 PlaceStep::CpuAffinity { cpus, .. } => {

@@ -15,6 +15,7 @@ pub mod idmap;
 pub mod init;
 pub mod launch;
 pub mod logging;
+pub mod memory;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod netdev;

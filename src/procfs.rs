@@ -94,9 +94,35 @@ impl Proc {
 
     pub fn read(&self, rel: &str) -> Result<String> {
         let fd = self.open_at(rel, OFlag::O_RDONLY);
-        fd.and_then(|fd| std::io::read_to_string(std::fs::File::from(fd)))
+        fd.and_then(|fd| read_all(std::fs::File::from(fd)))
             .with_context(|| format!("read /proc/{rel}"))
     }
+}
+
+/// A whole small kernel file (procfs, cgroupfs, sysfs) as text. Those report a size of 0, so
+/// std's read_to_string stats the file for nothing and then reads in steps from 32 bytes up
+/// (eight reads for mountinfo); this reads a page at a time: open, read, read (EOF), close.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    read_all(std::fs::File::open(path)?)
+}
+
+fn read_all(mut file: std::fs::File) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 impl AsFd for Proc {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::ErrorKind;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -136,7 +137,8 @@ pub enum Loaded {
 pub struct Container {
     pub dir: PathBuf,
     pub saved: Saved,
-    _lock: Lock,
+    /// Held while this view of the container is in use; files are read through it.
+    lock: Lock,
 }
 
 impl Store {
@@ -216,13 +218,7 @@ impl Store {
         let path = dir.join(STATE_FILE);
         let why = match read(STATE_FILE) {
             Ok(text) => match serde_json::from_slice(&text) {
-                Ok(saved) => {
-                    return Ok(Loaded::Ok(Container {
-                        dir,
-                        saved,
-                        _lock: lock,
-                    }))
-                }
+                Ok(saved) => return Ok(Loaded::Ok(Container { dir, saved, lock })),
                 Err(e) => format!("{}: {e}", path.display()),
             },
             Err(e) => format!("{}: {}", path.display(), io_why(&e)),
@@ -250,21 +246,23 @@ impl Store {
         }))
     }
 
-    /// Every container, corrupt ones included.
-    pub fn list(&self) -> Result<Vec<Loaded>> {
+    /// Every container, corrupt ones included, oldest first, as `view` sees it under the
+    /// container's lock. Each lock goes before the next container is read: held to the end, a
+    /// thousand containers would hold a thousand fds.
+    pub fn list<T>(&self, view: impl Fn(&Loaded) -> T) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.root).with_context(|| format!("read {}", self.root.display()))? {
             let name = entry?.file_name();
             if let Some(c) = name.to_str().and_then(|id| self.load_any(id).ok()) {
-                out.push(c);
+                let created = match &c {
+                    Loaded::Ok(c) => c.saved.created.clone(),
+                    Loaded::Corrupt(_) => String::new(),
+                };
+                out.push((created, view(&c)));
             }
         }
-        let created = |l: &Loaded| match l {
-            Loaded::Ok(c) => c.saved.created.clone(),
-            Loaded::Corrupt(_) => String::new(),
-        };
-        out.sort_by_key(created);
-        Ok(out)
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out.into_iter().map(|(_, v)| v).collect())
     }
 }
 
@@ -277,7 +275,13 @@ impl Container {
     pub fn status(&self) -> Status {
         if start_time(self.saved.pid) != Some(self.saved.pid_start_time) {
             Status::Stopped
-        } else if self.dir.join(START_SOCKET).exists() {
+        } else if nix::sys::stat::fstatat(
+            self.lock.as_fd(),
+            START_SOCKET,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_ok()
+        {
             Status::Created
         } else if self
             .cgroup()
@@ -357,15 +361,30 @@ pub type Lock = nix::fcntl::Flock<File>;
 
 /// Read the file `name` of the directory `dir` holds.
 fn read_in(dir: &Lock, name: &str) -> std::io::Result<Vec<u8>> {
-    use std::os::fd::AsFd;
     let fd = nix::fcntl::openat(
         dir.as_fd(),
         name,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
-    let mut data = Vec::new();
-    std::io::Read::read_to_end(&mut File::from(fd), &mut data)?;
+    // A state file is small and regular: a read short of the buffer is its end, with no stat
+    // for a size hint and no read of nothing after it (a list reads one a container).
+    let mut file = File::from(fd);
+    let mut data = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        match std::io::Read::read(&mut file, &mut data[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if len < data.len() {
+            break;
+        }
+        data.resize(data.len() * 2, 0);
+    }
+    data.truncate(len);
     Ok(data)
 }
 
@@ -410,7 +429,7 @@ pub fn wait_exit(process: Identity, signal: Option<i32>) -> Result<()> {
 
 /// The start time of a live (not zombie) process, from /proc/PID/stat.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::procfs::read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // comm may hold spaces and parentheses: the fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();

@@ -67,14 +67,15 @@ impl Host {
 pub fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        let known = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+        let read = |path: &str| crate::procfs::read_small(Path::new(path)).unwrap_or_default();
+        let mountinfo = read("/proc/self/mountinfo");
+        let own = read("/proc/self/cgroup");
+        let known = read("/proc/cgroups");
         let v2_only = nix::sys::statfs::statfs("/sys/fs/cgroup")
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
         let mut host = parse(&mountinfo, &own, &known, v2_only);
         if let Some(v2) = &mut host.v2 {
-            let list = std::fs::read_to_string(v2.mount.join("cgroup.controllers")).unwrap_or_default();
+            let list = crate::procfs::read_small(&v2.mount.join("cgroup.controllers")).unwrap_or_default();
             v2.controllers = list.split_whitespace().map(str::to_string).collect();
         }
         host.hugepage_sizes = hugepage_sizes(Path::new("/sys/kernel/mm/hugepages"));

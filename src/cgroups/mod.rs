@@ -25,6 +25,7 @@ pub use resources::default_device_rules;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -145,6 +146,27 @@ impl Cgroup {
 
     pub fn saved(&self) -> SavedCgroup {
         self.saved.clone()
+    }
+
+    /// On a cgroup2-only host, the cgroup's directory, made now and opened, for the clone that
+    /// makes the init to place it there (`clone_into`): the init is charged there from its first
+    /// page, and no write to cgroup.procs follows. None elsewhere: v1 hierarchies take a write
+    /// each, and systemd places a unit's processes itself.
+    pub fn birthplace(&self) -> Result<Option<OwnedFd>> {
+        let Some(dir) = self.saved.v2.as_ref().filter(|_| host().v2_only) else {
+            return Ok(None);
+        };
+        if self.saved.systemd_unit.is_some() || !self.saved.v1.is_empty() {
+            return Ok(None);
+        }
+        self.make()?;
+        let fd = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("open cgroup {}", dir.display()))?;
+        Ok(Some(fd))
     }
 
     /// Every directory of the cgroup: one per v1 hierarchy, then the cgroup2 one.
@@ -341,6 +363,49 @@ impl Cgroup {
     }
 }
 
+/// The kernel's struct clone_args, as far as CLONE_INTO_CGROUP needs (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// namespaces::clone, with the child born in the cgroup2 directory `dir` (clone3 with
+/// CLONE_INTO_CGROUP, Linux 5.7). Returns as fork does: 0 in the child.
+pub fn clone_into(flags: libc::c_int, dir: &OwnedFd) -> Result<nix::unistd::Pid> {
+    let args = CloneArgs {
+        flags: flags as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: without CLONE_VM and with no stack the child gets a copy of this single-threaded
+    // process, as with fork; the kernel reads `args` (of the size given) and writes nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error()).context("clone3 into the container's cgroup");
+    }
+    Ok(nix::unistd::Pid::from_raw(ret as i32))
+}
+
 fn check_path(path: &str) -> Result<()> {
     let p = Path::new(path);
     if p.components().any(|c| c == Component::ParentDir) || path.contains('\0') {
@@ -356,20 +421,29 @@ fn check_path(path: &str) -> Result<()> {
 
 /// mkdir -p from the hierarchy's mount point. A new v1 cpuset cgroup starts with no cpus and
 /// mems, and a task cannot join it; fill every level along the path from its parent, as runc does.
+/// Elsewhere the leaf alone is tried first: its parents usually exist (one mkdir, not one a level).
 fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
+    if !cpuset {
+        match std::fs::create_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
+            Err(_) => {}
+        }
+    }
     let rest = dir.strip_prefix(mount).unwrap_or(dir);
     let mut current = mount.to_path_buf();
     for part in rest.components() {
         let parent = current.clone();
         current.push(part);
-        match std::fs::create_dir(&current) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        let made = match std::fs::create_dir(&current) {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
             Err(e) => bail!("create cgroup {}: {}", current.display(), os_text(&e)),
-        }
+        };
         if cpuset {
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                if read(&current, file)?.is_empty() {
+                // A cgroup just made is empty, or (cgroup.clone_children) its parent's copy.
+                if made || read(&current, file)?.is_empty() {
                     write(&current, file, &read(&parent, file)?)?;
                 }
             }
@@ -417,8 +491,15 @@ fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
     Ok(())
 }
 
-/// rmdir, deepest first; a cgroup directory's files go with it.
+/// rmdir, deepest first; a cgroup directory's files go with it. The directory itself is tried
+/// first: it usually has no child cgroups, and listing it (open, stat, two getdents, close in
+/// each hierarchy) would be most of what a delete does. Child cgroups make it EBUSY.
 fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        other => return other,
+    }
     let entries = match std::fs::read_dir(dir) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         other => other?,
@@ -469,17 +550,41 @@ fn os_text(e: &std::io::Error) -> String {
 /// One write(2) of the whole value, never creating the file: cgroupfs takes each write as one
 /// command, and a missing file must say so.
 pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    let path = dir.join(file);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| anyhow!("write {value} to {}: {}", path.display(), os_text(&e)))
+    File::new(dir, file).write(value)
+}
+
+/// A cgroup file written with one write(2) per value, opened at the first: several values (the
+/// device rules) cost one open, not one each.
+pub(crate) struct File {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl File {
+    pub(crate) fn new(dir: &Path, file: &str) -> File {
+        File {
+            path: dir.join(file),
+            file: None,
+        }
+    }
+
+    pub(crate) fn write(&mut self, value: &str) -> Result<()> {
+        let file = match self.file.take() {
+            Some(f) => Ok(f),
+            None => std::fs::OpenOptions::new().write(true).open(&self.path),
+        };
+        file.and_then(|mut f| {
+            let written = f.write_all(value.as_bytes());
+            self.file = Some(f);
+            written
+        })
+        .map_err(|e| anyhow!("write {value} to {}: {}", self.path.display(), os_text(&e)))
+    }
 }
 
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path)
+    crate::procfs::read_small(&path)
         .map(|s| s.trim().to_string())
         .map_err(|e| anyhow!("read {}: {}", path.display(), os_text(&e)))
 }
@@ -487,7 +592,7 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
 /// Like `read`, but a missing file (a controller or kernel feature that is not there) is None.
 pub(crate) fn read_opt(dir: &Path, file: &str) -> Result<Option<String>> {
     let path = dir.join(file);
-    match std::fs::read_to_string(&path) {
+    match crate::procfs::read_small(&path) {
         Ok(s) => Ok(Some(s.trim().to_string())),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow!("read {}: {}", path.display(), os_text(&e))),

@@ -455,14 +455,16 @@ fn devices(cg: &Cgroup, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         (Some(dir), _) => {
             // From a deny-all start, as the cgroup2 filter: a fresh v1 cgroup inherits its
             // parent's allow-all, which rules that do not begin with an "a" rule would keep.
+            let mut allow = super::File::new(dir.path(), "devices.allow");
+            let mut deny = super::File::new(dir.path(), "devices.deny");
             if rules[0].typ().unwrap_or(LinuxDeviceType::A) != LinuxDeviceType::A {
-                write(dir.path(), "devices.deny", "a")?;
+                deny.write("a")?;
             }
             // Written in order: the usual "deny all" first empties the list, then the allows
             // refill it.
             for rule in rules {
-                let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
-                write(dir.path(), file, &device_line(rule))?;
+                let file = if rule.allow() { &mut allow } else { &mut deny };
+                file.write(&device_line(rule))?;
             }
             Ok(())
         }

@@ -53,10 +53,23 @@ pub fn hierarchy_names() -> Option<Vec<String>> {
     )
 }
 
-/// Hierarchy `name` in the tmpfs of the `cgroup` mount on `m.destination`: a bind of the
+/// The tmpfs of the `cgroup` mount on `m.destination`, which only the init has seen yet: each
+/// hierarchy is resolved from it, not walked to again from the rootfs (about 30 syscalls a
+/// hierarchy, twice).
+pub fn tmpfs(root: &OwnedFd, m: &MountStep) -> Result<OwnedFd> {
+    open_in_root(root, &m.destination, Create::No, false)
+}
+
+/// Hierarchy `name` in `tmpfs`, the tmpfs of the `cgroup` mount on `m.destination`: a bind of the
 /// container's own cgroup directory, or, in a cgroup namespace, a cgroup mount of its own; and
 /// for a co-mounted one a symlink per controller. `hierarchies` is what the init read once.
-pub fn hierarchy(root: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(String, Hierarchy, bool)]) -> Result<()> {
+pub fn hierarchy(
+    root: &OwnedFd,
+    tmpfs: &OwnedFd,
+    m: &MountStep,
+    name: &str,
+    hierarchies: &[(String, Hierarchy, bool)],
+) -> Result<()> {
     // A hierarchy the init is in no cgroup of has nothing to show it.
     let Some((_, h, v2)) = hierarchies.iter().find(|(n, ..)| n == name) else {
         return Ok(());
@@ -67,8 +80,7 @@ pub fn hierarchy(root: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(Stri
         return Ok(());
     }
     let restricted = m.flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    let dest = m.destination.join(name);
-    let dest_fd = open_in_root(root, &dest, Create::Dir, false)?;
+    let dest_fd = open_in_root(tmpfs, Path::new(name), Create::Dir, false)?;
     if m.cgroupns {
         let (fstype, data) = if *v2 {
             ("cgroup2", None)
@@ -93,7 +105,7 @@ pub fn hierarchy(root: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(Stri
             None::<&str>,
         )
         .with_context(|| format!("bind {}", source.display()))?;
-        let mounted = open_in_root(root, &dest, Create::No, false)?;
+        let mounted = open_in_root(tmpfs, Path::new(name), Create::No, false)?;
         remount_bind(&mounted, restricted)?;
     }
     if name.contains(',') {
@@ -105,12 +117,11 @@ pub fn hierarchy(root: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(Stri
     Ok(())
 }
 
-/// The tmpfs of a read-only `cgroup` mount, once its hierarchies are in place.
-pub fn remount_readonly(root: &OwnedFd, m: &MountStep) -> Result<()> {
-    let mounted = open_in_root(root, &m.destination, Create::No, false)?;
+/// `tmpfs`, of a read-only `cgroup` mount, once its hierarchies are in place.
+pub fn remount_readonly(tmpfs: &OwnedFd, m: &MountStep) -> Result<()> {
     nix::mount::mount(
         None::<&str>,
-        fd_path(&mounted).as_str(),
+        fd_path(tmpfs).as_str(),
         None::<&str>,
         MsFlags::from_bits_retain(m.flags) | MsFlags::MS_REMOUNT,
         None::<&str>,
@@ -128,8 +139,9 @@ fn is_cgroup2_only() -> bool {
 /// view: this process (the container's init) is in the container's cgroup, which is what gets
 /// bound.
 pub fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
+    let read = |path: &str| crate::procfs::read_small(Path::new(path)).with_context(|| format!("read {path}"));
+    let info = read("/proc/self/mountinfo")?;
+    let own = read("/proc/self/cgroup")?;
     let host = crate::cgroups::parse_mounts(&info, &own);
     let v1 = host.v1.into_iter().map(|h| (h, false));
     Ok(v1
