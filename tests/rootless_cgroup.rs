@@ -169,6 +169,13 @@ fn a_delegated_cgroup_holds_the_container() {
     let deleg = TestCgroup::new("deleg", Some(&user));
     let bundle = user.bundle(&["/probe", "sleep", "60"]);
     let b = bundle.to_str().unwrap();
+    let explained: Value =
+        serde_json::from_str(&ok_in(&user, &deleg.dir, &["explain", "--format", "json", b])).unwrap();
+    let steps = explained["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().any(|s| s["action"] == "cgroup"),
+        "no cgroup step: {steps:#?}"
+    );
     ok_in(&user, &deleg.dir, &["create", "--bundle", b, "rl-cg"]);
     let init = status(&user, &deleg.dir, "rl-cg")["pid"].as_i64().unwrap();
     let own = deleg.dir.join("scrun-rl-cg");
