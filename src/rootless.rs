@@ -6,7 +6,7 @@
 //! The plan builder does this when `Options::rootless` says so, so that `explain` shows the
 //! steps exactly as they run; `check` then refuses what the caller may not do.
 
-use crate::plan::{AfterCloneStep, CloneStep, IdMap, InitStep, Plan};
+use crate::plan::{AfterCloneStep, CloneStep, IdMap, InitStep, PlaceStep, Plan};
 use crate::spec::Bundle;
 use anyhow::{bail, Context, Result};
 use nix::unistd::{getegid, geteuid, Pid};
@@ -80,19 +80,42 @@ fn in_user_namespace() -> bool {
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
-/// Whether the container gets a cgroup when the runtime is rootless: none without limits (a
-/// rootless runtime may not make one), and a config with limits is refused naming the first,
-/// never run silently unlimited.
-pub fn cgroup_wanted(linux: &oci_spec::runtime::Linux) -> Result<bool> {
-    if !active() {
-        return Ok(true);
+/// The cgroup step of a rootless runtime: the container's cgroup goes below the cgroup2 cgroup
+/// delegated to the caller (see `cgroups::delegated`), with the limits its controllers allow;
+/// without one there is no cgroup, and a config with limits is refused naming them, never run
+/// silently unlimited. Unchanged for a privileged runtime (`rootless` false).
+pub fn cgroup_step(step: PlaceStep, rootless: bool) -> Result<Option<PlaceStep>> {
+    let PlaceStep::Cgroup {
+        path,
+        mut resources,
+        systemd,
+    } = step
+    else {
+        return Ok(Some(step));
+    };
+    if !rootless {
+        return Ok(Some(PlaceStep::Cgroup {
+            path,
+            resources,
+            systemd,
+        }));
     }
-    match linux.resources().as_ref().and_then(limit_asked) {
-        None => Ok(false),
-        Some(field) => bail!(
-            "{field}: needs a cgroup the user owns (delegated cgroup2 or --systemd-cgroup with a user systemd), \
-             which a rootless scrun does not make yet; remove linux.resources to run without limits"
-        ),
+    let limits = limits_asked(&resources);
+    let delegated = crate::cgroups::delegated::find().filter(|d| !systemd && d.holds(path.as_deref()));
+    match (delegated, limits.first()) {
+        (Some(d), _) => {
+            d.check_limits(&limits)?;
+            // Device rules need a device cgroup (a BPF program on cgroup2), which takes
+            // privilege; runc drops them rootless likewise.
+            resources.set_devices(None);
+            Ok(Some(PlaceStep::Cgroup {
+                path,
+                resources,
+                systemd,
+            }))
+        }
+        (None, None) => Ok(None),
+        (None, Some(field)) => bail!("{field}: {}", no_cgroup(systemd, path.as_deref())),
     }
 }
 
@@ -243,21 +266,57 @@ fn user_name() -> Option<String> {
     nix::unistd::User::from_uid(geteuid()).ok().flatten().map(|u| u.name)
 }
 
-/// The first field of linux.resources that sets a limit, as `linux.resources.memory.limit`.
+/// A rootless `update`: a limit whose controller the container's cgroup cannot have (a v1 one
+/// on a hybrid host, one not delegated) is refused naming it, as at create.
+pub fn check_update(cgroup: &crate::cgroups::SavedCgroup, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    match crate::cgroups::delegated::Delegated::parent_of(cgroup).filter(|_| active()) {
+        Some(parent) => parent.check_limits(&limits_asked(resources)),
+        None => Ok(()),
+    }
+}
+
+/// Why a rootless container gets no cgroup: what to say of a limit it asks for.
+fn no_cgroup(systemd: bool, cgroups_path: Option<&str>) -> String {
+    let uid = geteuid();
+    if systemd {
+        return "needs a cgroup the user owns, and --systemd-cgroup would need a user systemd, which a rootless \
+                scrun does not use; remove linux.resources to run without limits"
+            .into();
+    }
+    if let Some(d) = crate::cgroups::delegated::find() {
+        return format!(
+            "needs a cgroup the user owns, and linux.cgroupsPath {cgroups_path:?} is not below {}, \
+             the cgroup2 cgroup delegated to uid {uid}",
+            d.dir.display()
+        );
+    }
+    format!(
+        "needs a cgroup the user owns, and no cgroup2 cgroup is delegated to uid {uid} (neither the caller's \
+         nor its parent has cgroup.procs and cgroup.subtree_control writable by it): run scrun in one, \
+         e.g. under `systemd-run --user --scope -p Delegate=yes`, or remove linux.resources to run without limits"
+    )
+}
+
+/// The fields of linux.resources that set a limit, as `linux.resources.memory.limit`.
 /// Device rules are not limits: without privilege there is no device cgroup, and a user
 /// namespace cannot make device nodes anyway (runc ignores them likewise).
-fn limit_asked(resources: &oci_spec::runtime::LinuxResources) -> Option<String> {
-    fn first(path: String, v: &serde_json::Value) -> Option<String> {
+fn limits_asked(resources: &oci_spec::runtime::LinuxResources) -> Vec<String> {
+    fn collect(path: String, v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::Object(o) => o.iter().find_map(|(k, v)| first(format!("{path}.{k}"), v)),
-            serde_json::Value::Array(a) if a.is_empty() => None,
-            _ => Some(path),
+            serde_json::Value::Null => {}
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, v)| collect(format!("{path}.{k}"), v, out)),
+            serde_json::Value::Array(a) if a.is_empty() => {}
+            _ => out.push(path),
         }
     }
-    let mut value = serde_json::to_value(resources).ok()?;
-    value.as_object_mut()?.remove("devices");
-    first("linux.resources".into(), &value)
+    let mut out = Vec::new();
+    if let Ok(mut value) = serde_json::to_value(resources) {
+        if let Some(o) = value.as_object_mut() {
+            o.remove("devices");
+        }
+        collect("linux.resources".into(), &value, &mut out);
+    }
+    out
 }
 
 /// Write the init's id maps as an unprivileged user: the caller's own id directly (gid after
@@ -305,15 +364,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_limit_is_named() {
+    fn limits_are_named_devices_are_not() {
         let r: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::json!({
             "devices": [{"allow": false, "access": "rwm"}],
             "memory": {"limit": 1000000}
         }))
         .unwrap();
-        assert_eq!(limit_asked(&r).as_deref(), Some("linux.resources.memory.limit"));
+        assert_eq!(
+            limits_asked(&r).first().map(String::as_str),
+            Some("linux.resources.memory.limit")
+        );
         let r: oci_spec::runtime::LinuxResources =
             serde_json::from_value(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]})).unwrap();
-        assert_eq!(limit_asked(&r), None);
+        assert!(limits_asked(&r).is_empty());
     }
 }

@@ -12,6 +12,7 @@
 //! processes (us), and the "no internal processes" rule forbids enabling controllers below such a
 //! cgroup, so it cannot be the parent; engines always pass a path anyway.
 
+pub mod delegated;
 mod device_filter;
 mod host;
 pub mod oom;
@@ -88,6 +89,9 @@ impl Cgroup {
     /// Where the cgroup of `id` goes in every hierarchy, without making anything: what a create
     /// records before it makes the directories.
     pub fn plan(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        if crate::rootless::active() {
+            return delegated::plan(cgroups_path, id);
+        }
         let path = match cgroups_path.filter(|p| !p.is_empty()) {
             Some(p) => p.to_string(),
             None => format!("/scrun/{id}"),
@@ -118,6 +122,9 @@ impl Cgroup {
 
     /// Makes the planned directories.
     pub fn make(&self) -> Result<()> {
+        if crate::rootless::active() {
+            return delegated::make(&self.saved);
+        }
         let host = host();
         for (h, d) in host.v1.iter().zip(&self.saved.v1) {
             mkdir_p(&h.mount, &d.dir, h.has("cpuset"))?;

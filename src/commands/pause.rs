@@ -8,7 +8,9 @@ pub fn pause(global: &GlobalOpts, id: &str, freeze: bool) -> Result<()> {
     let container = store.load(id)?;
     let status = container.status();
     let cgroup = container.cgroup().context(if crate::rootless::active() {
-        "the container has no cgroup to freeze: a rootless runtime makes none (it would need a cgroup the user owns)"
+        "the container has no cgroup to freeze: a rootless scrun makes one only below a cgroup2 cgroup delegated \
+         to the user (cgroup.procs and cgroup.subtree_control theirs), e.g. run it under \
+         `systemd-run --user --scope -p Delegate=yes`"
     } else {
         "the container has no cgroup to freeze"
     })?;

@@ -54,6 +54,9 @@ pub fn update(global: &GlobalOpts, args: &UpdateArgs) -> Result<()> {
         tracing::warn!("devices in --resources are ignored: device rules cannot be changed by update");
         resources.set_devices(None);
     }
+    if let Some(saved) = &container.saved.cgroup {
+        crate::rootless::check_update(saved, &resources)?;
+    }
     cgroup.update(&resources)
 }
 

@@ -104,11 +104,8 @@ impl Plan {
                 },
             );
         }
-        if crate::rootless::cgroup_wanted(&linux)? {
-            b.add(
-                "linux.cgroupsPath, linux.resources".into(),
-                cgroup_step(&linux, opts.systemd_cgroup),
-            );
+        if let Some(step) = crate::rootless::cgroup_step(cgroup_step(&linux, opts.systemd_cgroup), opts.rootless)? {
+            b.add("linux.cgroupsPath, linux.resources".into(), step);
         }
         let hooks = crate::hooks::by_kind(spec);
         let add_hooks = |b: &mut Builder, kinds: &[&str]| {
