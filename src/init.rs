@@ -213,7 +213,7 @@ impl Init<'_> {
             InitStep::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
             // Closed once attached: with many binds and a low RLIMIT_NOFILE, fds held until
             // the exec would leave the init none to open.
-            InitStep::Mount { mount, source } => {
+            InitStep::Mount { mount, source, .. } => {
                 rootfs::mounts::mount(root()?, mount, self.handles.take(*source).as_ref())?
             }
             InitStep::CgroupHierarchy { name, mount } => {

@@ -3,7 +3,9 @@
 //! It prints the very plan the runtime executes, so the explanation cannot drift from it.
 
 use crate::cli::{ExplainArgs, TextOrJson};
-use crate::plan::{Action, AfterCloneStep, IdMap, IdmapUserns, InitStep, LaterStep, Options, Plan, RuntimeStep, Step};
+use crate::plan::{
+    Action, Added, AddedKind, AfterCloneStep, IdMap, IdmapUserns, InitStep, LaterStep, Options, Plan, RuntimeStep, Step,
+};
 use crate::rootfs::resolve::{open_in_root, Create};
 use crate::spec::Bundle;
 use anyhow::Result;
@@ -38,6 +40,9 @@ pub struct Explained<'a> {
     /// Directories or files this step makes for its mount point, and where.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub creates: Vec<String>,
+    /// What the step adds to the instance (the same `create` saves for `inspect`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adds: Vec<Added>,
 }
 
 /// args[0] as the container will find it, or why it cannot run.
@@ -98,59 +103,35 @@ impl<'a> Explanation<'a> {
     pub fn new(bundle: &'a Bundle, plan: &'a Plan) -> Result<Explanation<'a>> {
         let root: OwnedFd = std::fs::File::open(&bundle.rootfs)?.into();
         let mut instance = Instance::default();
-        let mut mounted: Vec<PathBuf> = Vec::new();
+        let mut made = Made::default();
         let mut steps = Vec::new();
         for step in &plan.steps {
             let mut creates = Vec::new();
-            let mut needs = |path: &Path, instance: &mut Instance| {
-                for missing in missing(&root, path) {
-                    if mounted.contains(&missing) {
-                        continue; // an earlier mount point, made by then
+            let adds = step.action.adds();
+            for a in &adds {
+                let path = &a.path;
+                match a.kind {
+                    AddedKind::Mount => {
+                        mount_point(&root, path, &mut made, &mut creates, &mut instance);
+                        instance.mounts.insert(path.clone());
                     }
-                    match mounted.iter().rev().find(|m| missing.starts_with(m)) {
-                        Some(m) => creates.push(format!("{} (in the mount on {})", missing.display(), m.display())),
-                        None => {
-                            creates.push(format!("{} (in the image)", missing.display()));
-                            instance.created_in_image.insert(missing);
-                        }
+                    AddedKind::Masked | AddedKind::ReadOnly if exists_in_container(&root, path) => {
+                        instance.mounts.insert(path.clone());
                     }
-                }
-            };
-            match &step.action {
-                Action::Init(InitStep::Mount { mount: m, .. }) => {
-                    needs(&m.destination, &mut instance);
-                    instance.mounts.insert(m.destination.clone());
-                    if m.fstype == "bind" && m.source.starts_with("/run/scrun/ID/") {
-                        instance.files.insert(m.destination.clone());
+                    AddedKind::Masked | AddedKind::ReadOnly => {}
+                    AddedKind::Device => {
+                        instance.devices.insert(path.clone());
                     }
-                    mounted.push(m.destination.clone());
+                    // An existing entry is kept (runc's rule), so only a new one is added.
+                    AddedKind::Symlink if !missing(&root, path).is_empty() => {
+                        instance.symlinks.insert(path.clone());
+                    }
+                    AddedKind::Symlink => {}
+                    AddedKind::File => {
+                        instance.files.insert(path.clone());
+                    }
+                    AddedKind::MountPoint => instance.created_in_image.extend(missing(&root, path)),
                 }
-                Action::Init(InitStep::CgroupHierarchy { name, mount }) => {
-                    instance.mounts.insert(mount.destination.join(name));
-                }
-                // A bound device is a mount as well.
-                Action::Init(InitStep::BindDevice(d)) => {
-                    instance.devices.insert(d.path.clone());
-                    instance.mounts.insert(d.path.clone());
-                }
-                Action::Init(InitStep::MakeDevice(d)) => {
-                    instance.devices.insert(d.path.clone());
-                }
-                // An existing entry is kept (runc's rule), so only a new one is added.
-                Action::Runtime(RuntimeStep::Symlink { link, .. }) | Action::Init(InitStep::Symlink { link, .. })
-                    if !missing(&root, link).is_empty() =>
-                {
-                    instance.symlinks.insert(link.clone());
-                }
-                Action::Init(InitStep::Console { .. }) => {
-                    instance.mounts.insert("/dev/console".into());
-                }
-                Action::Init(InitStep::MaskPath { path } | InitStep::ReadonlyPath { path })
-                    if exists_in_container(&root, path) =>
-                {
-                    instance.mounts.insert(path.clone());
-                }
-                _ => {}
             }
             let side = step.action.side();
             steps.push(Explained {
@@ -158,6 +139,7 @@ impl<'a> Explanation<'a> {
                 side,
                 describe: step.action.describe(),
                 creates,
+                adds,
             });
         }
         Ok(Explanation {
@@ -300,6 +282,32 @@ fn details(action: &Action) -> Vec<String> {
         }
         _ => vec![],
     }
+}
+
+/// Note the components of a mount point missing on disk, each once (by the first step that
+/// needs it): made in an earlier mount, or in the image.
+fn mount_point(root: &OwnedFd, path: &Path, made: &mut Made, creates: &mut Vec<String>, instance: &mut Instance) {
+    for missing in missing(root, path) {
+        if made.made.contains(&missing) {
+            continue;
+        }
+        match made.mounted.iter().rev().find(|m| missing.starts_with(m)) {
+            Some(m) => creates.push(format!("{} (in the mount on {})", missing.display(), m.display())),
+            None => {
+                creates.push(format!("{} (in the image)", missing.display()));
+                instance.created_in_image.insert(missing.clone());
+            }
+        }
+        made.made.push(missing);
+    }
+    made.mounted.push(path.to_path_buf());
+}
+
+/// What the steps so far have mounted, and the mount points they made for it.
+#[derive(Default)]
+struct Made {
+    mounted: Vec<PathBuf>,
+    made: Vec<PathBuf>,
 }
 
 /// The components of `path` missing in the rootfs on disk, outermost first.

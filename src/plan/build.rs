@@ -209,7 +209,14 @@ impl Plan {
                     );
                 }
                 let cgroup = (step.fstype == "cgroup").then(|| Box::new(step.clone()));
-                b.add(format!("mounts[{i}]"), InitStep::Mount { mount: step, source });
+                b.add(
+                    format!("mounts[{i}]"),
+                    InitStep::Mount {
+                        mount: step,
+                        source,
+                        generated: false,
+                    },
+                );
                 if let Some(mount) = cgroup {
                     cgroup_hierarchies(&mut b, format!("mounts[{i}]"), mount);
                 }
@@ -232,7 +239,14 @@ impl Plan {
                 b.add(SPEC_ETC.into(), RuntimeStep::MakeMountpoint { path: dest.clone() });
                 let mount = mounts::generated_file(&path, &dest);
                 let source = b.open_source(SPEC_ETC.into(), &mount, in_userns);
-                b.add(SPEC_ETC.into(), InitStep::Mount { mount, source });
+                b.add(
+                    SPEC_ETC.into(),
+                    InitStep::Mount {
+                        mount,
+                        source,
+                        generated: true,
+                    },
+                );
             }
             b.add(
                 SPEC_ETC.into(),

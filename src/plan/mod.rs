@@ -5,6 +5,7 @@
 use serde::Serialize;
 use std::path::Path;
 
+mod adds;
 mod build;
 mod builder;
 mod etc;
@@ -13,6 +14,7 @@ mod steps;
 mod types;
 
 pub use crate::idmap::IdMap;
+pub use adds::{Added, AddedKind, Recorded};
 pub use build::ns_name;
 pub use process::exec_env;
 pub use steps::*;

@@ -211,6 +211,9 @@ pub enum InitStep {
         mount: MountStep,
         #[serde(skip)]
         source: Option<Slot>,
+        /// The bind of a file the runtime wrote in its state directory (`RuntimeStep::WriteFile`).
+        #[serde(skip)]
+        generated: bool,
     },
     /// One hierarchy in the tmpfs of the `cgroup` mount on `mount.destination` (see
     /// `rootfs::cgroupfs`).
