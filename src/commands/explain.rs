@@ -4,7 +4,8 @@
 
 use crate::cli::{ExplainArgs, TextOrJson};
 use crate::plan::{
-    Action, Added, AddedKind, AfterCloneStep, IdMap, IdmapUserns, InitStep, LaterStep, Options, Plan, RuntimeStep, Step,
+    Action, Added, AddedKind, AfterCloneStep, IdMap, IdmapUserns, InitStep, LaterStep, Options, Plan, ProcessStep,
+    RuntimeStep, Step,
 };
 use crate::rootfs::resolve::{open_in_root, Create};
 use crate::spec::Bundle;
@@ -199,9 +200,19 @@ impl<'a> Explanation<'a> {
     }
 }
 
+fn join(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(",")
+    }
+}
+
 /// The lines under a step that say exactly what it will do.
 fn details(action: &Action) -> Vec<String> {
-    let join = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(",") };
+    if let Some(step) = action.process() {
+        return process_details(step);
+    }
     match action {
         Action::Init(InitStep::Mount { mount: m, .. }) => vec![format!(
             "source {}, type {}, options {}",
@@ -230,50 +241,6 @@ fn details(action: &Action) -> Vec<String> {
             };
             vec![format!("uid {}", maps(uid)), format!("gid {}", maps(gid))]
         }
-        Action::Init(InitStep::Identity {
-            uid,
-            gid,
-            additional_gids,
-            umask,
-        }) => vec![format!(
-            "uid {uid}, gid {gid}, groups {additional_gids:?}, umask {:04o}",
-            umask.unwrap_or(0o022)
-        )],
-        Action::Init(InitStep::LimitBoundingSet { caps }) => vec![format!("keep {}", join(caps))],
-        Action::Init(InitStep::SetCapabilities {
-            effective,
-            permitted,
-            inheritable,
-            ambient,
-            ambient_not_raised,
-        }) => {
-            let mut lines = vec![
-                format!("effective {}", join(effective)),
-                format!("permitted {}", join(permitted)),
-                format!("inheritable {}", join(inheritable)),
-                format!("ambient {}", join(ambient)),
-            ];
-            // One line per reason, in the order the reasons first appear.
-            let mut reasons: Vec<&str> = Vec::new();
-            for n in ambient_not_raised {
-                if !reasons.contains(&n.why) {
-                    reasons.push(n.why);
-                }
-            }
-            for why in reasons {
-                let caps: Vec<&str> = ambient_not_raised
-                    .iter()
-                    .filter(|n| n.why == why)
-                    .map(|n| n.capability.as_str())
-                    .collect();
-                lines.push(format!(
-                    "ambient {} not raised: {why} (the kernel raises only permitted and inheritable ones)",
-                    caps.join(",")
-                ));
-            }
-            lines
-        }
-        Action::Init(InitStep::Exec { args, env }) => vec![format!("args {args:?}"), format!("env {env:?}")],
         Action::AfterClone(AfterCloneStep::Hook { hook, .. })
         | Action::Init(InitStep::Hook { hook, .. })
         | Action::AfterStart(LaterStep::Hook { hook, .. })
@@ -310,6 +277,57 @@ struct Made {
     made: Vec<PathBuf>,
 }
 
+/// The lines under a step of the process.
+fn process_details(step: &ProcessStep) -> Vec<String> {
+    match step {
+        ProcessStep::Identity {
+            uid,
+            gid,
+            additional_gids,
+            umask,
+        } => vec![format!(
+            "uid {uid}, gid {gid}, groups {additional_gids:?}, umask {:04o}",
+            umask.unwrap_or(0o022)
+        )],
+        ProcessStep::LimitBoundingSet { caps } => vec![format!("keep {}", join(caps))],
+        ProcessStep::SetCapabilities {
+            effective,
+            permitted,
+            inheritable,
+            ambient,
+            ambient_not_raised,
+        } => {
+            let mut lines = vec![
+                format!("effective {}", join(effective)),
+                format!("permitted {}", join(permitted)),
+                format!("inheritable {}", join(inheritable)),
+                format!("ambient {}", join(ambient)),
+            ];
+            // One line per reason, in the order the reasons first appear.
+            let mut reasons: Vec<&str> = Vec::new();
+            for n in ambient_not_raised {
+                if !reasons.contains(&n.why) {
+                    reasons.push(n.why);
+                }
+            }
+            for why in reasons {
+                let caps: Vec<&str> = ambient_not_raised
+                    .iter()
+                    .filter(|n| n.why == why)
+                    .map(|n| n.capability.as_str())
+                    .collect();
+                lines.push(format!(
+                    "ambient {} not raised: {why} (the kernel raises only permitted and inheritable ones)",
+                    caps.join(",")
+                ));
+            }
+            lines
+        }
+        ProcessStep::Exec { args, env } => vec![format!("args {args:?}"), format!("env {env:?}")],
+        _ => vec![],
+    }
+}
+
 /// The components of `path` missing in the rootfs on disk, outermost first.
 fn missing(root: &OwnedFd, path: &Path) -> Vec<PathBuf> {
     let mut prefix = PathBuf::from("/");
@@ -333,10 +351,7 @@ fn exists_in_container(root: &OwnedFd, path: &Path) -> bool {
 }
 
 fn resolve_exec(bundle: &Bundle, plan: &Plan) -> Result<String, String> {
-    let Some((args, env)) = plan.each(InitStep::of).find_map(|(_, _, s)| match s {
-        InitStep::Exec { args, env } => Some((args, env)),
-        _ => None,
-    }) else {
+    let Some((args, env)) = plan.program() else {
         return Err("no program".into());
     };
     let path_env = env.iter().find_map(|e| e.strip_prefix("PATH="));

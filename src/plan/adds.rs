@@ -1,7 +1,7 @@
 //! What each step adds to the instance, beside what it does: the one reading of the plan that
 //! `explain`'s "image vs instance" and `inspect`'s reasons (from the plan `create` saves) share.
 
-use super::{Action, InitStep, Plan, RuntimeStep};
+use super::{Action, InitStep, Plan, ProcessStep, RuntimeStep};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -36,6 +36,7 @@ impl Action {
         match self {
             Action::Runtime(s) => s.adds(),
             Action::Init(s) => s.adds(),
+            Action::Join(s) => s.adds(),
             Action::Clone(_)
             | Action::AfterClone(_)
             | Action::Place(_)
@@ -86,19 +87,10 @@ impl InitStep {
             InitStep::MakeDevice(d) => added(&d.path, &[Device]),
             InitStep::BindDevice(d) => added(&d.path, &[Device, Mount]),
             InitStep::Symlink { link, .. } => added(link, &[Symlink]),
-            // Without a mount namespace the pty is only the process's stdio.
-            InitStep::Console { dev_console: true } => added("/dev/console".as_ref(), &[Mount]),
             InitStep::MaskPath { path } => added(path, &[Masked]),
             InitStep::ReadonlyPath { path } => added(path, &[ReadOnly]),
-            InitStep::Console { dev_console: false }
-            | InitStep::DieWithRuntime
-            | InitStep::NonDumpable
-            | InitStep::ClearUmask
-            | InitStep::SealFds
-            | InitStep::AwaitGo
-            | InitStep::BecomeUsernsRoot
-            | InitStep::JoinNamespace { .. }
-            | InitStep::CreateNamespace { .. }
+            InitStep::Process(s) => s.adds(),
+            InitStep::CreateNamespace { .. }
             | InitStep::SetHostname { .. }
             | InitStep::SetDomainname { .. }
             | InitStep::LoopbackUp
@@ -111,21 +103,38 @@ impl InitStep {
             | InitStep::Sysctl { .. }
             | InitStep::ReadonlyRoot
             | InitStep::OomScoreAdj { .. }
-            | InitStep::Rlimit { .. }
-            | InitStep::LimitBoundingSet { .. }
-            | InitStep::Identity { .. }
-            | InitStep::SetCapabilities { .. }
-            | InitStep::NoNewPrivileges
-            | InitStep::ExecLabel { .. }
-            | InitStep::Chdir { .. }
-            | InitStep::Seccomp { .. }
-            | InitStep::Scheduler(_)
-            | InitStep::IoPriority(_)
-            | InitStep::Personality { .. }
-            | InitStep::MemoryPolicy(_)
-            | InitStep::Hook { .. }
-            | InitStep::FindProgram
-            | InitStep::Exec { .. } => vec![],
+            | InitStep::Hook { .. } => vec![],
+        }
+    }
+}
+
+impl ProcessStep {
+    pub fn adds(&self) -> Vec<Added> {
+        match self {
+            // Without a mount namespace the pty is only the process's stdio.
+            ProcessStep::Console { dev_console: true } => added("/dev/console".as_ref(), &[AddedKind::Mount]),
+            ProcessStep::Console { dev_console: false }
+            | ProcessStep::DieWithRuntime
+            | ProcessStep::NonDumpable
+            | ProcessStep::ClearUmask
+            | ProcessStep::SealFds
+            | ProcessStep::AwaitGo
+            | ProcessStep::BecomeUsernsRoot
+            | ProcessStep::JoinNamespace { .. }
+            | ProcessStep::Chdir { .. }
+            | ProcessStep::Rlimit { .. }
+            | ProcessStep::LimitBoundingSet { .. }
+            | ProcessStep::Identity { .. }
+            | ProcessStep::SetCapabilities { .. }
+            | ProcessStep::NoNewPrivileges
+            | ProcessStep::ExecLabel { .. }
+            | ProcessStep::Seccomp { .. }
+            | ProcessStep::Scheduler(_)
+            | ProcessStep::IoPriority(_)
+            | ProcessStep::Personality { .. }
+            | ProcessStep::MemoryPolicy(_)
+            | ProcessStep::FindProgram
+            | ProcessStep::Exec { .. } => vec![],
         }
     }
 }

@@ -97,6 +97,14 @@ impl Plan {
             .filter_map(move |(i, s)| pick(&s.action).map(|t| (i, s, t)))
     }
 
+    /// The program and its environment, from the exec step.
+    pub fn program(&self) -> Option<(&[String], &[String])> {
+        self.steps.iter().find_map(|s| match s.action.process() {
+            Some(ProcessStep::Exec { args, env }) => Some((args.as_slice(), env.as_slice())),
+            _ => None,
+        })
+    }
+
     /// The clone flags for the namespaces the clone creates.
     pub fn clone_flags(&self) -> libc::c_int {
         self.each(CloneStep::of)
