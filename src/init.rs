@@ -5,7 +5,7 @@
 //! over the start connection, as exec failures always do.
 
 use crate::launch::Handles;
-use crate::plan::{Action, InitStep, Phase, Plan};
+use crate::plan::{Action, InitStep, Phase, Plan, ProcessStep};
 use crate::rootfs::dev;
 use crate::sync::{Channel, Msg};
 use crate::{namespaces, process, rootfs, tty};
@@ -45,6 +45,13 @@ pub struct Init<'a> {
     pub mini_init: bool,
     /// `debug`: exec the program from this fd, not from the image (see LaunchOpts::program_fd).
     pub program_fd: Option<i32>,
+}
+
+/// A step this process carries out: one that makes the process (the init's, or all of
+/// `exec`'s joiner's), or one of the init's alone.
+enum Own<'a> {
+    Process(&'a ProcessStep),
+    Init(&'a InitStep),
 }
 
 /// State that steps hand on to later ones.
@@ -87,44 +94,51 @@ impl Init<'_> {
         let last_in_slash = plan.steps.iter().rposition(|s| {
             matches!(
                 s.action,
-                Action::Init(
-                    InitStep::Console { .. }
-                        | InitStep::Chdir { .. }
-                        | InitStep::ReadonlyPath { .. }
-                        | InitStep::MaskPath { .. }
-                        | InitStep::ReadonlyRoot
-                )
+                Action::Init(InitStep::ReadonlyPath { .. } | InitStep::MaskPath { .. } | InitStep::ReadonlyRoot)
+            ) || matches!(
+                s.action.process(),
+                Some(ProcessStep::Console { .. } | ProcessStep::Chdir { .. })
             )
         });
         let pause = plan.phases.start(self.pause_at);
         let mut waiting = true;
-        for (i, step, s) in plan.each(InitStep::of) {
+        for (i, step) in plan.steps.iter().enumerate() {
+            let s = match &step.action {
+                Action::Init(InitStep::Process(s)) | Action::Join(s) => Own::Process(s),
+                Action::Init(s) => Own::Init(s),
+                _ => continue,
+            };
             // Before the first step of the phase: the exec is the init's last step, and every
             // phase begins at or before it.
             if waiting && i >= pause {
                 waiting = false;
                 self.wait_for_start()?;
             }
-            let span = tracing::debug_span!("step", message = %s.describe(), origin = %step.origin).entered();
-            if let InitStep::Exec { args, env } = s {
-                // Closed here: the exec does not come back to close it.
-                drop(span);
-                return self.exec(args, env);
-            }
-            let in_cgroup_needed = match s {
-                InitStep::CreateNamespace { kind, .. } => kind == "cgroup",
-                InitStep::Mount { mount, .. } => mount.fstype == "cgroup",
-                _ => false,
+            let span = tracing::debug_span!("step", message = %step.action.describe(), origin = %step.origin).entered();
+            let done = match s {
+                Own::Process(ProcessStep::Exec { args, env }) => {
+                    // Closed here: the exec does not come back to close it.
+                    drop(span);
+                    return self.exec(args, env);
+                }
+                Own::Process(s) => self.process_step(s, &mut progress),
+                Own::Init(s) => {
+                    let in_cgroup_needed = match s {
+                        InitStep::CreateNamespace { kind, .. } => kind == "cgroup",
+                        InitStep::Mount { mount, .. } => mount.fstype == "cgroup",
+                        _ => false,
+                    };
+                    if in_cgroup_needed {
+                        self.wait_placed()?;
+                    }
+                    self.step(s, &mut progress)
+                }
             };
-            if in_cgroup_needed {
-                self.wait_placed()?;
-            }
-            let done = self.step(s, &mut progress);
             match s {
                 // A missing program fails in runc's own words (`exec: "x": executable file not
                 // found in $PATH`), which engines match on: no step context around them.
-                InitStep::FindProgram => done?,
-                _ => done.with_context(|| format!("{}: {}", step.origin, s.describe()))?,
+                Own::Process(ProcessStep::FindProgram) => done?,
+                _ => done.with_context(|| format!("{}: {}", step.origin, step.action.describe()))?,
             }
             if Some(i) == last_in_slash {
                 // Closed as soon as done with: with a low RLIMIT_NOFILE, fds held until the
@@ -177,30 +191,6 @@ impl Init<'_> {
     fn step(&mut self, step: &InitStep, p: &mut Progress) -> Result<()> {
         let root = || p.root.as_ref().context("the rootfs is not bound yet");
         match step {
-            InitStep::DieWithRuntime => {
-                nix::sys::signal::SigSet::empty()
-                    .thread_set_mask()
-                    .context("unblock signals")?;
-                // Should the runtime die before it detaches us, so do we. (Had it died before
-                // this call, the wait for Go sees the channel closed.)
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set parent death signal")?
-            }
-            InitStep::NonDumpable => nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?,
-            InitStep::ClearUmask => drop(nix::sys::stat::umask(nix::sys::stat::Mode::empty())),
-            InitStep::SealFds => self.seal_fds()?,
-            InitStep::AwaitGo => match self.channel.recv()?.0 {
-                Msg::Go { pid } => self.hook_state.pid = pid,
-                other => bail!("unexpected message {other:?} from the runtime"),
-            },
-            InitStep::BecomeUsernsRoot => become_userns_root()?,
-            InitStep::FindProgram => self.find_program()?,
-            InitStep::JoinNamespace { kind, fd, .. } => {
-                let fd = self.handles.take(Some(*fd)).context("namespace fd missing")?;
-                namespaces::enter(kind, &fd)?;
-                if kind == "user" {
-                    become_userns_root()?;
-                }
-            }
             InitStep::CreateNamespace { kind, .. } => namespaces::unshare(kind)?,
             InitStep::SetHostname { name } => nix::unistd::sethostname(name).context("sethostname")?,
             InitStep::SetDomainname { name } => {
@@ -215,7 +205,7 @@ impl Init<'_> {
             InitStep::BindRootfs { path } => p.root = Some(rootfs::bind_rootfs(path)?),
             // Closed once attached: with many binds and a low RLIMIT_NOFILE, fds held until
             // the exec would leave the init none to open.
-            InitStep::Mount { mount, source } => {
+            InitStep::Mount { mount, source, .. } => {
                 rootfs::mounts::mount(root()?, mount, self.handles.take(*source).as_ref())?
             }
             InitStep::CgroupHierarchy { name, mount } => {
@@ -247,7 +237,6 @@ impl Init<'_> {
                 rootfs::pivot(root()?, *no_pivot)?;
                 p.root = None;
             }
-            InitStep::Console { dev_console } => self.console(*dev_console, slash(&mut p.slash)?)?,
             InitStep::Chroot { path } => {
                 nix::unistd::chroot(path).context("chroot")?;
                 nix::unistd::chdir("/").context("chdir /")?
@@ -261,15 +250,56 @@ impl Init<'_> {
             }
             InitStep::ReadonlyRoot => rootfs::mount_api::set_readonly(slash(&mut p.slash)?)?,
             InitStep::OomScoreAdj { value } => set_oom_score_adj(&self.proc, *value)?,
-            InitStep::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
-            InitStep::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
-            InitStep::Identity {
+            InitStep::Hook { kind, hook } => {
+                let status = if kind == "startContainer" {
+                    "created"
+                } else {
+                    "creating"
+                };
+                crate::hooks::run(hook, &self.hook_state.json(status))?
+            }
+            InitStep::Process(s) => self.process_step(s, p)?,
+        }
+        Ok(())
+    }
+
+    /// A step of the process, the init's or `exec`'s joiner's: the one executor of both.
+    fn process_step(&mut self, step: &ProcessStep, p: &mut Progress) -> Result<()> {
+        match step {
+            ProcessStep::DieWithRuntime => {
+                nix::sys::signal::SigSet::empty()
+                    .thread_set_mask()
+                    .context("unblock signals")?;
+                // Should the runtime die before it detaches us, so do we. (Had it died before
+                // this call, the wait for Go sees the channel closed.)
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set parent death signal")?
+            }
+            ProcessStep::NonDumpable => nix::sys::prctl::set_dumpable(false).context("set non-dumpable")?,
+            ProcessStep::ClearUmask => drop(nix::sys::stat::umask(nix::sys::stat::Mode::empty())),
+            ProcessStep::SealFds => self.seal_fds()?,
+            ProcessStep::AwaitGo => match self.channel.recv()?.0 {
+                Msg::Go { pid } => self.hook_state.pid = pid,
+                other => bail!("unexpected message {other:?} from the runtime"),
+            },
+            ProcessStep::BecomeUsernsRoot => become_userns_root()?,
+            ProcessStep::FindProgram => self.find_program()?,
+            ProcessStep::JoinNamespace { kind, fd, .. } => {
+                let fd = self.handles.take(Some(*fd)).context("namespace fd missing")?;
+                namespaces::enter(kind, &fd)?;
+                if kind == "user" {
+                    become_userns_root()?;
+                }
+            }
+            ProcessStep::Console { dev_console } => self.console(*dev_console, slash(&mut p.slash)?)?,
+            ProcessStep::Rlimit { kind, soft, hard } => process::rlimits::set(kind, *soft, *hard)?,
+            ProcessStep::LimitBoundingSet { caps } => process::capabilities::limit_bounding(caps)?,
+            ProcessStep::Identity {
                 uid,
                 gid,
                 additional_gids,
                 umask,
             } => process::identity::set(&self.proc, *uid, *gid, additional_gids, *umask)?,
-            InitStep::SetCapabilities {
+            ProcessStep::SetCapabilities {
                 effective,
                 permitted,
                 inheritable,
@@ -281,35 +311,27 @@ impl Init<'_> {
                 }
                 process::capabilities::set(effective, permitted, inheritable, ambient)?
             }
-            InitStep::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
-            InitStep::ExecLabel { lsm, label } => {
+            ProcessStep::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("prctl")?,
+            ProcessStep::ExecLabel { lsm, label } => {
                 let apparmor_dir = self
                     .proc
                     .open_at("thread-self/attr/apparmor", OFlag::O_PATH | OFlag::O_DIRECTORY);
                 let (file, value) = lsm.exec_attr(label, apparmor_dir.is_ok());
                 self.proc.write(file, &value)?
             }
-            InitStep::Seccomp { .. } => {
+            ProcessStep::Seccomp { .. } => {
                 let filter = self.seccomp.as_ref().context("seccomp filter not compiled")?;
                 // The runtime hands the listener on to the agent (linux.seccomp.listenerPath).
                 if let Some(listener) = process::seccomp::install(filter)? {
                     self.channel.send_fd(&Msg::SeccompListener, listener.as_fd())?;
                 }
             }
-            InitStep::Scheduler(s) => s.set()?,
-            InitStep::IoPriority(priority) => priority.set()?,
-            InitStep::Personality { domain } => process::personality::set(domain)?,
-            InitStep::MemoryPolicy(policy) => policy.set()?,
-            InitStep::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
-            InitStep::Hook { kind, hook } => {
-                let status = if kind == "startContainer" {
-                    "created"
-                } else {
-                    "creating"
-                };
-                crate::hooks::run(hook, &self.hook_state.json(status))?
-            }
-            InitStep::Exec { args, env } => match self.exec(args, env)? {},
+            ProcessStep::Scheduler(s) => s.set()?,
+            ProcessStep::IoPriority(priority) => priority.set()?,
+            ProcessStep::Personality { domain } => process::personality::set(domain)?,
+            ProcessStep::MemoryPolicy(policy) => policy.set()?,
+            ProcessStep::Chdir { path } => chdir(slash(&mut p.slash)?, path)?,
+            ProcessStep::Exec { args, env } => match self.exec(args, env)? {},
         }
         Ok(())
     }
@@ -342,14 +364,7 @@ impl Init<'_> {
 
     /// Resolve the program in the container's PATH and check it can run there.
     fn find_program(&mut self) -> Result<()> {
-        let (args, env) = self
-            .plan
-            .each(InitStep::of)
-            .find_map(|(_, _, s)| match s {
-                InitStep::Exec { args, env } => Some((args, env)),
-                _ => None,
-            })
-            .context("the plan has no exec step")?;
+        let (args, env) = self.plan.program().context("the plan has no exec step")?;
         if self.program_fd.is_some() {
             self.exe = Some(args[0].clone());
             return Ok(());

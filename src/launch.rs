@@ -516,6 +516,9 @@ fn record_container(
         }),
         shared_pid_ns: plan.shares_pid_namespace(),
     };
+    // Plainly written, once, before state.json: inspect reads it only once that exists.
+    let path = dir.join(state::PLAN_FILE);
+    std::fs::write(&path, serde_json::to_vec(&plan.record())?).with_context(|| format!("write {}", path.display()))?;
     state::save(dir, &saved)
 }
 

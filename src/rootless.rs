@@ -6,7 +6,7 @@
 //! The plan builder does this when `Options::rootless` says so, so that `explain` shows the
 //! steps exactly as they run; `check` then refuses what the caller may not do.
 
-use crate::plan::{AfterCloneStep, CloneStep, IdMap, InitStep, PlaceStep, Plan};
+use crate::plan::{AfterCloneStep, CloneStep, IdMap, PlaceStep, Plan, ProcessStep};
 use crate::spec::Bundle;
 use anyhow::{bail, Context, Result};
 use nix::unistd::{getegid, geteuid, Pid};
@@ -152,8 +152,8 @@ fn check_user_namespace(plan: &Plan, bundle: &Bundle) -> Result<()> {
     };
     check_maps("linux.uidMappings", uid_maps, geteuid().as_raw(), "/etc/subuid")?;
     check_maps("linux.gidMappings", gid_maps, getegid().as_raw(), "/etc/subgid")?;
-    for (_, _, step) in plan.each(InitStep::of) {
-        if let InitStep::Identity {
+    for step in plan.steps.iter().filter_map(|s| s.action.process()) {
+        if let ProcessStep::Identity {
             uid,
             gid,
             additional_gids,

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 /// The start socket: the created init blocks in accept() on it until `start` connects.
 pub const START_SOCKET: &str = "start.sock";
 const STATE_FILE: &str = "state.json";
+/// The plan `create` carried out (`plan::Recorded`), written once for `inspect`.
+pub const PLAN_FILE: &str = "plan.json";
 /// The record of what a create makes on the host (see `Made`), apart from state.json.
 const MADE_FILE: &str = "made.json";
 

@@ -97,6 +97,82 @@ fn explain_lists_what_a_user_namespace_container_sees() {
     });
 }
 
+/// `inspect` of a created container gives the reasons `explain` gives for its bundle: both read
+/// one plan, which `create` saves in the state.
+fn inspect_gives_the_reasons_explain_gives(patch: impl FnOnce(&mut Value)) {
+    let bundle = Bundle::new();
+    bundle.set_args(&["/probe", "sleep", "30"]);
+    bundle.config_mut(patch);
+    let rt = Runtime::new();
+    let plan = explain(&rt, &bundle);
+    let id = unique_id("inspect-plan");
+    rt.run_bg_ok(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let out = rt.run_ok(&["inspect", &id, "--format", "json"]);
+    rt.run_ok(&["delete", "--force", &id]);
+    assert_nothing_left(&rt, &id, bundle.path());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("inspect --format json is JSON");
+
+    // The same steps, asked for by the same fields, adding the same things.
+    let steps = |v: &Value| -> Vec<(Value, Value)> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("no steps: {v}"))
+            .iter()
+            .map(|s| (s["origin"].clone(), s["adds"].clone()))
+            .collect()
+    };
+    assert_eq!(steps(&report["plan"]), steps(&plan["steps"]));
+
+    // Each mount the container has is there for the field explain names for it.
+    let mut asked: std::collections::BTreeMap<String, String> = Default::default();
+    for step in plan["steps"].as_array().unwrap() {
+        for a in step["adds"].as_array().into_iter().flatten() {
+            let path = a["path"].as_str().unwrap();
+            if matches!(a["kind"].as_str(), Some("mount" | "masked" | "read_only"))
+                && set(&plan["instance"]["mounts"]).contains(path)
+            {
+                asked.insert(path.into(), step["origin"].as_str().unwrap().into());
+            }
+        }
+    }
+    let seen: std::collections::BTreeMap<String, String> = report["mounts"]["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no mounts: {}", report["mounts"]))
+        .iter()
+        .filter(|m| m["origin"] == "added")
+        .map(|m| {
+            let why = m["asked_by"].as_str().unwrap_or_else(|| panic!("no reason: {m}"));
+            (m["mount_point"].as_str().unwrap().into(), why.into())
+        })
+        .collect();
+    assert_eq!(seen, asked);
+}
+
+#[test]
+fn inspect_gives_the_reasons_explain_gives_in_a_user_namespace() {
+    inspect_gives_the_reasons_explain_gives(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        c["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    });
+}
+
+#[test]
+fn inspect_gives_the_reasons_explain_gives_without_a_mount_namespace() {
+    inspect_gives_the_reasons_explain_gives(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+    });
+}
+
 #[test]
 fn explain_names_the_config_field_of_every_step() {
     let bundle = Bundle::new();

@@ -3,7 +3,10 @@
 //! It prints the very plan the runtime executes, so the explanation cannot drift from it.
 
 use crate::cli::{ExplainArgs, TextOrJson};
-use crate::plan::{Action, AfterCloneStep, IdMap, IdmapUserns, InitStep, LaterStep, Options, Plan, RuntimeStep, Step};
+use crate::plan::{
+    Action, Added, AddedKind, AfterCloneStep, IdMap, IdmapUserns, InitStep, LaterStep, Options, Plan, ProcessStep,
+    RuntimeStep, Step,
+};
 use crate::rootfs::resolve::{open_in_root, Create};
 use crate::spec::Bundle;
 use anyhow::Result;
@@ -38,6 +41,9 @@ pub struct Explained<'a> {
     /// Directories or files this step makes for its mount point, and where.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub creates: Vec<String>,
+    /// What the step adds to the instance (the same `create` saves for `inspect`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adds: Vec<Added>,
 }
 
 /// args[0] as the container will find it, or why it cannot run.
@@ -98,59 +104,35 @@ impl<'a> Explanation<'a> {
     pub fn new(bundle: &'a Bundle, plan: &'a Plan) -> Result<Explanation<'a>> {
         let root: OwnedFd = std::fs::File::open(&bundle.rootfs)?.into();
         let mut instance = Instance::default();
-        let mut mounted: Vec<PathBuf> = Vec::new();
+        let mut made = Made::default();
         let mut steps = Vec::new();
         for step in &plan.steps {
             let mut creates = Vec::new();
-            let mut needs = |path: &Path, instance: &mut Instance| {
-                for missing in missing(&root, path) {
-                    if mounted.contains(&missing) {
-                        continue; // an earlier mount point, made by then
+            let adds = step.action.adds();
+            for a in &adds {
+                let path = &a.path;
+                match a.kind {
+                    AddedKind::Mount => {
+                        mount_point(&root, path, &mut made, &mut creates, &mut instance);
+                        instance.mounts.insert(path.clone());
                     }
-                    match mounted.iter().rev().find(|m| missing.starts_with(m)) {
-                        Some(m) => creates.push(format!("{} (in the mount on {})", missing.display(), m.display())),
-                        None => {
-                            creates.push(format!("{} (in the image)", missing.display()));
-                            instance.created_in_image.insert(missing);
-                        }
+                    AddedKind::Masked | AddedKind::ReadOnly if exists_in_container(&root, path) => {
+                        instance.mounts.insert(path.clone());
                     }
-                }
-            };
-            match &step.action {
-                Action::Init(InitStep::Mount { mount: m, .. }) => {
-                    needs(&m.destination, &mut instance);
-                    instance.mounts.insert(m.destination.clone());
-                    if m.fstype == "bind" && m.source.starts_with("/run/scrun/ID/") {
-                        instance.files.insert(m.destination.clone());
+                    AddedKind::Masked | AddedKind::ReadOnly => {}
+                    AddedKind::Device => {
+                        instance.devices.insert(path.clone());
                     }
-                    mounted.push(m.destination.clone());
+                    // An existing entry is kept (runc's rule), so only a new one is added.
+                    AddedKind::Symlink if !missing(&root, path).is_empty() => {
+                        instance.symlinks.insert(path.clone());
+                    }
+                    AddedKind::Symlink => {}
+                    AddedKind::File => {
+                        instance.files.insert(path.clone());
+                    }
+                    AddedKind::MountPoint => instance.created_in_image.extend(missing(&root, path)),
                 }
-                Action::Init(InitStep::CgroupHierarchy { name, mount }) => {
-                    instance.mounts.insert(mount.destination.join(name));
-                }
-                // A bound device is a mount as well.
-                Action::Init(InitStep::BindDevice(d)) => {
-                    instance.devices.insert(d.path.clone());
-                    instance.mounts.insert(d.path.clone());
-                }
-                Action::Init(InitStep::MakeDevice(d)) => {
-                    instance.devices.insert(d.path.clone());
-                }
-                // An existing entry is kept (runc's rule), so only a new one is added.
-                Action::Runtime(RuntimeStep::Symlink { link, .. }) | Action::Init(InitStep::Symlink { link, .. })
-                    if !missing(&root, link).is_empty() =>
-                {
-                    instance.symlinks.insert(link.clone());
-                }
-                Action::Init(InitStep::Console { .. }) => {
-                    instance.mounts.insert("/dev/console".into());
-                }
-                Action::Init(InitStep::MaskPath { path } | InitStep::ReadonlyPath { path })
-                    if exists_in_container(&root, path) =>
-                {
-                    instance.mounts.insert(path.clone());
-                }
-                _ => {}
             }
             let side = step.action.side();
             steps.push(Explained {
@@ -158,6 +140,7 @@ impl<'a> Explanation<'a> {
                 side,
                 describe: step.action.describe(),
                 creates,
+                adds,
             });
         }
         Ok(Explanation {
@@ -217,9 +200,19 @@ impl<'a> Explanation<'a> {
     }
 }
 
+fn join(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(",")
+    }
+}
+
 /// The lines under a step that say exactly what it will do.
 fn details(action: &Action) -> Vec<String> {
-    let join = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(",") };
+    if let Some(step) = action.process() {
+        return process_details(step);
+    }
     match action {
         Action::Init(InitStep::Mount { mount: m, .. }) => vec![format!(
             "source {}, type {}, options {}",
@@ -248,23 +241,62 @@ fn details(action: &Action) -> Vec<String> {
             };
             vec![format!("uid {}", maps(uid)), format!("gid {}", maps(gid))]
         }
-        Action::Init(InitStep::Identity {
+        Action::AfterClone(AfterCloneStep::Hook { hook, .. })
+        | Action::Init(InitStep::Hook { hook, .. })
+        | Action::AfterStart(LaterStep::Hook { hook, .. })
+        | Action::AfterDelete(LaterStep::Hook { hook, .. }) => {
+            vec![format!("args {:?}, timeout {:?} s", hook.args, hook.timeout)]
+        }
+        _ => vec![],
+    }
+}
+
+/// Note the components of a mount point missing on disk, each once (by the first step that
+/// needs it): made in an earlier mount, or in the image.
+fn mount_point(root: &OwnedFd, path: &Path, made: &mut Made, creates: &mut Vec<String>, instance: &mut Instance) {
+    for missing in missing(root, path) {
+        if made.made.contains(&missing) {
+            continue;
+        }
+        match made.mounted.iter().rev().find(|m| missing.starts_with(m)) {
+            Some(m) => creates.push(format!("{} (in the mount on {})", missing.display(), m.display())),
+            None => {
+                creates.push(format!("{} (in the image)", missing.display()));
+                instance.created_in_image.insert(missing.clone());
+            }
+        }
+        made.made.push(missing);
+    }
+    made.mounted.push(path.to_path_buf());
+}
+
+/// What the steps so far have mounted, and the mount points they made for it.
+#[derive(Default)]
+struct Made {
+    mounted: Vec<PathBuf>,
+    made: Vec<PathBuf>,
+}
+
+/// The lines under a step of the process.
+fn process_details(step: &ProcessStep) -> Vec<String> {
+    match step {
+        ProcessStep::Identity {
             uid,
             gid,
             additional_gids,
             umask,
-        }) => vec![format!(
+        } => vec![format!(
             "uid {uid}, gid {gid}, groups {additional_gids:?}, umask {:04o}",
             umask.unwrap_or(0o022)
         )],
-        Action::Init(InitStep::LimitBoundingSet { caps }) => vec![format!("keep {}", join(caps))],
-        Action::Init(InitStep::SetCapabilities {
+        ProcessStep::LimitBoundingSet { caps } => vec![format!("keep {}", join(caps))],
+        ProcessStep::SetCapabilities {
             effective,
             permitted,
             inheritable,
             ambient,
             ambient_not_raised,
-        }) => {
+        } => {
             let mut lines = vec![
                 format!("effective {}", join(effective)),
                 format!("permitted {}", join(permitted)),
@@ -291,13 +323,7 @@ fn details(action: &Action) -> Vec<String> {
             }
             lines
         }
-        Action::Init(InitStep::Exec { args, env }) => vec![format!("args {args:?}"), format!("env {env:?}")],
-        Action::AfterClone(AfterCloneStep::Hook { hook, .. })
-        | Action::Init(InitStep::Hook { hook, .. })
-        | Action::AfterStart(LaterStep::Hook { hook, .. })
-        | Action::AfterDelete(LaterStep::Hook { hook, .. }) => {
-            vec![format!("args {:?}, timeout {:?} s", hook.args, hook.timeout)]
-        }
+        ProcessStep::Exec { args, env } => vec![format!("args {args:?}"), format!("env {env:?}")],
         _ => vec![],
     }
 }
@@ -325,10 +351,7 @@ fn exists_in_container(root: &OwnedFd, path: &Path) -> bool {
 }
 
 fn resolve_exec(bundle: &Bundle, plan: &Plan) -> Result<String, String> {
-    let Some((args, env)) = plan.each(InitStep::of).find_map(|(_, _, s)| match s {
-        InitStep::Exec { args, env } => Some((args, env)),
-        _ => None,
-    }) else {
+    let Some((args, env)) = plan.program() else {
         return Err("no program".into());
     };
     let path_env = env.iter().find_map(|e| e.strip_prefix("PATH="));

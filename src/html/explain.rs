@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Keys of a step that the plan's columns show already.
-const SHOWN: &[&str] = &["origin", "action", "side", "describe", "creates"];
+const SHOWN: &[&str] = &["origin", "action", "side", "describe", "creates", "adds"];
 
 pub fn render(explanation: &Value, trace: Option<&[Timed]>) -> String {
     let steps: &[Value] = explanation["steps"].as_array().map_or(&[], |v| v);

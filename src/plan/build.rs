@@ -1,7 +1,7 @@
 //! The plan builder: config.json (or `exec`'s process) to the ordered list of steps, in the
 //! order each process carries its own out.
 
-use super::builder::Builder;
+use super::builder::{Builder, Create, Exec};
 use super::etc::etc_files;
 use super::*;
 use crate::process::scheduling::Stage;
@@ -21,7 +21,7 @@ impl Plan {
         let linux = spec.linux().clone().unwrap_or_default();
         let process = spec.process().clone().context("process is missing")?;
         let mount_label = mount_label(&linux)?;
-        let mut b = Builder::new(opts.rootless);
+        let mut b = Builder::<Create>::new(opts.rootless);
 
         let namespaces = linux.namespaces().clone().unwrap_or_default();
         let ns_origin = |i: usize| format!("linux.namespaces[{i}]");
@@ -50,7 +50,10 @@ impl Plan {
                 (Some(path), LinuxNamespaceType::User) => {
                     b.add(ns_origin(*i), CloneStep::CloneInside { path: path.clone() })
                 }
-                (Some(path), _) => init_ns.extend(b.join(ns_origin(*i), kind, path.clone(), inside)),
+                (Some(path), _) => init_ns.extend(
+                    b.join(ns_origin(*i), kind, path.clone(), inside)
+                        .map(|(origin, step)| (origin, InitStep::Process(step))),
+                ),
                 (None, LinuxNamespaceType::Time) if opts.rootless && crate::rootless::unprivileged() => bail!(
                     "{}: a time namespace is made before the clone, which needs CAP_SYS_ADMIN on the host",
                     ns_origin(*i)
@@ -108,7 +111,7 @@ impl Plan {
             b.add("linux.cgroupsPath, linux.resources".into(), step);
         }
         let hooks = crate::hooks::by_kind(spec);
-        let add_hooks = |b: &mut Builder, kinds: &[&str]| {
+        let add_hooks = |b: &mut Builder<Create>, kinds: &[&str]| {
             for (kind, list) in hooks.iter().filter(|(k, _)| kinds.contains(k)) {
                 for (i, hook) in list.iter().enumerate() {
                     b.add(format!("hooks.{kind}[{i}]"), hook_step(kind, hook.clone()));
@@ -206,7 +209,14 @@ impl Plan {
                     );
                 }
                 let cgroup = (step.fstype == "cgroup").then(|| Box::new(step.clone()));
-                b.add(format!("mounts[{i}]"), InitStep::Mount { mount: step, source });
+                b.add(
+                    format!("mounts[{i}]"),
+                    InitStep::Mount {
+                        mount: step,
+                        source,
+                        generated: false,
+                    },
+                );
                 if let Some(mount) = cgroup {
                     cgroup_hierarchies(&mut b, format!("mounts[{i}]"), mount);
                 }
@@ -229,7 +239,14 @@ impl Plan {
                 b.add(SPEC_ETC.into(), RuntimeStep::MakeMountpoint { path: dest.clone() });
                 let mount = mounts::generated_file(&path, &dest);
                 let source = b.open_source(SPEC_ETC.into(), &mount, in_userns);
-                b.add(SPEC_ETC.into(), InitStep::Mount { mount, source });
+                b.add(
+                    SPEC_ETC.into(),
+                    InitStep::Mount {
+                        mount,
+                        source,
+                        generated: true,
+                    },
+                );
             }
             b.add(
                 SPEC_ETC.into(),
@@ -277,18 +294,18 @@ impl Plan {
         }
         let terminal = process.terminal().unwrap_or(false);
         if terminal {
-            b.add(
+            b.add_process(
                 "process.terminal".into(),
-                InitStep::Console {
+                ProcessStep::Console {
                     dev_console: own_mount_ns,
                 },
             );
         }
         // Created if missing (as runc does), so before the root turns read-only and while the
         // init is still root.
-        b.add(
+        b.add_process(
             "process.cwd".into(),
-            InitStep::Chdir {
+            ProcessStep::Chdir {
                 path: process.cwd().clone(),
             },
         );
@@ -355,16 +372,15 @@ impl Plan {
         let linux = container.linux().clone().unwrap_or_default();
         let process = &crate::process::scheduling::inherit(process, container.process().as_ref());
         let rootless = crate::rootless::active();
-        let mut b = Builder::new(rootless);
+        let mut b = Builder::<Exec>::new(rootless);
         let affinity = crate::process::scheduling::exec_affinity(process.exec_cpu_affinity().as_ref())?;
-        let add_affinity = |b: &mut Builder, when| {
+        let add_affinity = |b: &mut Builder<Exec>, when| {
             for (stage, cpus, field) in affinity.iter().filter(|(stage, _, _)| *stage == when) {
                 let (stage, cpus) = (*stage, cpus.clone());
-                let step = match stage {
-                    Stage::Initial => Action::AfterClone(AfterCloneStep::CpuAffinity { stage, cpus }),
-                    Stage::Final => Action::Place(PlaceStep::CpuAffinity { stage, cpus }),
-                };
-                b.add(field.to_string(), step);
+                match stage {
+                    Stage::Initial => b.add(field.to_string(), AfterCloneStep::CpuAffinity { stage, cpus }),
+                    Stage::Final => b.add(field.to_string(), PlaceStep::CpuAffinity { stage, cpus }),
+                }
             }
         };
         add_affinity(&mut b, Stage::Initial);
@@ -406,14 +422,14 @@ impl Plan {
         }
         b.prologue(inside, false);
         for (origin, step) in init_ns {
-            b.add(origin, step);
+            b.add_process(origin, step);
         }
         if process.terminal().unwrap_or(false) {
-            b.add("process.terminal".into(), InitStep::Console { dev_console: false });
+            b.add_process("process.terminal".into(), ProcessStep::Console { dev_console: false });
         }
-        b.add(
+        b.add_process(
             "process.cwd".into(),
-            InitStep::Chdir {
+            ProcessStep::Chdir {
                 path: process.cwd().clone(),
             },
         );
@@ -480,7 +496,7 @@ fn device_step(node: DeviceNode, bind: bool) -> InitStep {
 }
 
 /// The hierarchies a `cgroup` mount holds, each a step, and the read-only remount after them.
-fn cgroup_hierarchies(b: &mut Builder, origin: String, mount: Box<MountStep>) {
+fn cgroup_hierarchies(b: &mut Builder<Create>, origin: String, mount: Box<MountStep>) {
     let Some(names) = crate::rootfs::cgroupfs::hierarchy_names() else {
         return; // cgroup2 itself, mounted by the Mount step
     };

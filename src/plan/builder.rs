@@ -8,29 +8,72 @@ use anyhow::Result;
 use oci_spec::runtime::Process;
 use std::path::PathBuf;
 
-/// The plan as it is built: the steps so far and where each phase begins.
-#[derive(Default)]
-pub(super) struct Builder {
+/// The plan as it is built: the steps so far and where each phase begins. `S` is the plan's
+/// kind, `Create` or `Exec`: an exec plan takes no step of the init's alone (`On`), so a step
+/// on the rootfs in `exec` does not compile, and its process steps are the joiner's.
+pub(super) struct Builder<S> {
     steps: Vec<Step>,
     phases: Phases,
     slots: usize,
     /// See `Options::rootless`.
     rootless: bool,
+    kind: std::marker::PhantomData<S>,
 }
 
-impl Builder {
-    pub(super) fn new(rootless: bool) -> Builder {
+/// The plan of `create`.
+pub(super) struct Create;
+/// The plan of `exec`.
+pub(super) struct Exec;
+
+/// A plan's kind: whose are its process steps.
+pub(super) trait Kind {
+    fn process(step: ProcessStep) -> Action;
+}
+
+impl Kind for Create {
+    fn process(step: ProcessStep) -> Action {
+        InitStep::Process(step).into()
+    }
+}
+
+impl Kind for Exec {
+    fn process(step: ProcessStep) -> Action {
+        Action::Join(step)
+    }
+}
+
+/// The steps a plan of kind `S` may take, beside its process steps: the runtime's in either,
+/// the init's own and the hooks of later commands (`Action`) only in `create`'s.
+pub(super) trait On<S>: Into<Action> {}
+impl<S> On<S> for RuntimeStep {}
+impl<S> On<S> for CloneStep {}
+impl<S> On<S> for AfterCloneStep {}
+impl<S> On<S> for PlaceStep {}
+impl On<Create> for InitStep {}
+impl On<Create> for Action {}
+
+impl<S: Kind> Builder<S> {
+    pub(super) fn new(rootless: bool) -> Builder<S> {
         Builder {
+            steps: Vec::new(),
+            phases: Phases::default(),
+            slots: 0,
             rootless,
-            ..Builder::default()
+            kind: std::marker::PhantomData,
         }
     }
 
-    pub(super) fn add(&mut self, origin: String, action: impl Into<Action>) {
-        self.steps.push(Step {
-            origin,
-            action: action.into(),
-        });
+    pub(super) fn add(&mut self, origin: String, action: impl On<S>) {
+        self.push(origin, action.into());
+    }
+
+    fn push(&mut self, origin: String, action: Action) {
+        self.steps.push(Step { origin, action });
+    }
+
+    /// A step of the process: the init's in a create plan, the joiner's in an exec plan.
+    pub(super) fn add_process(&mut self, origin: String, step: ProcessStep) {
+        self.push(origin, S::process(step));
     }
 
     pub(super) fn slot(&mut self) -> Slot {
@@ -48,7 +91,7 @@ impl Builder {
         kind: String,
         path: PathBuf,
         inside: bool,
-    ) -> Option<(String, InitStep)> {
+    ) -> Option<(String, ProcessStep)> {
         if kind == "pid" && inside {
             self.add(origin, CloneStep::JoinNamespace { kind, path });
         } else if crate::namespaces::joined_by_runtime(&kind) {
@@ -57,7 +100,7 @@ impl Builder {
             let fd = self.slot();
             let (k, p) = (kind.clone(), path.clone());
             self.add(origin.clone(), RuntimeStep::OpenNamespace { kind, path, fd });
-            return Some((origin, InitStep::JoinNamespace { kind: k, path: p, fd }));
+            return Some((origin, ProcessStep::JoinNamespace { kind: k, path: p, fd }));
         }
         None
     }
@@ -70,21 +113,21 @@ impl Builder {
     pub(super) fn prologue(&mut self, born_in_userns: bool, maps_by_caller: bool) {
         const WHY: &str = "runtime: the init's prologue";
         let mut steps = vec![
-            InitStep::DieWithRuntime,
-            InitStep::NonDumpable,
-            InitStep::ClearUmask,
-            InitStep::SealFds,
-            InitStep::AwaitGo,
+            ProcessStep::DieWithRuntime,
+            ProcessStep::NonDumpable,
+            ProcessStep::ClearUmask,
+            ProcessStep::SealFds,
+            ProcessStep::AwaitGo,
         ];
         if maps_by_caller {
             steps.remove(1);
-            steps.push(InitStep::NonDumpable);
+            steps.push(ProcessStep::NonDumpable);
         }
         for step in steps {
-            self.add(WHY.into(), step);
+            self.add_process(WHY.into(), step);
         }
         if born_in_userns {
-            self.add(WHY.into(), InitStep::BecomeUsernsRoot);
+            self.add_process(WHY.into(), ProcessStep::BecomeUsernsRoot);
         }
     }
 
@@ -125,8 +168,8 @@ impl Builder {
             let profile = Box::new(profile.clone());
             self.add("linux.seccomp".into(), RuntimeStep::CompileSeccomp { profile });
         }
-        scheduling_steps(process, linux, &mut |o, a| self.add(o, a))?;
-        let late_seccomp = process_steps(process, linux.seccomp().as_ref(), &mut |o, a| self.add(o, a))?;
+        scheduling_steps(process, linux, &mut |o, a| self.add_process(o, a))?;
+        let late_seccomp = process_steps(process, linux.seccomp().as_ref(), &mut |o, a| self.add_process(o, a))?;
         self.finish_process(late_seccomp, hooks, process);
         Ok(())
     }
@@ -138,26 +181,26 @@ impl Builder {
     /// installed before the pause, and the hooks then run under it.
     pub(super) fn finish_process(
         &mut self,
-        late_seccomp: Option<InitStep>,
+        late_seccomp: Option<ProcessStep>,
         hooks: impl FnOnce(&mut Self),
         process: &Process,
     ) {
-        self.add("process.args".into(), InitStep::FindProgram);
+        self.add_process("process.args".into(), ProcessStep::FindProgram);
         match late_seccomp {
-            Some(InitStep::Seccomp { profile }) if profile.listener_path().is_some() => {
+            Some(ProcessStep::Seccomp { profile }) if profile.listener_path().is_some() => {
                 hooks(self);
-                self.add("linux.seccomp".into(), InitStep::Seccomp { profile });
+                self.add_process("linux.seccomp".into(), ProcessStep::Seccomp { profile });
                 self.mark(Phase::Exec);
             }
             seccomp => {
                 self.mark(Phase::Exec);
                 hooks(self);
                 if let Some(step) = seccomp {
-                    self.add("linux.seccomp".into(), step);
+                    self.add_process("linux.seccomp".into(), step);
                 }
             }
         }
-        self.add("process.args".into(), exec_step(process));
+        self.add_process("process.args".into(), exec_step(process));
     }
 
     pub(super) fn finish(self, process: &Process) -> Plan {

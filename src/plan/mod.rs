@@ -5,6 +5,7 @@
 use serde::Serialize;
 use std::path::Path;
 
+mod adds;
 mod build;
 mod builder;
 mod etc;
@@ -13,6 +14,7 @@ mod steps;
 mod types;
 
 pub use crate::idmap::IdMap;
+pub use adds::{Added, AddedKind, Recorded};
 pub use build::ns_name;
 pub use process::exec_env;
 pub use steps::*;
@@ -93,6 +95,14 @@ impl Plan {
             .iter()
             .enumerate()
             .filter_map(move |(i, s)| pick(&s.action).map(|t| (i, s, t)))
+    }
+
+    /// The program and its environment, from the exec step.
+    pub fn program(&self) -> Option<(&[String], &[String])> {
+        self.steps.iter().find_map(|s| match s.action.process() {
+            Some(ProcessStep::Exec { args, env }) => Some((args.as_slice(), env.as_slice())),
+            _ => None,
+        })
     }
 
     /// The clone flags for the namespaces the clone creates.

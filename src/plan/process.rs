@@ -1,7 +1,7 @@
 //! The steps that make the container's process what config.json's `process` says, last
 //! before the exec: shared by `create` and `exec`.
 
-use super::{ambient_split, InitStep, Lsm};
+use super::{ambient_split, Lsm, ProcessStep};
 use anyhow::Result;
 use oci_spec::runtime::Process;
 
@@ -10,7 +10,7 @@ use oci_spec::runtime::Process;
 pub(super) fn label_steps(
     process: &Process,
     enabled: impl Fn(Lsm) -> bool,
-    add: &mut dyn FnMut(String, InitStep),
+    add: &mut dyn FnMut(String, ProcessStep),
 ) -> Result<()> {
     for (field, value, lsm) in [
         ("process.apparmorProfile", process.apparmor_profile(), Lsm::AppArmor),
@@ -24,7 +24,7 @@ pub(super) fn label_steps(
         }
         add(
             field.into(),
-            InitStep::ExecLabel {
+            ProcessStep::ExecLabel {
                 lsm,
                 label: label.into(),
             },
@@ -33,33 +33,33 @@ pub(super) fn label_steps(
     Ok(())
 }
 
-/// The scheduling steps (see InitStep::Scheduler), for `create` and `exec`.
+/// The scheduling steps (see ProcessStep::Scheduler), for `create` and `exec`.
 pub(super) fn scheduling_steps(
     process: &Process,
     linux: &oci_spec::runtime::Linux,
-    add: &mut dyn FnMut(String, InitStep),
+    add: &mut dyn FnMut(String, ProcessStep),
 ) -> Result<()> {
     use crate::process::{mempolicy::MemoryPolicy, personality, scheduling};
     if let Some(s) = process.scheduler() {
         add(
             "process.scheduler".into(),
-            InitStep::Scheduler(scheduling::Scheduler::from_spec(s)?),
+            ProcessStep::Scheduler(scheduling::Scheduler::from_spec(s)?),
         );
     }
     if let Some(p) = process.io_priority() {
         add(
             "process.ioPriority".into(),
-            InitStep::IoPriority(scheduling::IoPriority::from_spec(p)?),
+            ProcessStep::IoPriority(scheduling::IoPriority::from_spec(p)?),
         );
     }
     if let Some(p) = linux.personality() {
         let domain = personality::from_spec(p)?;
-        add("linux.personality".into(), InitStep::Personality { domain });
+        add("linux.personality".into(), ProcessStep::Personality { domain });
     }
     if let Some(m) = linux.memory_policy() {
         add(
             "linux.memoryPolicy".into(),
-            InitStep::MemoryPolicy(MemoryPolicy::from_spec(m)?),
+            ProcessStep::MemoryPolicy(MemoryPolicy::from_spec(m)?),
         );
     }
     Ok(())
@@ -71,9 +71,9 @@ pub(super) fn scheduling_steps(
 pub(super) fn process_steps(
     process: &Process,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-    add: &mut dyn FnMut(String, InitStep),
-) -> Result<Option<InitStep>> {
-    let step = seccomp.map(|s| InitStep::Seccomp {
+    add: &mut dyn FnMut(String, ProcessStep),
+) -> Result<Option<ProcessStep>> {
+    let step = seccomp.map(|s| ProcessStep::Seccomp {
         profile: Box::new(s.clone()),
     });
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -81,7 +81,7 @@ pub(super) fn process_steps(
         let kind = serde_json::to_value(r.typ())?.as_str().unwrap_or_default().to_string();
         add(
             format!("process.rlimits[{i}]"),
-            InitStep::Rlimit {
+            ProcessStep::Rlimit {
                 kind,
                 soft: r.soft(),
                 hard: r.hard(),
@@ -99,7 +99,7 @@ pub(super) fn process_steps(
     };
     add(
         "process.capabilities.bounding".into(),
-        InitStep::LimitBoundingSet {
+        ProcessStep::LimitBoundingSet {
             caps: names(caps.bounding()),
         },
     );
@@ -107,7 +107,7 @@ pub(super) fn process_steps(
     let user = process.user();
     add(
         "process.user".into(),
-        InitStep::Identity {
+        ProcessStep::Identity {
             uid: user.uid(),
             gid: user.gid(),
             additional_gids: user.additional_gids().clone().unwrap_or_default(),
@@ -118,7 +118,7 @@ pub(super) fn process_steps(
     let (ambient, ambient_not_raised) = ambient_split(&names(caps.ambient()), &permitted, &inheritable);
     add(
         "process.capabilities".into(),
-        InitStep::SetCapabilities {
+        ProcessStep::SetCapabilities {
             effective: names(caps.effective()),
             permitted,
             inheritable,
@@ -127,13 +127,13 @@ pub(super) fn process_steps(
         },
     );
     if process.no_new_privileges().unwrap_or(false) {
-        add("process.noNewPrivileges".into(), InitStep::NoNewPrivileges);
+        add("process.noNewPrivileges".into(), ProcessStep::NoNewPrivileges);
     }
     Ok(step.filter(|_| nnp))
 }
 
-pub(super) fn exec_step(process: &Process) -> InitStep {
-    InitStep::Exec {
+pub(super) fn exec_step(process: &Process) -> ProcessStep {
+    ProcessStep::Exec {
         args: process.args().clone().unwrap_or_default(),
         env: exec_env(process),
     }

@@ -33,6 +33,8 @@ pub enum Action {
     AfterClone(AfterCloneStep),
     Place(PlaceStep),
     Init(InitStep),
+    /// `exec`'s joiner, which only makes a process of the container's (see `ProcessStep`).
+    Join(ProcessStep),
     /// Run by `start` once the program runs.
     AfterStart(LaterStep),
     /// Run by `delete` once the container has stopped.
@@ -157,29 +159,6 @@ pub enum PlaceStep {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum InitStep {
-    /// Unblock signals, and die with the runtime (parent-death signal) until it detaches us.
-    DieWithRuntime,
-    /// Nothing in the container may ptrace the init or open its /proc entries (its exe is the
-    /// runtime's binary) until it has exec'd.
-    NonDumpable,
-    /// Setup makes files with exactly the modes asked for; process.user.umask comes with the
-    /// identity.
-    ClearUmask,
-    /// Close every fd the runtime had open beyond stdio and --preserve-fds, but for what the
-    /// init itself uses (close-on-exec): nothing of the host reaches the container.
-    SealFds,
-    /// Wait for the runtime's steps after the clone (id mappings, hooks): `Msg::Go`.
-    AwaitGo,
-    /// Born in its user namespace, new or joined (CloneInside), the init still has its host
-    /// ids, which the namespace does not map: it becomes the namespace's root.
-    BecomeUsernsRoot,
-    /// Entered with setns, from the fd the runtime opened (and type-checked) in `fd`.
-    JoinNamespace {
-        kind: String,
-        path: PathBuf,
-        #[serde(skip)]
-        fd: Slot,
-    },
     /// A cgroup namespace, made once the init is in its cgroup.
     CreateNamespace {
         kind: String,
@@ -211,6 +190,9 @@ pub enum InitStep {
         mount: MountStep,
         #[serde(skip)]
         source: Option<Slot>,
+        /// The bind of a file the runtime wrote in its state directory (`RuntimeStep::WriteFile`).
+        #[serde(skip)]
+        generated: bool,
     },
     /// One hierarchy in the tmpfs of the `cgroup` mount on `mount.destination` (see
     /// `rootfs::cgroupfs`).
@@ -240,10 +222,6 @@ pub enum InitStep {
     Chroot {
         path: PathBuf,
     },
-    /// A pty for the process; the init's (not an exec's) also becomes /dev/console.
-    Console {
-        dev_console: bool,
-    },
     Sysctl {
         key: String,
         value: String,
@@ -257,6 +235,49 @@ pub enum InitStep {
     ReadonlyRoot,
     OomScoreAdj {
         value: i32,
+    },
+    /// createContainer and startContainer hooks, in the container's namespaces.
+    Hook {
+        kind: String,
+        hook: Hook,
+    },
+    /// A step `exec`'s joiner takes as well.
+    #[serde(untagged)]
+    Process(ProcessStep),
+}
+
+/// What makes a process the container's, from the init's prologue to its exec: the steps the
+/// container's init and `exec`'s joiner both carry out, and all that the joiner does (see
+/// `Action::Join`), so that an exec plan cannot hold a step on the rootfs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ProcessStep {
+    /// Unblock signals, and die with the runtime (parent-death signal) until it detaches us.
+    DieWithRuntime,
+    /// Nothing in the container may ptrace the init or open its /proc entries (its exe is the
+    /// runtime's binary) until it has exec'd.
+    NonDumpable,
+    /// Setup makes files with exactly the modes asked for; process.user.umask comes with the
+    /// identity.
+    ClearUmask,
+    /// Close every fd the runtime had open beyond stdio and --preserve-fds, but for what the
+    /// init itself uses (close-on-exec): nothing of the host reaches the container.
+    SealFds,
+    /// Wait for the runtime's steps after the clone (id mappings, hooks): `Msg::Go`.
+    AwaitGo,
+    /// Born in its user namespace, new or joined (CloneInside), the init still has its host
+    /// ids, which the namespace does not map: it becomes the namespace's root.
+    BecomeUsernsRoot,
+    /// Entered with setns, from the fd the runtime opened (and type-checked) in `fd`.
+    JoinNamespace {
+        kind: String,
+        path: PathBuf,
+        #[serde(skip)]
+        fd: Slot,
+    },
+    /// A pty for the process; the init's (not an exec's) also becomes /dev/console.
+    Console {
+        dev_console: bool,
     },
     Rlimit {
         kind: String,
@@ -307,11 +328,6 @@ pub enum InitStep {
         domain: String,
     },
     MemoryPolicy(crate::process::mempolicy::MemoryPolicy),
-    /// createContainer and startContainer hooks, in the container's namespaces.
-    Hook {
-        kind: String,
-        hook: Hook,
-    },
     /// Resolve the program in the container's PATH and check that it can run there, before
     /// `create` returns: a missing program fails `create`, not `start`.
     FindProgram,
@@ -337,6 +353,7 @@ impl Action {
             Action::AfterClone(s) => s.describe(),
             Action::Place(s) => s.describe(),
             Action::Init(s) => s.describe(),
+            Action::Join(s) => s.describe(),
             Action::AfterStart(s) | Action::AfterDelete(s) => s.describe(),
         }
     }
@@ -345,7 +362,8 @@ impl Action {
     pub fn side(&self) -> &'static str {
         match self {
             Action::Runtime(_) | Action::Clone(_) | Action::AfterClone(_) | Action::Place(_) => "runtime",
-            Action::Init(_) => "init",
+            // The joiner is the init of the exec'd process, cloned the same way.
+            Action::Init(_) | Action::Join(_) => "init",
             Action::AfterStart(_) => "start",
             Action::AfterDelete(_) => "delete",
         }
@@ -454,14 +472,6 @@ impl LaterStep {
 impl InitStep {
     pub fn describe(&self) -> String {
         match self {
-            InitStep::DieWithRuntime => "unblock signals, die with the runtime".into(),
-            InitStep::NonDumpable => "set non-dumpable".into(),
-            InitStep::ClearUmask => "clear the umask".into(),
-            InitStep::SealFds => "close the runtime's fds".into(),
-            InitStep::AwaitGo => "wait for the runtime's go".into(),
-            InitStep::BecomeUsernsRoot => "become root in the user namespace".into(),
-            InitStep::FindProgram => "find the program".into(),
-            InitStep::JoinNamespace { kind, path, .. } => join_text(kind, path),
             InitStep::CreateNamespace { kind, .. } => create_text(kind),
             InitStep::SetHostname { name } => format!("set hostname {name:?}"),
             InitStep::SetDomainname { name } => format!("set domainname {name:?}"),
@@ -486,28 +496,44 @@ impl InitStep {
             InitStep::PivotRoot { no_pivot: false } => "pivot_root into the rootfs".into(),
             InitStep::PivotRoot { no_pivot: true } => "move the rootfs to / and chroot".into(),
             InitStep::Chroot { path } => format!("chroot into {} (no mount namespace)", path.display()),
-            InitStep::Console { .. } => "set up the console".into(),
             InitStep::Sysctl { key, value } => format!("sysctl {key}={value}"),
             InitStep::ReadonlyPath { path } => format!("make {} read-only", path.display()),
             InitStep::MaskPath { path } => format!("mask {}", path.display()),
             InitStep::ReadonlyRoot => "remount / read-only".into(),
             InitStep::OomScoreAdj { value } => format!("set oom_score_adj {value}"),
-            InitStep::Rlimit { kind, soft, hard } => format!("set {kind} {soft}/{hard}"),
-            InitStep::LimitBoundingSet { .. } => "limit the capability bounding set".into(),
-            InitStep::Identity { uid, gid, .. } => format!("set identity {uid}:{gid}"),
-            InitStep::SetCapabilities { .. } => "set capabilities".into(),
-            InitStep::NoNewPrivileges => "set no_new_privs".into(),
-            InitStep::ExecLabel { lsm, label } => format!("label the program's exec with {lsm} {label:?}"),
-            InitStep::Seccomp { profile } => {
+            InitStep::Hook { kind, hook } => hook_text(kind, hook),
+            InitStep::Process(p) => p.describe(),
+        }
+    }
+}
+
+impl ProcessStep {
+    pub fn describe(&self) -> String {
+        match self {
+            ProcessStep::DieWithRuntime => "unblock signals, die with the runtime".into(),
+            ProcessStep::NonDumpable => "set non-dumpable".into(),
+            ProcessStep::ClearUmask => "clear the umask".into(),
+            ProcessStep::SealFds => "close the runtime's fds".into(),
+            ProcessStep::AwaitGo => "wait for the runtime's go".into(),
+            ProcessStep::BecomeUsernsRoot => "become root in the user namespace".into(),
+            ProcessStep::FindProgram => "find the program".into(),
+            ProcessStep::JoinNamespace { kind, path, .. } => join_text(kind, path),
+            ProcessStep::Console { .. } => "set up the console".into(),
+            ProcessStep::Rlimit { kind, soft, hard } => format!("set {kind} {soft}/{hard}"),
+            ProcessStep::LimitBoundingSet { .. } => "limit the capability bounding set".into(),
+            ProcessStep::Identity { uid, gid, .. } => format!("set identity {uid}:{gid}"),
+            ProcessStep::SetCapabilities { .. } => "set capabilities".into(),
+            ProcessStep::NoNewPrivileges => "set no_new_privs".into(),
+            ProcessStep::ExecLabel { lsm, label } => format!("label the program's exec with {lsm} {label:?}"),
+            ProcessStep::Seccomp { profile } => {
                 format!("install seccomp filter: {}", crate::process::seccomp::summary(profile))
             }
-            InitStep::Scheduler(s) => format!("set scheduler {s}"),
-            InitStep::IoPriority(p) => format!("set I/O priority {p}"),
-            InitStep::Personality { domain } => format!("set personality {domain}"),
-            InitStep::MemoryPolicy(m) => format!("set memory policy {m}"),
-            InitStep::Chdir { path } => format!("chdir to cwd {}", path.display()),
-            InitStep::Hook { kind, hook } => hook_text(kind, hook),
-            InitStep::Exec { args, .. } => format!("exec {}", args.first().map(String::as_str).unwrap_or("")),
+            ProcessStep::Scheduler(s) => format!("set scheduler {s}"),
+            ProcessStep::IoPriority(p) => format!("set I/O priority {p}"),
+            ProcessStep::Personality { domain } => format!("set personality {domain}"),
+            ProcessStep::MemoryPolicy(m) => format!("set memory policy {m}"),
+            ProcessStep::Chdir { path } => format!("chdir to cwd {}", path.display()),
+            ProcessStep::Exec { args, .. } => format!("exec {}", args.first().map(String::as_str).unwrap_or("")),
         }
     }
 }
@@ -532,3 +558,13 @@ macro_rules! side {
     )*};
 }
 side!(RuntimeStep => Runtime, CloneStep => Clone, AfterCloneStep => AfterClone, PlaceStep => Place, InitStep => Init);
+
+impl Action {
+    /// A step that makes the process, the init's or the joiner's.
+    pub fn process(&self) -> Option<&ProcessStep> {
+        match self {
+            Action::Init(InitStep::Process(s)) | Action::Join(s) => Some(s),
+            _ => None,
+        }
+    }
+}

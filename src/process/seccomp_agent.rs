@@ -4,7 +4,7 @@
 //! fd to the runtime, which sends it on, with the container process state the runtime-spec
 //! defines, to the agent's unix socket.
 
-use crate::plan::{InitStep, Plan};
+use crate::plan::{Plan, ProcessStep};
 use anyhow::{Context, Result};
 use nix::sys::socket::{
     connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
@@ -16,9 +16,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 /// Send `listener` and the state (`state`, the container's state JSON) to the agent.
 pub fn hand_over(plan: &Plan, state: &str, pid: Pid, listener: OwnedFd) -> Result<()> {
     let profile = plan
-        .each(InitStep::of)
-        .find_map(|(_, _, s)| match s {
-            InitStep::Seccomp { profile } => Some(profile),
+        .steps
+        .iter()
+        .find_map(|s| match s.action.process() {
+            Some(ProcessStep::Seccomp { profile }) => Some(profile),
             _ => None,
         })
         .context("a seccomp listener without a seccomp step")?;

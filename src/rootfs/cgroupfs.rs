@@ -6,7 +6,7 @@
 //! cgroup mount of its own, whose root the kernel makes the namespace's. The plan has a step per
 //! hierarchy (`InitStep::CgroupHierarchy`), so that explain and --trace show each.
 
-use super::mounts::{remount_bind, MountStep};
+use super::mount_step::{remount_bind, MountStep};
 use super::resolve::{fd_path, open_in_root, Create};
 use crate::cgroups::Hierarchy;
 use anyhow::{Context, Result};

@@ -12,6 +12,7 @@ pub mod copy;
 pub mod dev;
 pub mod masks;
 pub mod mount_api;
+pub mod mount_step;
 pub mod mounts;
 pub mod resolve;
 

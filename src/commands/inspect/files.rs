@@ -1,8 +1,9 @@
 //! The container's files against the image directory on disk.
 
-use super::mounts::Mount;
+use super::mounts::{adder, why, Mount};
 use super::namespaces::Namespaces;
 use super::root::Root;
+use crate::plan::{AddedKind, Recorded};
 use crate::rootfs::resolve::open_dir_beneath;
 use anyhow::{bail, Result};
 use nix::fcntl::{readlinkat, OFlag};
@@ -39,6 +40,9 @@ const PSEUDO_FS: &[&str] = &[
     "efivarfs",
 ];
 
+/// What the plan makes in the image directory itself, outside the mounts it adds.
+const MADE: &[AddedKind] = &[AddedKind::Symlink, AddedKind::MountPoint, AddedKind::Device];
+
 #[derive(Serialize)]
 pub(super) struct Files {
     /// Entries of the image directory born before this time are the image's; later ones were
@@ -74,7 +78,13 @@ pub(super) struct FileEntry {
     pub(super) on_disk: Option<String>,
 }
 
-pub(super) fn files(root: &Root, state_dir: &Path, mounts: &[Mount], namespaces: &Namespaces) -> Result<Files> {
+pub(super) fn files(
+    root: &Root,
+    state_dir: &Path,
+    mounts: &[Mount],
+    plan: &[Recorded],
+    namespaces: &Namespaces,
+) -> Result<Files> {
     if namespaces.mnt.own == Some(false) {
         bail!("the container shares the host's mount namespace: its files are the host's");
     }
@@ -86,6 +96,7 @@ pub(super) fn files(root: &Root, state_dir: &Path, mounts: &[Mount], namespaces:
     let since = reference_time(state_dir);
     let mut walk = Walk {
         mounts: at,
+        plan,
         since,
         image: Vec::new(),
         added: Vec::new(),
@@ -133,6 +144,7 @@ fn reference_time(state_dir: &Path) -> Option<SystemTime> {
 
 struct Walk<'a> {
     mounts: HashMap<String, &'a Mount>,
+    plan: &'a [Recorded],
     since: Option<SystemTime>,
     image: Vec<FileEntry>,
     added: Vec<FileEntry>,
@@ -280,13 +292,16 @@ impl<'a> Walk<'a> {
         } else {
             match &disk_st {
                 None => {
-                    e.why = Some("not in the image directory on disk".into());
+                    e.why = Some(match adder(self.plan, &path, MADE) {
+                        Some(step) => why(step, &path, "", ""),
+                        None => "not in the image directory on disk".into(),
+                    });
                     walk_into = is_dir.then_some((None, false));
                     self.added.push(e);
                 }
                 Some(d) if self.is_new(d) => {
-                    e.why = Some(if path == "/etc/mtab" && e.target.as_deref() == Some("/proc/mounts") {
-                        "made by the runtime (a symlink to /proc/mounts)".into()
+                    e.why = Some(if let Some(step) = adder(self.plan, &path, MADE) {
+                        why(step, &path, "", "")
                     } else if d.btime.is_some() {
                         format!("a {} made in the image directory at create or since", d.kind())
                     } else {

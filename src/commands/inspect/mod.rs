@@ -17,10 +17,11 @@ mod root;
 mod text;
 
 use crate::cli::{GlobalOpts, InspectArgs, TextOrJson};
+use crate::plan::Recorded;
 use crate::state::{Status, Store};
 use anyhow::{bail, Context, Result};
 use files::{files, Files};
-use mounts::{explain_mounts, parse_mountinfo, read_config, Mounts};
+use mounts::{explain_mounts, parse_mountinfo, Mounts};
 use namespaces::{namespaces, Namespaces};
 use proc::Proc;
 use process::{fds, parse_limits, process, Cgroup, Fds, Limits, Process};
@@ -44,15 +45,16 @@ pub fn inspect(global: &GlobalOpts, args: &InspectArgs) -> Result<()> {
     let pid = saved.pid;
     let proc = Proc::open(pid, saved.pid_start_time)
         .with_context(|| format!("container {} exited before it could be inspected", args.id))?;
-    let config = read_config(&saved.bundle);
+    let plan = read_plan(&state_dir);
+    let steps = plan.as_deref().unwrap_or_default();
     let namespaces = namespaces(&proc);
     let root = container_root(&proc, &saved.rootfs);
     let before_pivot = root.as_ref().ok().and_then(|r| r.before_pivot.as_deref());
     let mounts = proc
         .read("mountinfo")
-        .map(|t| explain_mounts(&parse_mountinfo(&t, before_pivot), &config));
+        .map(|t| explain_mounts(&parse_mountinfo(&t, before_pivot), steps));
     let files = match (&root, &mounts) {
-        (Ok(root), Ok(list)) => files(root, &state_dir, list, &namespaces),
+        (Ok(root), Ok(list)) => files(root, &state_dir, list, steps, &namespaces),
         (Err(e), _) => Err(anyhow::anyhow!("no root: {e:#}")),
         (_, Err(e)) => Err(anyhow::anyhow!("no mount table: {e:#}")),
     };
@@ -74,6 +76,7 @@ pub fn inspect(global: &GlobalOpts, args: &InspectArgs) -> Result<()> {
         fds: section(fds(&proc)),
         mounts: section(mounts.map(|entries| Mounts { entries })),
         files: section(files),
+        plan: section(plan),
     };
     if !proc.alive() {
         bail!("container {} exited during the inspection", args.id);
@@ -84,6 +87,13 @@ pub fn inspect(global: &GlobalOpts, args: &InspectArgs) -> Result<()> {
         TextOrJson::Html => print!("{}", crate::html::inspect::render(&serde_json::to_value(&report)?)),
     }
     Ok(())
+}
+
+/// The plan `create` saved in the state directory.
+fn read_plan(state_dir: &std::path::Path) -> Result<Vec<Recorded>> {
+    let path = state_dir.join(crate::state::PLAN_FILE);
+    let text = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +117,9 @@ struct Report {
     fds: Section<Fds>,
     mounts: Section<Mounts>,
     files: Section<Files>,
+    /// The steps `create` carried out, with the config field that asked for each: where the
+    /// reasons above come from.
+    plan: Section<Vec<Recorded>>,
 }
 
 #[derive(Serialize)]

@@ -1,17 +1,12 @@
 //! Mounting a planned entry of config.json's `mounts` beneath the rootfs.
 
-use super::{Attrs, MountStep};
+use super::{remount_bind, Attrs, MountStep};
 use crate::rootfs::mount_api::{attach, clone_tree, setattr};
+use crate::rootfs::mount_step::sys_mount;
 use crate::rootfs::resolve::{fd_path, open_in_root, open_in_root_mode, Create};
 use anyhow::{bail, Context, Result};
-use nix::mount::MsFlags;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
-
-fn sys_mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u64, data: Option<&str>) -> Result<()> {
-    nix::mount::mount(source, target, fstype, MsFlags::from_bits_retain(flags), data)
-        .map_err(|e| anyhow::anyhow!("{}", e.desc().to_lowercase()))
-}
 
 /// Clone a bind mount's source into a detached mount (open_tree), for a container in a user
 /// namespace (its own or one joined by path): the runtime does this on the host before the clone, as host root, because
@@ -131,25 +126,4 @@ fn reopen_dir(fd: &OwnedFd) -> Result<OwnedFd> {
         .open(fd_path(fd))
         .context("open directory")?
         .into())
-}
-
-/// Remount a bind mount with `flags`, keeping the restrictions it already has: in a user
-/// namespace the kernel refuses to drop nosuid, nodev or noexec from a locked mount, and adding
-/// them back is never less safe.
-pub fn remount_bind(mounted: &OwnedFd, flags: u64) -> Result<()> {
-    let st = nix::sys::statvfs::fstatvfs(mounted).map_err(|e| anyhow::anyhow!("statvfs: {e}"))?;
-    use nix::sys::statvfs::FsFlags;
-    let keep = [
-        (FsFlags::ST_NOSUID, libc::MS_NOSUID),
-        (FsFlags::ST_NODEV, libc::MS_NODEV),
-        (FsFlags::ST_NOEXEC, libc::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, libc::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, libc::MS_RELATIME),
-    ]
-    .iter()
-    .filter(|(st_flag, _)| st.flags().contains(*st_flag))
-    .fold(0, |acc, (_, ms)| acc | ms);
-    let flags = (flags | keep | libc::MS_BIND | libc::MS_REMOUNT) & !(libc::MS_REC);
-    sys_mount(None, &fd_path(mounted), None, flags, None)
 }

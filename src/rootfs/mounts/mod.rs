@@ -2,63 +2,21 @@
 //! clone), then mounted inside the rootfs through an fd from the in-root resolver.
 //!
 //! This file plans a mount; `options.rs` is the option table (runtime-spec config-linux "Mount
-//! Options" plus runc's extensions), `apply.rs` mounts a planned entry. The fd-based mount
+//! Options" plus runc's extensions), `apply.rs` mounts a planned entry. `MountStep` itself and
+//! the bind remount are in `rootfs/mount_step.rs`, which `cgroupfs` uses too. The fd-based mount
 //! syscalls (open_tree, move_mount, mount_setattr) are in `rootfs/mount_api.rs`.
 
 use crate::idmap::IdMap;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Mount;
 use options::parse_options;
-use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod apply;
 mod options;
-pub use apply::{mount, open_source, remount_bind};
-pub use options::{root_propagation, Attrs, FLAG_OPTIONS, OTHER_OPTIONS, RECURSIVE_OPTIONS};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MountStep {
-    /// The filesystem type, or "bind" for a bind mount.
-    pub fstype: String,
-    /// A host path (absolute) for a bind mount, the filesystem's source name otherwise.
-    pub source: String,
-    pub destination: PathBuf,
-    pub options: Vec<String>,
-    /// Flags set when mounting; for a bind, the ones its read-only remount sets.
-    #[serde(skip)]
-    pub flags: u64,
-    #[serde(skip)]
-    pub propagation: Vec<u64>,
-    /// Options passed to the filesystem (mode=, size=, newinstance, ...).
-    #[serde(skip)]
-    pub data: String,
-    pub recursive: bool,
-    /// Copy what the image has at the destination into the new tmpfs (runc's `tmpcopyup`).
-    pub tmpcopyup: bool,
-    /// The mount point is a file (the bind source is not a directory).
-    pub file_mountpoint: bool,
-    /// An idmapped bind: the runtime prepares its detached mount (see `Action::IdmapMount`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idmap: Option<Idmap>,
-    /// Set on the mount and its submounts once it is in place.
-    #[serde(skip)]
-    pub attrs: Attrs,
-    /// A `cgroup` mount for a container with a cgroup namespace: its hierarchies are mounted
-    /// afresh there, not bound from the host.
-    #[serde(skip)]
-    pub cgroupns: bool,
-}
-
-/// The idmapping of a bind mount (the mount's uidMappings and gidMappings; `idmap`, `ridmap`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Idmap {
-    /// Applied to the submounts of an rbind too (`ridmap`).
-    pub recursive: bool,
-    /// Empty: the container's user namespace gives the mappings.
-    pub uid: Vec<IdMap>,
-    pub gid: Vec<IdMap>,
-}
+pub use super::mount_step::{remount_bind, Attrs, Idmap, MountStep};
+pub use apply::{mount, open_source};
+pub use options::{root_propagation, FLAG_OPTIONS, OTHER_OPTIONS, RECURSIVE_OPTIONS};
 
 /// A bind mount: `bind` or `rbind` among the options, or type "bind".
 pub fn is_bind(m: &Mount) -> bool {

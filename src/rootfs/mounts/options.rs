@@ -1,6 +1,7 @@
 //! The mount options of config.json's `mounts` (runtime-spec config-linux "Mount Options"
 //! plus runc's extensions): flags, recursive attributes, propagation, filesystem data.
 
+use super::Attrs;
 use anyhow::{Context, Result};
 use nix::mount::MsFlags;
 
@@ -13,14 +14,6 @@ pub(super) struct Parsed {
     /// `idmap` (false) or `ridmap` (true).
     pub(super) idmap: Option<bool>,
     pub(super) attrs: Attrs,
-}
-
-/// Mount attributes for mount_setattr (MOUNT_ATTR_*) on a mount and all its submounts: the
-/// recursive options ("rro", "rnosuid", ...), which mount(2) flags cannot express.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Attrs {
-    pub set: u64,
-    pub clear: u64,
 }
 
 /// The recursive options (runc's names, runtime-spec "Mount Options"): (name, attribute, set
