@@ -216,8 +216,13 @@ impl Request<'_> {
             let _span = tracing::debug_span!("step", message = %s.describe()).entered();
             match s {
                 RuntimeStep::MakeMountpoint { path } => {
-                    crate::rootfs::resolve::open_in_root(kept(&mut image, rootfs)?, path, crate::rootfs::resolve::Create::File, true)
-                        .with_context(|| s.describe())?;
+                    crate::rootfs::resolve::open_in_root(
+                        kept(&mut image, rootfs)?,
+                        path,
+                        crate::rootfs::resolve::Create::File,
+                        true,
+                    )
+                    .with_context(|| s.describe())?;
                 }
                 RuntimeStep::Symlink { link, target } => {
                     crate::rootfs::symlink(kept(&mut image, rootfs)?, link, target).with_context(|| s.describe())?
