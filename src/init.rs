@@ -66,6 +66,8 @@ struct Progress {
     cgroups: Option<Vec<(String, crate::cgroups::Hierarchy, bool)>>,
     /// The tmpfs of the `cgroup` mount being filled, and where it is mounted.
     cgroup_tmpfs: Option<(PathBuf, OwnedFd)>,
+    /// The directory of the last node or symlink made, while such steps follow one another.
+    dev_dir: dev::ParentDir,
 }
 
 impl Init<'_> {
@@ -189,6 +191,9 @@ impl Init<'_> {
     }
 
     fn step(&mut self, step: &InitStep, p: &mut Progress) -> Result<()> {
+        if !matches!(step, InitStep::MakeDevice(_) | InitStep::Symlink { .. }) {
+            p.dev_dir = Default::default();
+        }
         let root = || p.root.as_ref().context("the rootfs is not bound yet");
         match step {
             InitStep::CreateNamespace { kind, .. } => namespaces::unshare(kind)?,
@@ -230,9 +235,9 @@ impl Init<'_> {
                 };
                 rootfs::cgroupfs::remount_readonly(&tmpfs, mount)?
             }
-            InitStep::MakeDevice(node) => dev::nodes::make(root()?, node, false)?,
-            InitStep::BindDevice(node) => dev::nodes::make(root()?, node, true)?,
-            InitStep::Symlink { link, target } => rootfs::symlink(root()?, link, target)?,
+            InitStep::MakeDevice(node) => dev::nodes::make(root()?, node, false, &mut p.dev_dir)?,
+            InitStep::BindDevice(node) => dev::nodes::make(root()?, node, true, &mut p.dev_dir)?,
+            InitStep::Symlink { link, target } => p.dev_dir.symlink(root()?, link, target)?,
             InitStep::PivotRoot { no_pivot } => {
                 rootfs::pivot(root()?, *no_pivot)?;
                 p.root = None;

@@ -210,15 +210,22 @@ impl Request<'_> {
         // What the init is handed: handles for its steps, the compiled seccomp filter.
         let mut handles = Handles::new(plan.slots);
         let mut seccomp = None;
+        // The rootfs, opened for the first step that makes something in it, kept for the others.
+        let mut image = None;
         for (_, step, s) in plan.each(RuntimeStep::of) {
             let _span = tracing::debug_span!("step", message = %s.describe()).entered();
             match s {
                 RuntimeStep::MakeMountpoint { path } => {
-                    crate::rootfs::resolve::open_in_root(&rootfs()?, path, crate::rootfs::resolve::Create::File, true)
-                        .with_context(|| s.describe())?;
+                    crate::rootfs::resolve::open_in_root(
+                        kept(&mut image, rootfs)?,
+                        path,
+                        crate::rootfs::resolve::Create::File,
+                        true,
+                    )
+                    .with_context(|| s.describe())?;
                 }
                 RuntimeStep::Symlink { link, target } => {
-                    crate::rootfs::symlink(&rootfs()?, link, target).with_context(|| s.describe())?
+                    crate::rootfs::symlink(kept(&mut image, rootfs)?, link, target).with_context(|| s.describe())?
                 }
                 RuntimeStep::WriteFile { path, content } => {
                     std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?
@@ -250,6 +257,7 @@ impl Request<'_> {
                 }
             }
         }
+        drop(image);
         // With a user namespace joined by path: it, and a pid namespace joined by path, for the
         // helper that clones the init inside them.
         let (mut inside, mut inside_pid) = (None, None);
@@ -537,4 +545,12 @@ fn start_listener(dir: &Path) -> Result<OwnedFd> {
 
 pub fn short_path(dirfd: &std::fs::File) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}/{}", dirfd.as_raw_fd(), state::START_SOCKET))
+}
+
+/// The fd in `slot`, opened by `open` on first use.
+fn kept(slot: &mut Option<OwnedFd>, open: impl FnOnce() -> Result<OwnedFd>) -> Result<&OwnedFd> {
+    match slot {
+        Some(fd) => Ok(fd),
+        None => Ok(slot.insert(open()?)),
+    }
 }

@@ -6,7 +6,7 @@
 use super::mount_api::{attach, clone_fd, set_readonly};
 use super::resolve::open_existing_in_root;
 use anyhow::{bail, Result};
-use nix::sys::stat::{fstat, SFlag};
+use nix::sys::stat::{fstat, FileStat, SFlag};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -56,13 +56,14 @@ pub fn readonly_path(root: &OwnedFd, path: &Path) -> Result<()> {
 /// A symlink as the last component is refused, not followed: the config names the file to hide,
 /// and a link would make the mount hide (or, as the source of a bind, show) something else.
 /// runc follows it within the container; the CVE-2025-31133 fix only protects /dev/null there.
+/// The type is the one the walk read from the fd itself, not a second fstat.
 fn open_target(root: &OwnedFd, path: &Path) -> Result<Option<(OwnedFd, SFlag)>> {
-    let Some(fd) = open_existing_in_root(root, path)? else {
+    let Some((fd, mode)) = open_existing_in_root(root, path)? else {
         return Ok(None);
     };
-    let (kind, what) = file_type(&fd)?;
+    let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
     if kind == SFlag::S_IFLNK {
-        bail!("{} is {what}, which is not followed", path.display());
+        bail!("{} is a symlink, which is not followed", path.display());
     }
     Ok(Some((fd, kind)))
 }
@@ -73,11 +74,12 @@ fn open_target(root: &OwnedFd, path: &Path) -> Result<Option<(OwnedFd, SFlag)>> 
 /// /proc/sys/kernel/core_pattern was a container escape (CVE-2025-31133). A symlink is refused,
 /// not followed, even to a null device: nothing in an image needs /dev/null to be one.
 fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let Some(fd) = open_existing_in_root(root, Path::new("/dev/null"))? else {
+    let Some((fd, _)) = open_existing_in_root(root, Path::new("/dev/null"))? else {
         bail!("/dev/null does not exist, so there is nothing to mask with");
     };
-    let (kind, what) = file_type(&fd)?;
-    if kind != SFlag::S_IFCHR || fstat(&fd)?.st_rdev != libc::makedev(1, 3) {
+    let st = stat_of(&fd)?;
+    let (kind, what) = describe(&st);
+    if kind != SFlag::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         bail!("/dev/null is {what}, not the null device");
     }
     Ok(fd)
@@ -128,7 +130,15 @@ fn new_fd(what: &str, call: impl FnOnce() -> libc::c_long) -> Result<OwnedFd> {
 
 /// What an fd holds, as a type and in words for errors ("a symlink", "the character device 1:5").
 pub(super) fn file_type(fd: &OwnedFd) -> Result<(SFlag, String)> {
-    let st = fstat(fd).map_err(|e| anyhow::anyhow!("fstat: {}", e.desc().to_lowercase()))?;
+    Ok(describe(&stat_of(fd)?))
+}
+
+fn stat_of(fd: &OwnedFd) -> Result<FileStat> {
+    fstat(fd).map_err(|e| anyhow::anyhow!("fstat: {}", e.desc().to_lowercase()))
+}
+
+/// `file_type` of a stat already made.
+fn describe(st: &FileStat) -> (SFlag, String) {
     let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
     let device = |name: &str| {
         format!(
@@ -146,5 +156,5 @@ pub(super) fn file_type(fd: &OwnedFd) -> Result<(SFlag, String)> {
         SFlag::S_IFIFO => "a fifo".into(),
         _ => "a socket".into(),
     };
-    Ok((kind, what))
+    (kind, what)
 }

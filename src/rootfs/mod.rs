@@ -108,7 +108,12 @@ pub fn pivot(root: &OwnedFd, no_pivot: bool) -> Result<()> {
 /// Create a symlink unless something already stands at that path (runc keeps what is there).
 pub fn symlink(root: &OwnedFd, link: &Path, target: &Path) -> Result<()> {
     let (dir, name) = open_parent_in_root(root, link)?;
-    match symlinkat(target, &dir, name.as_os_str()) {
+    symlink_in(&dir, &name, target)
+}
+
+/// `symlink` in a directory already open.
+pub fn symlink_in(dir: &OwnedFd, name: &std::ffi::OsStr, target: &Path) -> Result<()> {
+    match symlinkat(target, dir, name) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(e) => Err(e).context("symlink"),
     }

@@ -55,7 +55,7 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     // The plain parse first: tracking the path of every field costs ~0.1 ms, worth it only to
     // name the one at fault.
     let spec: Spec = Spec::deserialize(&raw)
-        .or_else(|_| serde_path_to_error::deserialize(raw.clone()))
+        .or_else(|_| serde_path_to_error::deserialize(&raw))
         .map_err(|e| {
             // A Value has no positions: the text, where it fails at the same field (it may fail
             // first on what `names` rewrote), says where.

@@ -1,7 +1,6 @@
 //! Device nodes: the ones runc's libcontainer SPEC promises every container whose /dev is a
 //! fresh tmpfs, plus linux.devices; made with mknod, or bound from the host in a user namespace.
 
-use crate::rootfs::resolve::open_parent_in_root;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
@@ -72,7 +71,7 @@ pub fn defaults() -> Vec<DeviceNode> {
 
 /// Make a device node in the rootfs. In a user namespace mknod is not allowed, so the host's
 /// node is bound there instead (runc does the same).
-pub fn make(root: &OwnedFd, node: &DeviceNode, in_userns: bool) -> Result<()> {
+pub fn make(root: &OwnedFd, node: &DeviceNode, in_userns: bool, dirs: &mut super::ParentDir) -> Result<()> {
     if in_userns {
         let target =
             crate::rootfs::resolve::open_in_root(root, &node.path, crate::rootfs::resolve::Create::File, false)?;
@@ -85,7 +84,7 @@ pub fn make(root: &OwnedFd, node: &DeviceNode, in_userns: bool) -> Result<()> {
         )
         .with_context(|| format!("bind host {}", node.path.display()));
     }
-    let (dir, name) = open_parent_in_root(root, &node.path)?;
+    let (dir, name) = dirs.open(root, &node.path)?;
     let kind = match node.kind.as_str() {
         "b" => SFlag::S_IFBLK,
         "p" => SFlag::S_IFIFO,
@@ -93,21 +92,21 @@ pub fn make(root: &OwnedFd, node: &DeviceNode, in_userns: bool) -> Result<()> {
     };
     let mode = Mode::from_bits_truncate(node.mode);
     let dev = libc::makedev(node.major as u32, node.minor as u32);
-    match mknodat(&dir, name.as_os_str(), kind, mode, dev) {
+    match mknodat(dir, name.as_os_str(), kind, mode, dev) {
         Err(Errno::EEXIST) => {
             // Replace whatever the image or an earlier mount left there with the node asked for.
-            unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir).context("remove existing entry")?;
-            mknodat(&dir, name.as_os_str(), kind, mode, dev).context("mknod")?;
+            unlinkat(dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir).context("remove existing entry")?;
+            mknodat(dir, name.as_os_str(), kind, mode, dev).context("mknod")?;
         }
         r => r.context("mknod")?,
     }
     fchownat(
-        &dir,
+        dir,
         name.as_os_str(),
         Some(Uid::from_raw(node.uid)),
         Some(Gid::from_raw(node.gid)),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .context("chown")?;
-    fchmodat(&dir, name.as_os_str(), mode, FchmodatFlags::FollowSymlink).context("chmod")
+    fchmodat(dir, name.as_os_str(), mode, FchmodatFlags::FollowSymlink).context("chmod")
 }
