@@ -8,14 +8,14 @@
 #   hack/bench.sh [--quick] [-n N] [--containers N] [--compare NAME=PATH]... [--floor PATH]
 #
 # Rotations (runtimes measured interleaved, round-robin): scrun, crun and floor-oci (the headline
-# ratios: a heavy runtime between their samples evicts what they need); then runc, scrun-sealed and
-# each --compare binary; then, first of all, scrun-v2: scrun on a simulated cgroup2-only host (a
+# ratios: a heavy runtime between their samples evicts what they need), and each --compare binary;
+# then runc and scrun-sealed; then, first of all, scrun-v2: scrun on a simulated cgroup2-only host (a
 # mount namespace with cgroup2 at /sys/fs/cgroup), where it places the init with
 # clone3(CLONE_INTO_CGROUP).
 # scrun is the release binary installed read-only as hack/install.sh does, but into this run's
 # temp dir (no re-exec); scrun-sealed the same binary run from target/ (a writable mount: it
 # re-executes from a read-only view of itself); --compare binaries (e.g. a build of an older
-# commit) run from where they are; --floor (or FLOOR=PATH) is the perf-floor program
+# commit) are copied onto a read-only bind mount too; --floor (or FLOOR=PATH) is the perf-floor program
 # (../shared/perf-floor: `gcc -O2 -static -o floor floor.c`), invoked as floor-oci.
 # -n: rounds of the timed figures (default 20); --containers: N (default 100; the README's
 # figures use 1000); --quick: 5 rounds, one of 100 x run, N = 20.
@@ -70,11 +70,14 @@ tmp=$(mktemp -d /tmp/scrun-bench.XXXXXX)
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if mountpoint -q "$tmp/install/lib/scrun" && ! umount "$tmp/install/lib/scrun"; then
-        echo "bench.sh: could not unmount $tmp/install/lib/scrun; left $tmp in place" >&2
-    else
-        rm -rf "$tmp"
-    fi
+    local m left=
+    for m in "$tmp/install/lib/scrun" "$tmp/compare"; do
+        if mountpoint -q "$m" && ! umount "$m"; then
+            echo "bench.sh: could not unmount $m; left $tmp in place" >&2
+            left=1
+        fi
+    done
+    [[ -n $left ]] || rm -rf "$tmp"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -87,8 +90,19 @@ hack/install.sh --prefix "$tmp/install" -q
 scrun=target/x86_64-unknown-linux-gnu/release/scrun  # what hack/install.sh installed
 headline="scrun=$tmp/install/bin/scrun,crun=$(command -v crun)"
 second="runc=$(command -v runc),scrun-sealed=$(realpath "$scrun")"
-for o in "${others[@]}"; do second+=",$o"; done
 notes=("scrun runs from a read-only bind mount (as hack/install.sh installs it), scrun-sealed from target/")
+# A --compare binary is a scrun build to set side by side with this one: copied onto a read-only
+# bind mount as scrun is (no re-exec) and measured in the headline rotation, interleaved with it.
+if ((${#others[@]})); then
+    mkdir "$tmp/compare"
+    for o in "${others[@]}"; do
+        cp "${o#*=}" "$tmp/compare/${o%%=*}"
+        headline+=",${o%%=*}=$tmp/compare/${o%%=*}"
+    done
+    mount --bind "$tmp/compare" "$tmp/compare"
+    mount -o remount,bind,ro "$tmp/compare"
+    notes+=("--compare binaries run from a read-only bind mount too, in the headline rotation")
+fi
 if [[ -n $floor ]]; then
     # floor does what a default config obliges only when invoked by a name with "oci" in it.
     mkdir "$tmp/floor"
