@@ -260,7 +260,7 @@ impl Request<'_> {
         drop(image);
         // With a user namespace joined by path: it, and a pid namespace joined by path, for the
         // helper that clones the init inside them.
-        let (mut inside, mut inside_pid) = (None, None);
+        let (mut inside, mut inside_pid, mut into_cgroup) = (None, None, false);
         for (_, step, s) in plan.each(CloneStep::of) {
             match s {
                 CloneStep::CloneInside { path } => {
@@ -269,6 +269,7 @@ impl Request<'_> {
                 CloneStep::JoinNamespace { kind, path } => {
                     inside_pid = Some(namespaces::open(kind, path).with_context(|| step.origin.clone())?)
                 }
+                CloneStep::IntoCgroup => into_cgroup = true,
                 CloneStep::CreateNamespace { .. } => {} // in clone_flags
             }
         }
@@ -292,9 +293,9 @@ impl Request<'_> {
             })
             .unwrap_or_default();
         let (ours, theirs) = sync::pair()?;
-        // On a cgroup2 host the init is born in its cgroup; kept in `made` from then on.
-        let birthplace = match (&planned, &inside) {
-            (Some(c), None) => c.birthplace().context("linux.cgroupsPath")?,
+        // Born in its cgroup (CloneStep::IntoCgroup); kept in `made` from then on.
+        let birthplace = match (&planned, into_cgroup) {
+            (Some(c), true) => Some(c.birthplace().context("linux.cgroupsPath")?),
             _ => None,
         };
         if birthplace.is_some() {

@@ -339,6 +339,21 @@ fn a_container_on_a_cgroup2_only_host() {
         let out = on_cgroup2_only(&rt, &["run", "--bundle", bundle, &id], false);
         String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
     };
+    // The clone itself places the init in its cgroup (clone3 CLONE_INTO_CGROUP), a step explain
+    // shows (scrun's own command: skipped for another runtime under test).
+    if std::env::var_os("SCRUN_TEST_RUNTIME").is_none() {
+        let explained = on_cgroup2_only(&rt, &["explain", "--format", "json", bundle], false);
+        let plan: Value =
+            serde_json::from_slice(&explained.stdout).unwrap_or_else(|_| panic!("{}", describe(&explained)));
+        let into: Vec<_> = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["action"] == "into_cgroup")
+            .collect();
+        assert_eq!(into.len(), 1, "{plan}");
+        assert_eq!(into[0]["side"], "runtime", "{plan}");
+    }
     let mounts = inside(&["/probe", "read", "/proc/self/mountinfo"]);
     let cgroup_mount = mounts
         .lines()

@@ -155,17 +155,14 @@ impl Cgroup {
         self.saved.clone()
     }
 
-    /// On a cgroup2-only host, the cgroup's directory, made now and opened, for the clone that
-    /// makes the init to place it there (`clone_into`): the init is charged there from its first
-    /// page, and no write to cgroup.procs follows. None elsewhere: v1 hierarchies take a write
-    /// each, and systemd places a unit's processes itself.
-    pub fn birthplace(&self) -> Result<Option<OwnedFd>> {
-        let Some(dir) = self.saved.v2.as_ref().filter(|_| host().v2_only) else {
-            return Ok(None);
+    /// The cgroup's directory, made now and opened, for the clone that makes the init to place
+    /// it there (`clone_into`, the plan's `CloneStep::IntoCgroup`, planned on a cgroup2-only
+    /// host for a cgroup systemd does not make).
+    pub fn birthplace(&self) -> Result<OwnedFd> {
+        let dir = match &self.saved.v2 {
+            Some(dir) if self.saved.systemd_unit.is_none() && self.saved.v1.is_empty() => dir,
+            _ => bail!("the init can be born only in a cgroup2 cgroup scrun makes"),
         };
-        if self.saved.systemd_unit.is_some() || !self.saved.v1.is_empty() {
-            return Ok(None);
-        }
         self.make()?;
         let fd = nix::fcntl::open(
             dir,
@@ -173,7 +170,7 @@ impl Cgroup {
             nix::sys::stat::Mode::empty(),
         )
         .with_context(|| format!("open cgroup {}", dir.display()))?;
-        Ok(Some(fd))
+        Ok(fd)
     }
 
     /// Every directory of the cgroup: one per v1 hierarchy, then the cgroup2 one.

@@ -108,7 +108,12 @@ impl Plan {
             );
         }
         if let Some(step) = crate::rootless::cgroup_step(cgroup_step(&linux, opts.systemd_cgroup), opts.rootless)? {
+            let into =
+                matches!(step, PlaceStep::Cgroup { systemd: false, .. }) && !inside && crate::cgroups::host().v2_only;
             b.add("linux.cgroupsPath, linux.resources".into(), step);
+            if into {
+                b.add("linux.cgroupsPath".into(), CloneStep::IntoCgroup);
+            }
         }
         let hooks = crate::hooks::by_kind(spec);
         let add_hooks = |b: &mut Builder<Create>, kinds: &[&str]| {

@@ -110,7 +110,7 @@ impl Plan {
         self.each(CloneStep::of)
             .filter_map(|(_, _, s)| match s {
                 CloneStep::CreateNamespace { kind, .. } => Some(crate::namespaces::flag(kind)),
-                CloneStep::CloneInside { .. } | CloneStep::JoinNamespace { .. } => None,
+                CloneStep::CloneInside { .. } | CloneStep::JoinNamespace { .. } | CloneStep::IntoCgroup => None,
             })
             .fold(0, |a, b| a | b)
     }

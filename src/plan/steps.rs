@@ -103,6 +103,11 @@ pub enum CloneStep {
         kind: String,
         path: PathBuf,
     },
+    /// On a cgroup2-only host the clone places the init in its cgroup (clone3 with
+    /// CLONE_INTO_CGROUP, from an fd of the directory made just before): it is charged there
+    /// from its first page, and no write to cgroup.procs follows. v1 hierarchies take a write
+    /// each, and systemd places a unit's processes itself.
+    IntoCgroup,
 }
 
 /// The runtime, once the init exists and before it lets it go on (`Msg::Go`).
@@ -416,6 +421,7 @@ impl CloneStep {
             CloneStep::CreateNamespace { kind, .. } => create_text(kind),
             CloneStep::CloneInside { path } => format!("clone the init inside user namespace {}", path.display()),
             CloneStep::JoinNamespace { kind, path } => join_text(kind, path),
+            CloneStep::IntoCgroup => "clone the init into its cgroup (CLONE_INTO_CGROUP)".into(),
         }
     }
 }
