@@ -67,9 +67,27 @@ hack/setup.sh
 
 prefix="scrunbench-$$"
 tmp=$(mktemp -d /tmp/scrun-bench.XXXXXX)
+# scrun-v2's runs turn controllers on along their cgroup's path, as on a cgroup2 host; on this
+# hybrid host the cgroup2 root is the host's, so what they turned on there is turned off at exit
+# (crun 1.8 refuses a hybrid host with hugetlb enabled on cgroup2).
+v2root=/sys/fs/cgroup/unified/cgroup.subtree_control
+v2root_before=$(cat "$v2root" 2>/dev/null || true)
+v2dirs_before=$(ls /sys/fs/cgroup/unified 2>/dev/null || true)
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [[ -w $v2root ]]; then
+        local c d
+        # The parent cgroups the runs made (empty now) first: a child with a controller on keeps
+        # the root from turning it off.
+        for d in /sys/fs/cgroup/unified/*/; do
+            [[ $'\n'$v2dirs_before$'\n' == *$'\n'$(basename "$d")$'\n'* ]] \
+                || find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        done
+        for c in $(cat "$v2root"); do
+            [[ " $v2root_before " == *" $c "* ]] || echo "-$c" >"$v2root" || true
+        done
+    fi
     local m left=
     for m in "$tmp/install/lib/scrun" "$tmp/compare"; do
         if mountpoint -q "$m" && ! umount "$m"; then
