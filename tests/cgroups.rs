@@ -40,9 +40,39 @@ struct Guard {
     children: Vec<Child>,
     /// Directories to rmdir last if the test made them (the default "/scrun" parent).
     also: Vec<PathBuf>,
-    /// The cgroup2 root's enabled controllers before the test: turning one on is host-wide
-    /// (crun's hybrid-host workaround needs hugetlb off there), so the test turns it off again.
-    root_controllers: String,
+    /// Last: dropped after the tree is gone (see `Live`).
+    _live: Live,
+}
+
+/// Turning a controller on in the cgroup2 root is host-wide (crun's hybrid-host workaround needs
+/// hugetlb off there): the last guard of this process to go turns off again what the process
+/// turned on. An earlier one would pull it from under a test still using it.
+struct Live;
+
+static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+impl Live {
+    fn new() -> Live {
+        root_controllers_at_start();
+        *LIVE.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        *live -= 1;
+        if *live > 0 {
+            return;
+        }
+        let at_start = root_controllers_at_start();
+        for c in root_subtree_control().split_whitespace() {
+            if !at_start.split_whitespace().any(|b| b == c) {
+                let _ = std::fs::write("/sys/fs/cgroup/unified/cgroup.subtree_control", format!("-{c}"));
+            }
+        }
+    }
 }
 
 impl Guard {
@@ -51,7 +81,7 @@ impl Guard {
             top: format!("/scrun-test-{}-{name}", std::process::id()),
             children: Vec::new(),
             also: Vec::new(),
-            root_controllers: root_controllers_at_start(),
+            _live: Live::new(),
         }
     }
 
@@ -99,12 +129,6 @@ impl Drop for Guard {
         }
         for d in &self.also {
             let _ = std::fs::remove_dir(d);
-        }
-        // Best effort: another test still using the controller keeps it on (EBUSY).
-        for c in root_subtree_control().split_whitespace() {
-            if !self.root_controllers.split_whitespace().any(|b| b == c) {
-                let _ = std::fs::write("/sys/fs/cgroup/unified/cgroup.subtree_control", format!("-{c}"));
-            }
         }
     }
 }
@@ -810,7 +834,7 @@ fn relative_path_goes_below_our_own_cgroup() {
         top: rel.rsplit_once('/').unwrap().0.to_string(),
         children: Vec::new(),
         also: Vec::new(),
-        root_controllers: root_controllers_at_start(),
+        _live: Live::new(),
     };
     let cg = Cgroup::create(Some(&rel), "x").unwrap();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
@@ -836,7 +860,7 @@ fn default_path_is_scrun_id() {
         top: format!("/scrun/{id}"),
         children: Vec::new(),
         also: Vec::new(),
-        root_controllers: root_controllers_at_start(),
+        _live: Live::new(),
     };
     let h = host();
     g.also =
