@@ -82,17 +82,22 @@ fn explain_lists_what_a_terminal_container_with_extra_mounts_sees() {
     });
 }
 
+/// A new user namespace, mapped onto the host's ids so that the init may make mount points in
+/// the rootfs.
+fn in_user_namespace(c: &mut Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+}
+
 /// In a user namespace mknod is refused: each device is the host's node bound in, a mount too.
 #[test]
 fn explain_lists_what_a_user_namespace_container_sees() {
     explain_matches_the_container(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        // Onto the host's ids, so that the init may make mount points in the rootfs.
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        in_user_namespace(c);
         c["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
     });
 }
@@ -150,12 +155,7 @@ fn inspect_gives_the_reasons_explain_gives(patch: impl FnOnce(&mut Value)) {
 #[test]
 fn inspect_gives_the_reasons_explain_gives_in_a_user_namespace() {
     inspect_gives_the_reasons_explain_gives(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        in_user_namespace(c);
         c["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
     });
 }
@@ -623,15 +623,7 @@ fn explain_lists_every_step_the_init_traces() {
     type Patch = fn(&mut Value);
     let cases: [(&str, Patch); 3] = [
         ("default", |_| {}),
-        // Mapped onto the host's ids, so that the init may make mount points in the rootfs.
-        ("user namespace", |c| {
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
-            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
-        }),
+        ("user namespace", in_user_namespace),
         ("no mount namespace", |c| {
             c["root"]["readonly"] = json!(false);
             c["linux"]["namespaces"]

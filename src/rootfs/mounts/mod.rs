@@ -97,17 +97,7 @@ pub fn set_mount_label(m: &mut MountStep, label: &str) {
 
 /// A read-only bind of a file the runtime generated in the state directory.
 pub fn generated_file(host: &Path, dest: &Path) -> MountStep {
-    file_bind(host, dest, &["bind", "ro", "nosuid", "nodev", "noexec"])
-}
-
-/// The host's device node bound at the same path in the container, where a user namespace may
-/// not mknod (see crate::rootless).
-pub fn device_bind(path: &Path) -> MountStep {
-    file_bind(path, path, &["bind"])
-}
-
-fn file_bind(host: &Path, dest: &Path, options: &[&str]) -> MountStep {
-    let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+    let options: Vec<String> = ["bind", "ro", "nosuid", "nodev", "noexec"].map(String::from).to_vec();
     let p = parse_options(&options);
     MountStep {
         fstype: "bind".into(),
