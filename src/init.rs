@@ -355,14 +355,16 @@ impl Init<'_> {
         tty::become_console(&slave)
     }
 
-    /// Wait until the runtime has put the init in its cgroup (`Msg::Placed`), once.
+    /// Wait until the runtime has made the cgroup (`Msg::Placed`), and enter what of it the
+    /// init enters by itself, once.
     fn wait_placed(&mut self) -> Result<()> {
         if !self.placed {
             let _span = tracing::debug_span!("step", message = "wait to be in the cgroup").entered();
-            match self.channel.recv()?.0 {
-                Msg::Placed => self.placed = true,
-                other => bail!("unexpected message {other:?} from the runtime"),
+            match self.channel.recv_fds()? {
+                (Msg::Placed { dirs }, files) => crate::cgroups::Entry { dirs, files }.enter()?,
+                (other, _) => bail!("unexpected message {other:?} from the runtime"),
             }
+            self.placed = true;
         }
         Ok(())
     }

@@ -295,7 +295,17 @@ impl Request<'_> {
         let (ours, theirs) = sync::pair()?;
         // Born in its cgroup (CloneStep::IntoCgroup); kept in `made` from then on.
         let birthplace = match (&planned, into_cgroup) {
-            (Some(c), true) => Some(c.birthplace().context("linux.cgroupsPath")?),
+            (Some(c), true) => {
+                // Recorded before it is made, as everything a create makes.
+                if let Some((_, dir)) = record {
+                    state::Made {
+                        init: None,
+                        cgroup: Some(c.saved()),
+                    }
+                    .save(dir)?;
+                }
+                Some(c.birthplace().context("linux.cgroupsPath")?)
+            }
             _ => None,
         };
         if birthplace.is_some() {
@@ -339,7 +349,11 @@ impl Request<'_> {
             Some((_, dir)) => {
                 let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
                 let cgroup = planned.as_ref().map(Cgroup::saved);
-                state::Made { init, cgroup }.save(dir)?;
+                state::Made {
+                    init: Some(init),
+                    cgroup,
+                }
+                .save(dir)?;
                 Some(init)
             }
             None => None,
@@ -392,6 +406,7 @@ impl Request<'_> {
         let _ = ours.send(&Msg::Go { pid: pid.as_raw() });
         // After Go, while the init works: its cgroup, which it waits for only before running
         // anything of the image.
+        let mut entry = crate::cgroups::Entry::default();
         for (_, step, s) in plan.each(PlaceStep::of) {
             let _span = tracing::debug_span!("step", message = %s.describe()).entered();
             match s {
@@ -413,21 +428,27 @@ impl Request<'_> {
                         let cgroup = made
                             .cgroup
                             .insert(Cgroup::plan(path.as_deref(), id).context("linux.cgroupsPath")?);
-                        cgroup.make().context("linux.cgroupsPath")?;
+                        match birthplace {
+                            Some(_) => cgroup.make_v1(),
+                            None => cgroup.make(),
+                        }
+                        .context("linux.cgroupsPath")?;
                         cgroup
                     };
                     cgroup.apply(resources).context("linux.resources")?;
-                    if birthplace.is_none() {
-                        cgroup.add_pid(pid.as_raw())?;
+                    if !*systemd {
+                        entry = cgroup.entry(pid.as_raw(), birthplace.is_some())?;
                     }
                 }
-                PlaceStep::EnterCgroup { cgroup } => Cgroup::open(cgroup)?.add_pid(pid.as_raw())?,
+                PlaceStep::EnterCgroup { cgroup } => entry = Cgroup::open(cgroup)?.entry(pid.as_raw(), false)?,
                 PlaceStep::CpuAffinity { cpus, .. } => {
                     set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
                 }
             }
         }
-        let _ = ours.send(&Msg::Placed);
+        let files: Vec<_> = entry.files.iter().map(|f| f.as_raw_fd()).collect();
+        let _ = ours.send_fds(&Msg::Placed { dirs: entry.dirs }, &files);
+        drop(entry.files);
         let mut pty = None;
         let wait = tracing::debug_span!("step", message = "wait for the init to be ready").entered();
         loop {

@@ -99,12 +99,14 @@ impl Identity {
 }
 
 /// What a create makes outside its state directory, written there before it is made: the
-/// init's identity as soon as it exists and the cgroup it is about to get. `delete --force`
+/// cgroup it is about to make, then also the init's identity as soon as it exists (the init
+/// may be born in its cgroup, made first: `CloneStep::IntoCgroup`). `delete --force`
 /// reads it when state.json cannot be, so a create killed at any point, or a state.json lost,
 /// leaves nothing it cannot find. Not fsync'd: what it names does not outlive the host either.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Made {
-    pub init: Identity,
+    #[serde(default)]
+    pub init: Option<Identity>,
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::SavedCgroup>,
 }

@@ -15,10 +15,12 @@ pub enum Msg {
     /// with the setup. Carries the init's pid as the host sees it, for the state its hooks
     /// read (the rest of the state, unbounded, the init has had since the fork).
     Go { pid: i32 },
-    /// Runtime → init: the init is in its cgroup. The runtime does that while the init sets up
-    /// (moving a task into a v1 memory cgroup takes ~5 ms), so the init waits for this only
-    /// before what depends on it: a cgroup namespace or mount, and the user's program.
-    Placed,
+    /// Runtime → init: the cgroup is made and limited, and the init is in it but for the v1
+    /// hierarchies named here, whose `tasks` files come with it (the fds, in this order) for
+    /// the init to enter by itself (`cgroups::Entry`). The runtime does that while the init
+    /// sets up, so the init waits for this only before what depends on it: a cgroup namespace
+    /// or mount, and the user's program.
+    Placed { dirs: Vec<String> },
     /// Init → runtime: this is the pty master (sent with the fd).
     Pty,
     /// Init → runtime: the listener of its seccomp filter's SCMP_ACT_NOTIFY rules (sent with
@@ -42,13 +44,16 @@ pub fn pair() -> Result<(Channel, Channel)> {
 }
 
 const MAX_MSG: usize = 16 * 1024;
+/// The most fds one message carries: a `tasks` file per v1 hierarchy (a host has at most 16
+/// or so) with room to spare.
+pub const MAX_FDS: usize = 64;
 
 impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {
             Msg::Go { pid } => [&b"G"[..], &pid.to_le_bytes()].concat(),
             Msg::Pty => vec![b'P'],
-            Msg::Placed => vec![b'C'],
+            Msg::Placed { dirs } => [&b"C"[..], dirs.join("\0").as_bytes()].concat(),
             Msg::Ready => vec![b'R'],
             Msg::SeccompListener => vec![b'S'],
             Msg::Detach { keep_pdeathsig } => vec![b'D', *keep_pdeathsig as u8],
@@ -66,7 +71,15 @@ impl Msg {
                 pid: i32::from_le_bytes(pid.try_into()?),
             },
             [b'P'] => Msg::Pty,
-            [b'C'] => Msg::Placed,
+            [b'C', dirs @ ..] => Msg::Placed {
+                dirs: match dirs {
+                    [] => Vec::new(),
+                    _ => dirs
+                        .split(|&b| b == 0)
+                        .map(|d| String::from_utf8_lossy(d).into_owned())
+                        .collect(),
+                },
+            },
             [b'R'] => Msg::Ready,
             [b'S'] => Msg::SeccompListener,
             [b'D', k] => Msg::Detach {
@@ -87,7 +100,7 @@ impl Channel {
         self.send_fds(msg, &[fd.as_raw_fd()])
     }
 
-    fn send_fds(&self, msg: &Msg, fds: &[i32]) -> Result<()> {
+    pub fn send_fds(&self, msg: &Msg, fds: &[i32]) -> Result<()> {
         let data = msg.encode();
         let iov = [IoSlice::new(&data)];
         let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
@@ -101,11 +114,17 @@ impl Channel {
 
     /// The next message; an error when the peer closed its end (it died) or sent garbage.
     pub fn recv(&self) -> Result<(Msg, Option<OwnedFd>)> {
+        let (msg, fds) = self.recv_fds()?;
+        Ok((msg, fds.into_iter().next()))
+    }
+
+    /// The next message and every fd that came with it (at most MAX_FDS).
+    pub fn recv_fds(&self) -> Result<(Msg, Vec<OwnedFd>)> {
         let mut buf = vec![0u8; MAX_MSG];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut reset = false;
-        let (len, fd) = loop {
+        let (len, fds) = loop {
             match recvmsg::<()>(
                 self.0.as_raw_fd(),
                 &mut iov,
@@ -118,21 +137,24 @@ impl Channel {
                 Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
                 Err(e) => return Err(e).context("receive from peer"),
                 Ok(m) => {
-                    let mut fd = None;
+                    let mut fds = Vec::new();
                     for c in m.cmsgs().context("receive fds")? {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
                             // SAFETY: the kernel just installed these fds in this process.
-                            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+                            fds.extend(raw.iter().map(|&f| unsafe { OwnedFd::from_raw_fd(f) }));
                         }
                     }
-                    break (m.bytes, fd);
+                    if m.flags.contains(MsgFlags::MSG_CTRUNC) {
+                        bail!("the peer sent more than {MAX_FDS} fds");
+                    }
+                    break (m.bytes, fds);
                 }
             }
         };
         if len == 0 {
             bail!("the peer closed the channel");
         }
-        Ok((Msg::decode(&buf[..len])?, fd))
+        Ok((Msg::decode(&buf[..len])?, fds))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -163,6 +185,13 @@ mod tests {
         let (msg, fd) = b.recv().unwrap();
         assert_eq!(msg, Msg::Pty);
         assert!(fd.is_some());
+        let dirs = vec!["/sys/fs/cgroup/cpu/a".to_string(), "/sys/fs/cgroup/pids/a".to_string()];
+        let two = [f.as_raw_fd(), f.as_raw_fd()];
+        a.send_fds(&Msg::Placed { dirs: dirs.clone() }, &two).unwrap();
+        let (msg, fds) = b.recv_fds().unwrap();
+        assert_eq!((msg, fds.len()), (Msg::Placed { dirs }, 2));
+        a.send(&Msg::Placed { dirs: Vec::new() }).unwrap();
+        assert_eq!(b.recv().unwrap().0, Msg::Placed { dirs: Vec::new() });
         drop(a);
         assert!(b.recv().is_err());
     }
@@ -170,7 +199,7 @@ mod tests {
     #[test]
     fn last_words_survive_unread_data() {
         let (a, b) = pair().unwrap();
-        b.send(&Msg::Placed).unwrap(); // never read by `a`
+        b.send(&Msg::Placed { dirs: Vec::new() }).unwrap(); // never read by `a`
         a.send(&Msg::Error("why it failed".into())).unwrap();
         drop(a);
         assert_eq!(b.recv().unwrap().0, Msg::Error("why it failed".into()));

@@ -122,13 +122,26 @@ impl Cgroup {
 
     /// Makes the planned directories.
     pub fn make(&self) -> Result<()> {
+        self.make_v1()?;
+        self.make_v2()
+    }
+
+    /// Makes the directory in each v1 hierarchy (none when rootless: its cgroup is cgroup2's).
+    pub fn make_v1(&self) -> Result<()> {
+        if crate::rootless::active() {
+            return Ok(());
+        }
+        for (h, d) in host().v1.iter().zip(&self.saved.v1) {
+            mkdir_p(&h.mount, &d.dir, h.has("cpuset"))?;
+        }
+        Ok(())
+    }
+
+    fn make_v2(&self) -> Result<()> {
         if crate::rootless::active() {
             return delegated::make(&self.saved);
         }
         let host = host();
-        for (h, d) in host.v1.iter().zip(&self.saved.v1) {
-            mkdir_p(&h.mount, &d.dir, h.has("cpuset"))?;
-        }
         if let (Some(h), Some(dir)) = (&host.v2, &self.saved.v2) {
             mkdir_p(&h.mount, dir, false)?;
             // On a hybrid host the cgroup2 controllers are host-wide settings that others
@@ -155,15 +168,16 @@ impl Cgroup {
         self.saved.clone()
     }
 
-    /// The cgroup's directory, made now and opened, for the clone that makes the init to place
-    /// it there (`clone_into`, the plan's `CloneStep::IntoCgroup`, planned on a cgroup2-only
-    /// host for a cgroup systemd does not make).
+    /// The cgroup's cgroup2 directory, made now and opened, for the clone that makes the init
+    /// to place it there (`clone_into`, the plan's `CloneStep::IntoCgroup`, planned wherever
+    /// cgroup2 is mounted, for a cgroup systemd does not make). Its v1 directories are made
+    /// later, while the init works (`make_v1`).
     pub fn birthplace(&self) -> Result<OwnedFd> {
         let dir = match &self.saved.v2 {
-            Some(dir) if self.saved.systemd_unit.is_none() && self.saved.v1.is_empty() => dir,
+            Some(dir) if self.saved.systemd_unit.is_none() => dir,
             _ => bail!("the init can be born only in a cgroup2 cgroup scrun makes"),
         };
-        self.make()?;
+        self.make_v2()?;
         let fd = nix::fcntl::open(
             dir,
             nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -211,6 +225,33 @@ impl Cgroup {
 
     pub fn add_pid(&self, pid: i32) -> Result<()> {
         self.dirs().try_for_each(|d| write(d, "cgroup.procs", &pid.to_string()))
+    }
+
+    /// Puts `pid` in the cgroup, with its help: the `tasks` file of each v1 hierarchy, opened
+    /// here for the process to write "0" into (`Entry::enter`), and, unless it was born there
+    /// (`born`), its cgroup2 directory by pid.
+    ///
+    /// Why the process moves itself: a pid written to cgroup.procs takes the kernel's global
+    /// cgroup_threadgroup_rwsem for writing, and the first writer after an idle spell waits
+    /// out an RCU grace period (11 to 19 ms on this project's host, seen with `perf record -e
+    /// sched:sched_switch -g` in rcu_sync_enter); a single thread that moves itself through
+    /// `tasks` takes no such lock. Nor does a clone into a cgroup2 directory, while a thread
+    /// cannot leave its cgroup2 domain that way: hence `born`.
+    pub fn entry(&self, pid: i32, born: bool) -> Result<Entry> {
+        if let (Some(dir), false) = (&self.saved.v2, born) {
+            write(dir, "cgroup.procs", &pid.to_string())?;
+        }
+        let mut entry = Entry::default();
+        for d in &self.saved.v1 {
+            let path = d.dir.join("tasks");
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| anyhow!("open {}: {}", path.display(), os_text(&e)))?;
+            entry.files.push(file.into());
+            entry.dirs.push(d.dir.display().to_string());
+        }
+        Ok(entry)
     }
 
     /// Every process in the cgroup and in cgroups the container made below it.
@@ -408,6 +449,33 @@ pub fn clone_into(flags: libc::c_int, dir: &OwnedFd) -> Result<nix::unistd::Pid>
         return Err(std::io::Error::last_os_error()).context("clone3 into the container's cgroup");
     }
     Ok(nix::unistd::Pid::from_raw(ret as i32))
+}
+
+/// The v1 hierarchies a process enters by itself (`Cgroup::entry`): their directories, and
+/// an fd of each one's `tasks` file, opened by the runtime.
+#[derive(Debug, Default)]
+pub struct Entry {
+    pub dirs: Vec<String>,
+    pub files: Vec<OwnedFd>,
+}
+
+impl Entry {
+    /// Moves the calling thread, which must be its process's only one, into each hierarchy,
+    /// and closes the files: they are the host's and must not reach the container.
+    pub fn enter(self) -> Result<()> {
+        if self.dirs.len() != self.files.len() {
+            bail!(
+                "{} cgroup directories came with {} tasks files",
+                self.dirs.len(),
+                self.files.len()
+            );
+        }
+        for (dir, file) in self.dirs.iter().zip(self.files) {
+            nix::unistd::write(&file, b"0")
+                .with_context(|| format!("enter cgroup {dir}: write 0 to its tasks file"))?;
+        }
+        Ok(())
+    }
 }
 
 fn check_path(path: &str) -> Result<()> {

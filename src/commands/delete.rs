@@ -22,8 +22,10 @@ pub fn delete(global: &GlobalOpts, args: &DeleteArgs) -> Result<()> {
 pub fn remove(container: Container, force: bool) -> Result<()> {
     match container.status() {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(container.cgroup().as_ref(), container.identity())?,
-        Status::Running | Status::Paused if force => kill_and_wait(container.cgroup().as_ref(), container.identity())?,
+        Status::Created => kill_and_wait(container.cgroup().as_ref(), Some(container.identity()))?,
+        Status::Running | Status::Paused if force => {
+            kill_and_wait(container.cgroup().as_ref(), Some(container.identity()))?
+        }
         status => bail!(
             "cannot delete container {} that is not stopped: {status}",
             container.saved.id
@@ -59,11 +61,11 @@ fn remove_wreck(wreck: Wreck) -> Result<()> {
     wreck.remove()
 }
 
-fn kill_and_wait(cgroup: Option<&crate::cgroups::Cgroup>, init: Identity) -> Result<()> {
+fn kill_and_wait(cgroup: Option<&crate::cgroups::Cgroup>, init: Option<Identity>) -> Result<()> {
     if let Some(cgroup) = cgroup {
         kill_all(cgroup);
     }
-    crate::state::wait_exit(init, Some(libc::SIGKILL))
+    init.map_or(Ok(()), |init| crate::state::wait_exit(init, Some(libc::SIGKILL)))
 }
 
 /// SIGKILL every process of the cgroup, and thaw it: a frozen process dies only once thawed.

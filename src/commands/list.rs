@@ -45,7 +45,7 @@ pub fn list(global: &GlobalOpts, args: &ListArgs) -> Result<()> {
         }
         Loaded::Corrupt(w) => [
             w.id.clone(),
-            w.made.as_ref().map_or(0, |m| m.init.pid).to_string(),
+            w.made.as_ref().and_then(|m| m.init).map_or(0, |i| i.pid).to_string(),
             "corrupt".into(),
             String::new(),
             String::new(),

@@ -108,8 +108,10 @@ impl Plan {
             );
         }
         if let Some(step) = crate::rootless::cgroup_step(cgroup_step(&linux, opts.systemd_cgroup), opts.rootless)? {
-            let into =
-                matches!(step, PlaceStep::Cgroup { systemd: false, .. }) && !inside && crate::cgroups::host().v2_only;
+            let into = matches!(step, PlaceStep::Cgroup { systemd: false, .. })
+                && !inside
+                && !opts.rootless
+                && crate::cgroups::host().v2.is_some();
             b.add("linux.cgroupsPath, linux.resources".into(), step);
             if into {
                 b.add("linux.cgroupsPath".into(), CloneStep::IntoCgroup);

@@ -103,10 +103,11 @@ pub enum CloneStep {
         kind: String,
         path: PathBuf,
     },
-    /// On a cgroup2-only host the clone places the init in its cgroup (clone3 with
-    /// CLONE_INTO_CGROUP, from an fd of the directory made just before): it is charged there
-    /// from its first page, and no write to cgroup.procs follows. v1 hierarchies take a write
-    /// each, and systemd places a unit's processes itself.
+    /// Wherever cgroup2 is mounted (alone, or beside v1 hierarchies) the clone places the init
+    /// in its cgroup2 cgroup (clone3 with CLONE_INTO_CGROUP, from an fd of the directory made
+    /// just before): it is charged there from its first page, and no pid is written to
+    /// cgroup.procs, which would take the kernel's global cgroup lock (see `Cgroup::entry`).
+    /// The init enters v1 hierarchies by itself, and systemd places a unit's processes itself.
     IntoCgroup,
 }
 
@@ -140,8 +141,8 @@ pub enum AfterCloneStep {
     Hook { kind: String, hook: Hook },
 }
 
-/// The runtime, after `Msg::Go`, while the init works: putting it in its cgroup (moving a task
-/// into a v1 memory cgroup takes ~5 ms). `Msg::Placed` says it is done.
+/// The runtime, after `Msg::Go`, while the init works: making its cgroup, which the init
+/// enters when `Msg::Placed` hands it the v1 hierarchies' `tasks` files.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum PlaceStep {
