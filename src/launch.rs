@@ -306,6 +306,14 @@ impl Request<'_> {
                 }
                 Some(c.birthplace().context("linux.cgroupsPath")?)
             }
+            // exec's process, born in the container's cgroup2 cgroup.
+            (None, true) => plan
+                .each(PlaceStep::of)
+                .find_map(|(_, _, s)| match s {
+                    PlaceStep::EnterCgroup { cgroup } => Some(Cgroup::open(cgroup).and_then(|c| c.v2_dir())),
+                    _ => None,
+                })
+                .transpose()?,
             _ => None,
         };
         if birthplace.is_some() {
@@ -440,7 +448,9 @@ impl Request<'_> {
                         entry = cgroup.entry(pid.as_raw(), birthplace.is_some())?;
                     }
                 }
-                PlaceStep::EnterCgroup { cgroup } => entry = Cgroup::open(cgroup)?.entry(pid.as_raw(), false)?,
+                PlaceStep::EnterCgroup { cgroup } => {
+                    entry = Cgroup::open(cgroup)?.entry(pid.as_raw(), birthplace.is_some())?
+                }
                 PlaceStep::CpuAffinity { cpus, .. } => {
                     set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
                 }

@@ -178,13 +178,17 @@ impl Cgroup {
             _ => bail!("the init can be born only in a cgroup2 cgroup scrun makes"),
         };
         self.make_v2()?;
-        let fd = nix::fcntl::open(
-            dir,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
+        open_dir(dir)
+    }
+
+    /// The existing cgroup2 directory, for an exec'd process to be born in.
+    pub fn v2_dir(&self) -> Result<OwnedFd> {
+        open_dir(
+            self.saved
+                .v2
+                .as_deref()
+                .context("the container has no cgroup2 cgroup")?,
         )
-        .with_context(|| format!("open cgroup {}", dir.display()))?;
-        Ok(fd)
     }
 
     /// Every directory of the cgroup: one per v1 hierarchy, then the cgroup2 one.
@@ -449,6 +453,15 @@ pub fn clone_into(flags: libc::c_int, dir: &OwnedFd) -> Result<nix::unistd::Pid>
         return Err(std::io::Error::last_os_error()).context("clone3 into the container's cgroup");
     }
     Ok(nix::unistd::Pid::from_raw(ret as i32))
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open cgroup {}", dir.display()))
 }
 
 /// The v1 hierarchies a process enters by itself (`Cgroup::entry`): their directories, and

@@ -396,6 +396,9 @@ impl Plan {
                 "the container's cgroup".into(),
                 PlaceStep::EnterCgroup { cgroup: cgroup.clone() },
             );
+            if cgroup.v2.is_some() && !rootless {
+                b.add("the container's cgroup".into(), CloneStep::IntoCgroup);
+            }
         }
         add_affinity(&mut b, Stage::Final);
         let differs = |kind: &str| {

@@ -105,7 +105,8 @@ pub enum CloneStep {
     },
     /// Wherever cgroup2 is mounted (alone, or beside v1 hierarchies) the clone places the init
     /// in its cgroup2 cgroup (clone3 with CLONE_INTO_CGROUP, from an fd of the directory made
-    /// just before): it is charged there from its first page, and no pid is written to
+    /// just before; exec's process in the container's): it is charged there from its first
+    /// page, and no pid is written to
     /// cgroup.procs, which would take the kernel's global cgroup lock (see `Cgroup::entry`).
     /// The init enters v1 hierarchies by itself, and systemd places a unit's processes itself.
     IntoCgroup,
