@@ -87,17 +87,30 @@ pub(crate) fn setattr(mount: &OwnedFd, attr: &libc::mount_attr, recursive: bool)
 
 /// Attach a detached mount (from open_tree or fsmount) on the object `target` holds.
 pub fn attach(source: &OwnedFd, target: &OwnedFd) -> Result<()> {
+    move_to(source, target, c"")
+}
+
+/// Attach a detached mount on `name` in the directory `dir`, a final symlink not followed: for
+/// a directory the runtime made itself in a filesystem it just mounted, which saves opening it.
+pub fn attach_at(source: &OwnedFd, dir: &OwnedFd, name: &std::ffi::CStr) -> Result<()> {
+    move_to(source, dir, name)
+}
+
+fn move_to(source: &OwnedFd, dir: &OwnedFd, name: &std::ffi::CStr) -> Result<()> {
     use std::os::fd::AsRawFd;
     let empty = c"";
-    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: move_mount with two fds and empty paths.
+    let mut flags = libc::MOVE_MOUNT_F_EMPTY_PATH;
+    if name.is_empty() {
+        flags |= libc::MOVE_MOUNT_T_EMPTY_PATH;
+    }
+    // SAFETY: move_mount with two fds and NUL-terminated paths.
     let r = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             source.as_raw_fd(),
             empty.as_ptr(),
-            target.as_raw_fd(),
-            empty.as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
             flags,
         )
     };
