@@ -54,6 +54,19 @@ pub struct Host {
 }
 
 impl Host {
+    /// Every hierarchy (the v1 ones, then cgroup2, marked true), each with `own` taken from
+    /// `proc_cgroup`, another process's /proc/PID/cgroup: for the container's init, whose
+    /// mounts are still the runtime's but whose cgroups are the container's.
+    pub fn with_own(&self, proc_cgroup: &str) -> Vec<(Hierarchy, bool)> {
+        let v1 = self.v1.iter().map(|h| (h, false));
+        v1.chain(self.v2.iter().map(|h| (h, true)))
+            .map(|(h, v2)| {
+                let own = own_cgroup(proc_cgroup, &h.controllers, v2);
+                (Hierarchy { own, ..h.clone() }, v2)
+            })
+            .collect()
+    }
+
     pub fn v1_for(&self, controller: &str) -> Option<&Hierarchy> {
         self.v1.iter().find(|h| h.has(controller))
     }
@@ -81,12 +94,6 @@ pub fn host() -> &'static Host {
         host.hugepage_sizes = hugepage_sizes(Path::new("/sys/kernel/mm/hugepages"));
         host
     })
-}
-
-/// The hierarchies as a process's mountinfo and cgroup files show them, without what `host()`
-/// adds from host-wide files (v1 controller names come from a built-in list).
-pub fn parse_mounts(mountinfo: &str, proc_cgroup: &str) -> Host {
-    parse(mountinfo, proc_cgroup, "", false)
 }
 
 /// The hierarchies in mountinfo, one per superblock (a hierarchy can be mounted more than once;
@@ -123,18 +130,11 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) 
                 .map(str::to_string)
                 .collect()
         };
-        let own = if v2 {
-            own_cgroup(proc_cgroup, |c| c.is_empty())
-        } else {
-            own_cgroup(proc_cgroup, |c| {
-                !c.is_empty() && c.split(',').all(|x| controllers.iter().any(|s| s == x))
-            })
-        };
         let h = Hierarchy {
             mount: PathBuf::from(mount),
             root: e.root.clone(),
+            own: own_cgroup(proc_cgroup, &controllers, v2),
             controllers,
-            own: own.unwrap_or_default(),
         };
         found.push((dev, preferred, v2, h));
     }
@@ -170,12 +170,24 @@ const V1: &[&str] = &[
     "misc",
 ];
 
-fn own_cgroup(proc_cgroup: &str, matches: impl Fn(&str) -> bool) -> Option<String> {
-    proc_cgroup.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        matches(controllers).then(|| path.to_string())
-    })
+/// The cgroup a process's /proc/PID/cgroup text gives for the hierarchy of `controllers` (the
+/// cgroup2 one with `v2`), empty if none.
+fn own_cgroup(proc_cgroup: &str, controllers: &[String], v2: bool) -> String {
+    let matches = |listed: &str| {
+        if v2 {
+            listed.is_empty()
+        } else {
+            !listed.is_empty() && listed.split(',').all(|x| controllers.iter().any(|c| c == x))
+        }
+    };
+    proc_cgroup
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, listed, path) = (parts.next()?, parts.next()?, parts.next()?);
+            matches(listed).then(|| path.to_string())
+        })
+        .unwrap_or_default()
 }
 
 /// "hugepages-2048kB" → "2MB", the unit runc and the hugetlb file names use.
@@ -257,6 +269,15 @@ mod tests {
         let v2 = h.v2.unwrap();
         assert_eq!(v2.mount, Path::new("/sys/fs/cgroup/unified"));
         assert_eq!(v2.dir("c"), Path::new("/sys/fs/cgroup/unified/init/c"));
+    }
+
+    #[test]
+    fn with_own_takes_another_process_cgroups() {
+        let h = parse(MOUNTINFO, PROC_CGROUP, PROC_CGROUPS, false);
+        let theirs = h.with_own("4:memory:/docker/x/c\n2:cpu,cpuacct:/c\n0::/c\n");
+        let own: Vec<_> = theirs.iter().map(|(h, v2)| (h.own.as_str(), *v2)).collect();
+        assert_eq!(own, [("/c", false), ("/docker/x/c", false), ("", false), ("/c", true)]);
+        assert_eq!(theirs[1].0.own_dir(), Path::new("/sys/fs/cgroup/memory/c"));
     }
 
     #[test]

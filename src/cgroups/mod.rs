@@ -20,7 +20,7 @@ mod resources;
 mod stats;
 pub mod systemd;
 
-pub use host::{host, parse_mounts, Hierarchy, Host};
+pub use host::{host, Hierarchy, Host};
 pub use resources::default_device_rules;
 
 use anyhow::{anyhow, bail, Context, Result};

@@ -183,17 +183,14 @@ pub fn remount_readonly(tmpfs: &OwnedFd, m: &MountStep) -> Result<()> {
 }
 
 /// The hierarchies mounted right under /sys/fs/cgroup that this process is in, each with its
-/// directory name there and whether it is cgroup2. Read now, not from the runtime's cached
-/// view: this process (the container's init) is in the container's cgroup, which is what gets
-/// bound.
+/// directory name there and whether it is cgroup2. The mounts are the runtime's (read before
+/// the clone, and the same ones the plan named); the cgroups are read now: this process (the
+/// container's init) is in the container's cgroup, which is what gets bound.
 pub fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
-    let read = |path: &str| crate::procfs::read_small(Path::new(path)).with_context(|| format!("read {path}"));
-    let info = read("/proc/self/mountinfo")?;
-    let own = read("/proc/self/cgroup")?;
-    let host = crate::cgroups::parse_mounts(&info, &own);
-    let v1 = host.v1.into_iter().map(|h| (h, false));
-    Ok(v1
-        .chain(host.v2.map(|h| (h, true)))
+    let own = crate::procfs::read_small(Path::new("/proc/self/cgroup")).context("read /proc/self/cgroup")?;
+    Ok(crate::cgroups::host()
+        .with_own(&own)
+        .into_iter()
         .filter(|(h, _)| !h.own.is_empty())
         .filter_map(|(h, v2)| Some((name(&h.mount)?, h, v2)))
         .collect())
