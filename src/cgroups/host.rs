@@ -99,9 +99,9 @@ pub fn host() -> &'static Host {
     })
 }
 
-
 /// The hierarchies in mountinfo, one per superblock (a hierarchy can be mounted more than once;
 /// the one under /sys/fs/cgroup wins).
+///
 /// `proc_cgroups` gives /proc/cgroups, this kernel's v1 controllers: read only when a v1 mount
 /// has an option that is neither a controller of [`V1`] nor one of cgroup v1's other options
 /// (then it says which are controllers); without it the built-in list says.

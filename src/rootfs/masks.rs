@@ -4,7 +4,7 @@
 //! path left for the container to swap, and no /proc/self/fd path to trust either.
 
 use super::mount_api::{attach, clone_fd, set_readonly};
-use super::resolve::open_existing_in_root;
+use super::resolve::{open_existing_in_root, open_plain_in_root};
 use anyhow::{bail, Result};
 use nix::sys::stat::{fstat, FileStat, SFlag};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -44,7 +44,12 @@ impl Masks {
 /// Bind a path onto itself, the mounts below it included, and make the top read-only before it
 /// is attached. A missing path is skipped, as in runc.
 pub fn readonly_path(root: &OwnedFd, path: &Path) -> Result<()> {
-    let Some((target, _)) = open_target(root, path)? else {
+    // Its type does not matter here: on a path with no symlink at all, no fstat.
+    let target = match open_plain_in_root(root, path) {
+        Some(found) => found,
+        None => open_target(root, path)?.map(|(fd, _)| fd),
+    };
+    let Some(target) = target else {
         return Ok(());
     };
     let bind = clone_fd(&target, true)?;

@@ -98,6 +98,29 @@ pub fn open_existing_in_root(root: &OwnedFd, path: &Path) -> Result<Option<(Owne
     }
 }
 
+/// What the kernel's walk finds at `path` beneath `root` with no symlink anywhere on it, the
+/// last component included, and no fstat: Some(Some(fd)), Some(None) when a component is
+/// missing (on a path with no symlink, missing for any walk), None when the walk by hand must
+/// decide (a symlink on the way or last, `..` out of the root).
+pub fn open_plain_in_root(root: &OwnedFd, path: &Path) -> Option<Option<OwnedFd>> {
+    let relative: PathBuf = path.components().filter(|c| !matches!(c, Component::RootDir)).collect();
+    if relative.as_os_str().is_empty() {
+        return None;
+    }
+    match openat2(root, &relative, beneath(OFlag::O_PATH | OFlag::O_CLOEXEC)) {
+        Ok(fd) => Some(Some(fd)),
+        Err(Errno::ENOENT) => Some(None),
+        Err(_) => None,
+    }
+}
+
+/// An openat2 walk that stays beneath its directory and follows no symlink at all.
+fn beneath(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS)
+}
+
 fn resolve_error(path: &Path, why: String) -> anyhow::Error {
     anyhow::anyhow!("resolve {} in rootfs: {why}", path.display())
 }
@@ -184,8 +207,11 @@ fn walk(
         Some(found) => Ok(found),
         // `path` is the root itself.
         None => {
-            let mode = fstat(root).map_err(|e| e.desc().to_string())?.st_mode;
-            Ok((root.try_clone().map_err(|e| e.to_string())?, Some(mode)))
+            let mode = match want_mode {
+                true => Some(fstat(root).map_err(|e| e.desc().to_string())?.st_mode),
+                false => None,
+            };
+            Ok((root.try_clone().map_err(|e| e.to_string())?, mode))
         }
     }
 }
@@ -204,18 +230,16 @@ fn walk_in_kernel(
     want_mode: bool,
 ) -> Result<Option<Found<OwnedFd>>, Failure> {
     let relative: PathBuf = path.components().filter(|c| !matches!(c, Component::RootDir)).collect();
-    // One name costs the walk by hand no more (an openat and an fstat), and it can make it.
-    if relative.components().nth(1).is_none() {
-        return Ok(None);
-    }
     // Without O_NOFOLLOW a final symlink is ELOOP rather than an fd of the link: what opens is
     // no symlink, and a caller that does not want the mode is spared the fstat.
     let lean = !want_mode && final_link != Last::Keep;
+    // One name with its mode costs the walk by hand no more (an openat and an fstat).
+    let single = relative.components().nth(1).is_none();
+    if relative.as_os_str().is_empty() || (single && !lean) {
+        return Ok(None);
+    }
     let nofollow = if lean { OFlag::empty() } else { OFlag::O_NOFOLLOW };
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | nofollow | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    match openat2(root, &relative, how) {
+    match openat2(root, &relative, beneath(OFlag::O_PATH | nofollow | OFlag::O_CLOEXEC)) {
         Ok(fd) if lean => Ok(Some((fd, None))),
         Ok(fd) => found(fd, final_link, true),
         // With no symlink followed, a missing component is missing for the walk by hand too.
@@ -228,14 +252,22 @@ fn walk_in_kernel(
                 return Ok(None);
             };
             // The parent, with no symlink on the way nor as itself (ELOOP), and a directory.
-            let how = OpenHow::new()
-                .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-                .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-            let Ok(dir) = openat2(root, parent, how) else {
-                return Ok(None);
+            let how = beneath(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC);
+            let opened;
+            let dir = if parent.as_os_str().is_empty() {
+                root.as_fd()
+            } else {
+                let Ok(dir) = openat2(root, parent, how) else {
+                    return Ok(None);
+                };
+                opened = dir;
+                opened.as_fd()
             };
-            let (fd, existed) = Fds { root, create }.make(dir.as_fd(), name, true)?;
-            found(fd, final_link, existed)
+            match (Fds { root, create }).make(dir, name, true)? {
+                // A directory this call made was opened as one (O_DIRECTORY): nothing to check.
+                (fd, false) if create == Create::Dir => Ok(Some((fd, None))),
+                (fd, existed) => found(fd, final_link, existed),
+            }
         }
         Err(_) => Ok(None),
     }
@@ -346,9 +378,12 @@ const LOOKUP_FLAGS: OFlag = OFlag::O_PATH.union(OFlag::O_NOFOLLOW).union(OFlag::
 
 impl Fds<'_> {
     /// Make `name` in `dir` as `create` says (the last component as a file for Create::File),
-    /// or find it made meanwhile, and open it: the fd, and whether it was there before.
+    /// or find it made meanwhile, and open it: the fd, and whether it was there before. A
+    /// directory made is opened with O_DIRECTORY: should anything else stand there by then, the
+    /// open fails.
     fn make(&self, dir: BorrowedFd, name: &OsStr, last: bool) -> Result<(OwnedFd, bool), Failure> {
-        let made = if last && self.create == Create::File {
+        let file = last && self.create == Create::File;
+        let made = if file {
             openat(
                 dir,
                 name,
@@ -364,7 +399,12 @@ impl Fds<'_> {
             Err(Errno::EEXIST) => true,
             Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc()).into()),
         };
-        let fd = openat(dir, name, LOOKUP_FLAGS, Mode::empty()).map_err(|e| e.desc().to_string())?;
+        let flags = if existed || file {
+            LOOKUP_FLAGS
+        } else {
+            LOOKUP_FLAGS | OFlag::O_DIRECTORY
+        };
+        let fd = openat(dir, name, flags, Mode::empty()).map_err(|e| e.desc().to_string())?;
         Ok((fd, existed))
     }
 }
@@ -384,6 +424,11 @@ impl Tree for Fds<'_> {
                 ))
             }
         };
+        // A directory `make` made was opened as one; its mode is not handed on (None).
+        let made_dir = !(existed || (last && self.create == Create::File));
+        if made_dir {
+            return Ok((fd, SFlag::S_IFDIR.bits(), existed));
+        }
         let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
         Ok((fd, mode, existed))
     }

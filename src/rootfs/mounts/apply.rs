@@ -50,7 +50,12 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
     // A proc or sysfs mount point that is a symlink could redirect the mount onto the host's
     // view of something else (CVE-2019-19921): refuse it instead of following.
     let follow = !matches!(m.fstype.as_str(), "proc" | "sysfs");
-    let (target, found_mode) = open_in_root_mode(root, &m.destination, create, follow)?;
+    // The mode of what was there is for a tmpfs's data alone: other mounts spare its fstat.
+    let (target, found_mode) = if m.fstype == "tmpfs" {
+        open_in_root_mode(root, &m.destination, create, follow)?
+    } else {
+        (open_in_root(root, &m.destination, create, follow)?, None)
+    };
     crate::procfs::check_mount_target(&target, &m.destination)?;
     let image_dir = if m.tmpcopyup { Some(reopen_dir(&target)?) } else { None };
     let data: std::borrow::Cow<str> = match (m.fstype.as_str(), found_mode) {
