@@ -6,19 +6,17 @@
 //! cgroup mount of its own, whose root the kernel makes the namespace's. The plan has a step per
 //! hierarchy (`InitStep::CgroupHierarchy`), so that explain and --trace show each.
 
-use super::mount_api::{attach_at, clone_tree, setattr};
+use super::mount_api::{setattr, setattr_at};
 use super::mount_step::MountStep;
 use super::resolve::{fd_path, open_in_root, Create};
 use super::symlink_in;
 use crate::cgroups::Hierarchy;
 use anyhow::{Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::{mkdirat, Mode};
 use std::ffi::{CString, OsStr};
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// The mount itself: cgroup2 on a cgroup2-only host; otherwise a tmpfs, writable until the
@@ -71,7 +69,7 @@ pub fn tmpfs(root: &OwnedFd, m: &MountStep) -> Result<OwnedFd> {
 /// container's own cgroup directory, or, in a cgroup namespace, a cgroup mount of its own; and
 /// for a co-mounted one a symlink per controller. `hierarchies` is what the init read once.
 /// The tmpfs is fresh and only the init has seen it: names in it are made and used directly,
-/// with no walk (four syscalls a bound hierarchy).
+/// with no walk (two syscalls a bound hierarchy).
 pub fn hierarchy(tmpfs: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(String, Hierarchy, bool)]) -> Result<()> {
     // A hierarchy the init is in no cgroup of has nothing to show it.
     let Some((_, h, v2)) = hierarchies.iter().find(|(n, ..)| n == name) else {
@@ -87,17 +85,18 @@ pub fn hierarchy(tmpfs: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(Str
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(e).context("mkdir"),
     }
+    // Mounted on by path from the tmpfs's fd: the directory was just made there, in a
+    // filesystem only the init has seen, so the path holds no symlink (one mount(2) a hierarchy).
+    let target = format!("{}/{name}", fd_path(tmpfs));
     if m.cgroupns {
         let (fstype, data) = if *v2 {
             ("cgroup2", None)
         } else {
             ("cgroup", Some(h.controllers.join(",")))
         };
-        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let dest_fd = openat(tmpfs, c_name.as_c_str(), flags, Mode::empty()).context("open")?;
         nix::mount::mount(
             Some("cgroup"),
-            fd_path(&dest_fd).as_str(),
+            target.as_str(),
             Some(fstype),
             MsFlags::from_bits_retain(m.flags | RESTRICTED),
             data.as_deref(),
@@ -105,19 +104,21 @@ pub fn hierarchy(tmpfs: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(Str
         .with_context(|| format!("mount {fstype} {}", data.as_deref().unwrap_or_default()))?;
     } else {
         let source = h.own_dir();
-        let bind = || -> Result<()> {
-            let path = CString::new(source.as_os_str().as_bytes())?;
-            let tree = clone_tree(libc::AT_FDCWD, &path, 0)
-                .map_err(|e| anyhow::anyhow!("open_tree: {}", e.to_string().to_lowercase()))?;
-            // A read-only mount's hierarchies are restricted with the tmpfs, in one call
-            // (`remount_readonly`).
-            if m.flags & libc::MS_RDONLY == 0 {
-                setattr(&tree, &restrictions(m.flags), false)
-                    .map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()))?;
-            }
-            attach_at(&tree, tmpfs, &c_name)
-        };
-        bind().with_context(|| format!("bind {}", source.display()))?;
+        nix::mount::mount(
+            Some(&source),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind {}", source.display()))?;
+        // A read-only mount's hierarchies are restricted with the tmpfs, in one call
+        // (`remount_readonly`).
+        if m.flags & libc::MS_RDONLY == 0 {
+            setattr_at(tmpfs, &c_name, &restrictions(m.flags), false)
+                .map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()))
+                .with_context(|| format!("restrict the bind of {}", source.display()))?;
+        }
     }
     if name.contains(',') {
         for controller in name.split(',') {
