@@ -79,7 +79,14 @@ fn open_target(root: &OwnedFd, path: &Path) -> Result<Option<(OwnedFd, SFlag)>> 
 /// /proc/sys/kernel/core_pattern was a container escape (CVE-2025-31133). A symlink is refused,
 /// not followed, even to a null device: nothing in an image needs /dev/null to be one.
 fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let Some((fd, _)) = open_existing_in_root(root, Path::new("/dev/null"))? else {
+    let path = Path::new("/dev/null");
+    // With no symlink on the way, one openat2 and the one fstat below; else the walk by hand
+    // (its fstat gives only the mode, the device number needs this one).
+    let found = match open_plain_in_root(root, path) {
+        Some(found) => found,
+        None => open_existing_in_root(root, path)?.map(|(fd, _)| fd),
+    };
+    let Some(fd) = found else {
         bail!("/dev/null does not exist, so there is nothing to mask with");
     };
     let st = stat_of(&fd)?;
