@@ -69,9 +69,14 @@ impl From<String> for Failure {
 /// Open `path` beneath `root` (an fd of the rootfs directory). With `follow_final` false a
 /// symlink as last component is an error (a proc or sysfs mount point must not be one).
 pub fn open_in_root(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<OwnedFd> {
+    Ok(open_in_root_made(root, path, create, follow_final)?.0)
+}
+
+/// `open_in_root`, and whether this call made what the fd holds.
+pub fn open_in_root_made(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<(OwnedFd, bool)> {
     let last = if follow_final { Last::Follow } else { Last::Refuse };
-    let (fd, _) = walk(root, path, create, last, false).map_err(|e| resolve_error(path, e.text))?;
-    Ok(fd)
+    let (fd, was) = walk(root, path, create, last, false).map_err(|e| resolve_error(path, e.text))?;
+    Ok((fd, was == Was::Made))
 }
 
 /// `open_in_root`, and the st_mode of what the fd holds if it was there before (None if this
@@ -83,7 +88,8 @@ pub fn open_in_root_mode(
     follow_final: bool,
 ) -> Result<(OwnedFd, Option<u32>)> {
     let last = if follow_final { Last::Follow } else { Last::Refuse };
-    walk(root, path, create, last, true).map_err(|e| resolve_error(path, e.text))
+    let (fd, was) = walk(root, path, create, last, true).map_err(|e| resolve_error(path, e.text))?;
+    Ok((fd, was.mode()))
 }
 
 /// Open what stands at `path` beneath `root`, a final symlink included (an O_PATH fd of the
@@ -92,7 +98,7 @@ pub fn open_in_root_mode(
 pub fn open_existing_in_root(root: &OwnedFd, path: &Path) -> Result<Option<(OwnedFd, u32)>> {
     match walk(root, path, Create::No, Last::Keep, true) {
         // Nothing is made with Create::No, so the mode is always there.
-        Ok((fd, mode)) => Ok(Some((fd, mode.unwrap_or_default()))),
+        Ok((fd, was)) => Ok(Some((fd, was.mode().unwrap_or_default()))),
         Err(e) if e.missing() => Ok(None),
         Err(e) => Err(resolve_error(path, e.text)),
     }
@@ -186,15 +192,33 @@ pub fn resolve_beneath(root: &Path, path: &Path) -> Option<PathBuf> {
     }
 }
 
-/// The fd of `path`, and its mode if it was there before (None if the walk made it, and may be
-/// None without `want_mode`).
+/// What stood where a walk ended, before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Was {
+    /// What the fd holds, with its mode if the walk read it (always with `want_mode`).
+    There(Option<u32>),
+    /// Nothing: the walk made it.
+    Made,
+}
+
+impl Was {
+    fn mode(self) -> Option<u32> {
+        match self {
+            Was::There(mode) => mode,
+            Was::Made => None,
+        }
+    }
+}
+
+/// The fd of `path`, and what was there before (its mode may be left unread without
+/// `want_mode`).
 fn walk(
     root: &OwnedFd,
     path: &Path,
     create: Create,
     final_link: Last,
     want_mode: bool,
-) -> Result<(OwnedFd, Option<u32>), Failure> {
+) -> Result<(OwnedFd, Was), Failure> {
     if let Some(found) = walk_in_kernel(root, path, create, final_link, want_mode)? {
         return Ok(found);
     }
@@ -204,14 +228,16 @@ fn walk(
         clamp: false,
     };
     match walk_tree(&Fds { root, create }, path, rules)? {
-        Some(found) => Ok(found),
+        // The walk by hand reads the mode of everything it did not make.
+        Some((fd, Some(mode))) => Ok((fd, Was::There(Some(mode)))),
+        Some((fd, None)) => Ok((fd, Was::Made)),
         // `path` is the root itself.
         None => {
             let mode = match want_mode {
                 true => Some(fstat(root).map_err(|e| e.desc().to_string())?.st_mode),
                 false => None,
             };
-            Ok((root.try_clone().map_err(|e| e.to_string())?, mode))
+            Ok((root.try_clone().map_err(|e| e.to_string())?, Was::There(mode)))
         }
     }
 }
@@ -228,7 +254,7 @@ fn walk_in_kernel(
     create: Create,
     final_link: Last,
     want_mode: bool,
-) -> Result<Option<Found<OwnedFd>>, Failure> {
+) -> Result<Option<(OwnedFd, Was)>, Failure> {
     let relative: PathBuf = path.components().filter(|c| !matches!(c, Component::RootDir)).collect();
     // Without O_NOFOLLOW a final symlink is ELOOP rather than an fd of the link: what opens is
     // no symlink, and a caller that does not want the mode is spared the fstat.
@@ -240,7 +266,7 @@ fn walk_in_kernel(
     }
     let nofollow = if lean { OFlag::empty() } else { OFlag::O_NOFOLLOW };
     match openat2(root, &relative, beneath(OFlag::O_PATH | nofollow | OFlag::O_CLOEXEC)) {
-        Ok(fd) if lean => Ok(Some((fd, None))),
+        Ok(fd) if lean => Ok(Some((fd, Was::There(None)))),
         Ok(fd) => found(fd, final_link, true),
         // With no symlink followed, a missing component is missing for the walk by hand too.
         Err(Errno::ENOENT) if create == Create::No && final_link == Last::Keep => Err(Failure::new(
@@ -265,7 +291,7 @@ fn walk_in_kernel(
             };
             match (Fds { root, create }).make(dir, name, true)? {
                 // A directory this call made was opened as one (O_DIRECTORY): nothing to check.
-                (fd, false) if create == Create::Dir => Ok(Some((fd, None))),
+                (fd, false) if create == Create::Dir => Ok(Some((fd, Was::Made))),
                 (fd, existed) => found(fd, final_link, existed),
             }
         }
@@ -275,13 +301,13 @@ fn walk_in_kernel(
 
 /// What the kernel's walk opened, with its mode if it `existed` before: None for a final
 /// symlink to be followed or refused, which the walk by hand does.
-fn found(fd: OwnedFd, final_link: Last, existed: bool) -> Result<Option<Found<OwnedFd>>, Failure> {
+fn found(fd: OwnedFd, final_link: Last, existed: bool) -> Result<Option<(OwnedFd, Was)>, Failure> {
     let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
     // A final symlink is the link itself here (O_NOFOLLOW): followed or refused by hand.
     if mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() && final_link != Last::Keep {
         return Ok(None);
     }
-    Ok(Some((fd, existed.then_some(mode))))
+    Ok(Some((fd, if existed { Was::There(Some(mode)) } else { Was::Made })))
 }
 
 /// What a walk goes through, one name at a time: the rootfs through fds ([`Fds`]), or host
