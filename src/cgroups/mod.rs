@@ -452,7 +452,9 @@ fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
                 // A cgroup just made is empty, or (cgroup.clone_children) its parent's copy.
                 here[i] = if made { String::new() } else { read(&current, file)? };
                 if here[i].is_empty() {
-                    here[i] = above.as_ref().map_or_else(|| read(&parent, file), |a| Ok(a[i].clone()))?;
+                    here[i] = above
+                        .as_ref()
+                        .map_or_else(|| read(&parent, file), |a| Ok(a[i].clone()))?;
                     write(&current, file, &here[i])?;
                 }
             }
