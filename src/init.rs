@@ -226,7 +226,7 @@ impl Init<'_> {
                             .1
                     }
                 };
-                rootfs::cgroupfs::hierarchy(root()?, tmpfs, mount, name, hierarchies)?
+                rootfs::cgroupfs::hierarchy(tmpfs, mount, name, hierarchies)?
             }
             InitStep::CgroupReadonly { mount } => {
                 let tmpfs = match p.cgroup_tmpfs.take() {

@@ -617,7 +617,7 @@ fn hugetlb_limits() {
     let Some(dir) = cg.locate("hugetlb") else {
         return eprintln!("skipped: no hugetlb controller");
     };
-    let sizes = &host().hugepage_sizes;
+    let sizes = host().hugepage_sizes();
     assert!(!sizes.is_empty());
     let limits: Vec<_> = sizes
         .iter()
@@ -891,7 +891,7 @@ fn unified_only_for_controllers_on_cgroup2() {
         assert!(err.contains("pids.max"), "{err}");
     }
     if host().on_v2("hugetlb") {
-        let s = &host().hugepage_sizes[0];
+        let s = &host().hugepage_sizes()[0];
         let key = format!("hugetlb.{s}.max");
         let v = (2 * size_bytes(s)).to_string();
         cg.apply(&res(json!({"unified": {&key: &v}}))).unwrap();

@@ -49,11 +49,29 @@ pub struct Host {
     pub v2: Option<Hierarchy>,
     /// True when /sys/fs/cgroup itself is cgroup2.
     pub v2_only: bool,
-    /// Huge page sizes as the OCI spec and the cgroup file names spell them: "2MB", "1GB".
-    pub hugepage_sizes: Vec<String>,
 }
 
 impl Host {
+    /// Every hierarchy (the v1 ones, then cgroup2, marked true), each with `own` taken from
+    /// `proc_cgroup`, another process's /proc/PID/cgroup: for the container's init, whose
+    /// mounts are still the runtime's but whose cgroups are the container's.
+    pub fn with_own(&self, proc_cgroup: &str) -> Vec<(Hierarchy, bool)> {
+        let v1 = self.v1.iter().map(|h| (h, false));
+        v1.chain(self.v2.iter().map(|h| (h, true)))
+            .map(|(h, v2)| {
+                let own = own_cgroup(proc_cgroup, &h.controllers, v2);
+                (Hierarchy { own, ..h.clone() }, v2)
+            })
+            .collect()
+    }
+
+    /// Huge page sizes as the OCI spec and the cgroup file names spell them: "2MB", "1GB".
+    /// Read on first use (hugetlb limits and stats), not on every start.
+    pub fn hugepage_sizes(&self) -> &'static [String] {
+        static SIZES: OnceLock<Vec<String>> = OnceLock::new();
+        SIZES.get_or_init(|| read_hugepage_sizes(Path::new("/sys/kernel/mm/hugepages")))
+    }
+
     pub fn v1_for(&self, controller: &str) -> Option<&Hierarchy> {
         self.v1.iter().find(|h| h.has(controller))
     }
@@ -70,36 +88,40 @@ pub fn host() -> &'static Host {
         let read = |path: &str| crate::procfs::read_small(Path::new(path)).unwrap_or_default();
         let mountinfo = read("/proc/self/mountinfo");
         let own = read("/proc/self/cgroup");
-        let known = read("/proc/cgroups");
         let v2_only = nix::sys::statfs::statfs("/sys/fs/cgroup")
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
-        let mut host = parse(&mountinfo, &own, &known, v2_only);
+        let mut host = parse(&mountinfo, &own, || read("/proc/cgroups"), v2_only);
         if let Some(v2) = &mut host.v2 {
             let list = crate::procfs::read_small(&v2.mount.join("cgroup.controllers")).unwrap_or_default();
             v2.controllers = list.split_whitespace().map(str::to_string).collect();
         }
-        host.hugepage_sizes = hugepage_sizes(Path::new("/sys/kernel/mm/hugepages"));
         host
     })
 }
 
-/// The hierarchies as a process's mountinfo and cgroup files show them, without what `host()`
-/// adds from host-wide files (v1 controller names come from a built-in list).
-pub fn parse_mounts(mountinfo: &str, proc_cgroup: &str) -> Host {
-    parse(mountinfo, proc_cgroup, "", false)
-}
-
 /// The hierarchies in mountinfo, one per superblock (a hierarchy can be mounted more than once;
 /// the one under /sys/fs/cgroup wins).
-fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) -> Host {
-    let known: Vec<&str> = proc_cgroups
+///
+/// `proc_cgroups` gives /proc/cgroups, this kernel's v1 controllers: read only when a v1 mount
+/// has an option that is neither a controller of [`V1`] nor one of cgroup v1's other options
+/// (then it says which are controllers); without it the built-in list says.
+fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: impl FnOnce() -> String, v2_only: bool) -> Host {
+    let entries = crate::mountinfo::parse(mountinfo);
+    let unknown = entries
+        .iter()
+        .filter(|e| e.fstype == "cgroup")
+        .flat_map(|e| e.super_options.split(','))
+        .any(|o| {
+            !V1.contains(&o) && !V1_OTHER.contains(&o) && !o.starts_with("name=") && !o.starts_with("release_agent=")
+        });
+    let listed = if unknown { proc_cgroups() } else { String::new() };
+    let known: Vec<&str> = listed
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     // (superblock, under /sys/fs/cgroup, is cgroup2, hierarchy)
     let mut found: Vec<(&str, bool, bool, Hierarchy)> = Vec::new();
-    let entries = crate::mountinfo::parse(mountinfo);
     for e in &entries {
         let (dev, mount, opts) = (e.device.as_str(), e.mount_point.as_str(), e.super_options.as_str());
         let v2 = match e.fstype.as_str() {
@@ -123,18 +145,11 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) 
                 .map(str::to_string)
                 .collect()
         };
-        let own = if v2 {
-            own_cgroup(proc_cgroup, |c| c.is_empty())
-        } else {
-            own_cgroup(proc_cgroup, |c| {
-                !c.is_empty() && c.split(',').all(|x| controllers.iter().any(|s| s == x))
-            })
-        };
         let h = Hierarchy {
             mount: PathBuf::from(mount),
             root: e.root.clone(),
+            own: own_cgroup(proc_cgroup, &controllers, v2),
             controllers,
-            own: own.unwrap_or_default(),
         };
         found.push((dev, preferred, v2, h));
     }
@@ -152,7 +167,8 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: &str, v2_only: bool) 
     host
 }
 
-/// Controller names for when /proc/cgroups is missing (a kernel without v1 support).
+/// The kernel's v1 controller names, for when /proc/cgroups is not read or missing (a kernel
+/// without v1 support).
 const V1: &[&str] = &[
     "cpuset",
     "cpu",
@@ -170,16 +186,40 @@ const V1: &[&str] = &[
     "misc",
 ];
 
-fn own_cgroup(proc_cgroup: &str, matches: impl Fn(&str) -> bool) -> Option<String> {
-    proc_cgroup.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        matches(controllers).then(|| path.to_string())
-    })
+/// The options of a v1 mount's superblock that are not controllers, but for name= and
+/// release_agent= (the kernel's cgroup1_show_options, and rw or ro first).
+const V1_OTHER: &[&str] = &[
+    "rw",
+    "ro",
+    "noprefix",
+    "xattr",
+    "clone_children",
+    "cpuset_v2_mode",
+    "favordynmods",
+];
+
+/// The cgroup a process's /proc/PID/cgroup text gives for the hierarchy of `controllers` (the
+/// cgroup2 one with `v2`), empty if none.
+fn own_cgroup(proc_cgroup: &str, controllers: &[String], v2: bool) -> String {
+    let matches = |listed: &str| {
+        if v2 {
+            listed.is_empty()
+        } else {
+            !listed.is_empty() && listed.split(',').all(|x| controllers.iter().any(|c| c == x))
+        }
+    };
+    proc_cgroup
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, listed, path) = (parts.next()?, parts.next()?, parts.next()?);
+            matches(listed).then(|| path.to_string())
+        })
+        .unwrap_or_default()
 }
 
 /// "hugepages-2048kB" → "2MB", the unit runc and the hugetlb file names use.
-fn hugepage_sizes(dir: &Path) -> Vec<String> {
+fn read_hugepage_sizes(dir: &Path) -> Vec<String> {
     let mut sizes: Vec<(u64, String)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -229,7 +269,7 @@ mod tests {
 50 23 0:40 / /sys/fs/cgroup rw - tmpfs tmpfs rw
 51 50 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 ";
-        let h = parse(info, "4:memory:/system.slice/x.scope\n", PROC_CGROUPS, false);
+        let h = parse(info, "4:memory:/system.slice/x.scope\n", || PROC_CGROUPS.into(), false);
         assert_eq!(
             h.v1_for("memory").unwrap().own_dir(),
             Path::new("/sys/fs/cgroup/memory/system.slice/x.scope")
@@ -238,7 +278,7 @@ mod tests {
 
     #[test]
     fn parses_hybrid_mountinfo() {
-        let h = parse(MOUNTINFO, PROC_CGROUP, PROC_CGROUPS, false);
+        let h = parse(MOUNTINFO, PROC_CGROUP, || PROC_CGROUPS.into(), false);
         let names: Vec<_> = h.v1.iter().map(|h| h.controllers.join(",")).collect();
         assert_eq!(names, ["cpu,cpuacct", "memory", "name=systemd"]);
         let mem = h.v1_for("memory").unwrap();
@@ -257,6 +297,32 @@ mod tests {
         let v2 = h.v2.unwrap();
         assert_eq!(v2.mount, Path::new("/sys/fs/cgroup/unified"));
         assert_eq!(v2.dir("c"), Path::new("/sys/fs/cgroup/unified/init/c"));
+    }
+
+    #[test]
+    fn with_own_takes_another_process_cgroups() {
+        let h = parse(MOUNTINFO, PROC_CGROUP, || PROC_CGROUPS.into(), false);
+        let theirs = h.with_own("4:memory:/docker/x/c\n2:cpu,cpuacct:/c\n0::/c\n");
+        let own: Vec<_> = theirs.iter().map(|(h, v2)| (h.own.as_str(), *v2)).collect();
+        assert_eq!(own, [("/c", false), ("/docker/x/c", false), ("", false), ("/c", true)]);
+        assert_eq!(theirs[1].0.own_dir(), Path::new("/sys/fs/cgroup/memory/c"));
+    }
+
+    #[test]
+    fn proc_cgroups_is_read_only_for_an_option_scrun_does_not_know() {
+        let read = std::cell::Cell::new(false);
+        let proc_cgroups = || {
+            read.set(true);
+            "#subsys_name\thierarchy\ndebug\t5\t1\t1\n".to_string()
+        };
+        let h = parse(MOUNTINFO, PROC_CGROUP, proc_cgroups, false);
+        assert!(!read.get(), "every option of MOUNTINFO is known");
+        assert_eq!(h.v1.len(), 3);
+        let info = "50 23 0:40 / /sys/fs/cgroup/debug rw - cgroup cgroup rw,debug\n";
+        let h = parse(info, "5:debug:/x\n", proc_cgroups, false);
+        assert!(read.get());
+        assert_eq!(h.v1[0].controllers, ["debug"]);
+        assert_eq!(h.v1[0].own, "/x");
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod resources;
 mod stats;
 pub mod systemd;
 
-pub use host::{host, parse_mounts, Hierarchy, Host};
+pub use host::{host, Hierarchy, Host};
 pub use resources::default_device_rules;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -517,6 +517,8 @@ fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
     }
     let rest = dir.strip_prefix(mount).unwrap_or(dir);
     let mut current = mount.to_path_buf();
+    // The level above's cpuset.cpus and cpuset.mems once read or written: not read again.
+    let mut above: Option<[String; 2]> = None;
     for part in rest.components() {
         let parent = current.clone();
         current.push(part);
@@ -526,12 +528,18 @@ fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
             Err(e) => bail!("create cgroup {}: {}", current.display(), os_text(&e)),
         };
         if cpuset {
-            for file in ["cpuset.cpus", "cpuset.mems"] {
+            let mut here: [String; 2] = Default::default();
+            for (i, file) in ["cpuset.cpus", "cpuset.mems"].into_iter().enumerate() {
                 // A cgroup just made is empty, or (cgroup.clone_children) its parent's copy.
-                if made || read(&current, file)?.is_empty() {
-                    write(&current, file, &read(&parent, file)?)?;
+                here[i] = if made { String::new() } else { read(&current, file)? };
+                if here[i].is_empty() {
+                    here[i] = above
+                        .as_ref()
+                        .map_or_else(|| read(&parent, file), |a| Ok(a[i].clone()))?;
+                    write(&current, file, &here[i])?;
                 }
             }
+            above = Some(here);
         }
     }
     Ok(())

@@ -410,7 +410,7 @@ fn hugetlb(cg: &Cgroup, limits: &[LinuxHugepageLimit]) -> Result<()> {
         return Ok(());
     }
     let dir = need(cg, "hugetlb", "linux.resources.hugepageLimits")?;
-    let sizes = &host().hugepage_sizes;
+    let sizes = host().hugepage_sizes();
     for l in limits {
         let size = l.page_size();
         if !sizes.contains(size) {

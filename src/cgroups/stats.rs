@@ -164,7 +164,7 @@ fn hugetlb(cg: &Cgroup) -> Result<Value> {
         return Ok(json!({}));
     };
     let mut out = Map::new();
-    for size in &host().hugepage_sizes {
+    for size in host().hugepage_sizes() {
         let entry = match dir {
             Dir::V1(d) => json!({
                 "usage": num(d, &format!("hugetlb.{size}.usage_in_bytes"))?.unwrap_or(0),

@@ -39,15 +39,45 @@ pub fn limit_bounding(names: &[String]) -> Result<()> {
 
 /// `ambient` holds only capabilities the plan found both permitted and inheritable.
 pub fn set(effective: &[String], permitted: &[String], inheritable: &[String], ambient: &[String]) -> Result<()> {
-    // Inheritable first, while the permitted set is still the runtime's: a capability the
-    // container may inherit but not hold (runc accepts it) can only be added then. Then effective
-    // before permitted, as effective must stay within permitted at every call.
-    caps::set(None, CapSet::Inheritable, &parse(inheritable)).context("inheritable")?;
-    caps::set(None, CapSet::Effective, &parse(effective)).context("effective")?;
-    caps::set(None, CapSet::Permitted, &parse(permitted)).context("permitted")?;
+    // The three sets in one capset, which the kernel checks against the sets held before it:
+    // a capability the container may inherit but not hold (runc accepts it) can be added while
+    // the permitted set is still the runtime's, and effective must be within the new permitted.
+    // (caps::set takes a capget and a capset a set.)
+    let mask = |names: &[String]| parse(names).iter().fold(0u64, |m, c| m | c.bitmask());
+    let (e, p, i) = (mask(effective), mask(permitted), mask(inheritable));
+    let data = [0, 32].map(|shift| CapData {
+        effective: (e >> shift) as u32,
+        permitted: (p >> shift) as u32,
+        inheritable: (i >> shift) as u32,
+    });
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: capset reads the header and the two data structs of a version 3 call.
+    if unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("capset (effective, permitted, inheritable)");
+    }
     caps::clear(None, CapSet::Ambient).context("clear ambient")?;
     for cap in parse(ambient) {
         caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise ambient {cap}"))?;
     }
     Ok(())
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// struct __user_cap_header_struct.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// struct __user_cap_data_struct: version 3 takes two, for capabilities 0-31 and 32-63.
+#[repr(C)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
 }

@@ -24,11 +24,12 @@ pub fn file_id(path: &str) -> Option<FileId> {
 /// dynamically linked binary is the common case, and the user should hear why at once.
 /// Called with the container's identity and capabilities already set, as runc checks.
 pub fn preflight(exe: &str, runtime: Option<FileId>) -> Result<()> {
-    refuse_runtime_binary(exe, runtime)?;
+    use std::os::unix::fs::MetadataExt;
     // A path given with a slash is not looked up, so check here that it is there at all.
     let Ok(meta) = std::fs::metadata(exe) else {
         bail!(diagnose::exec_failure(Path::new("/"), exe, libc::ENOENT, None));
     };
+    refuse_runtime_binary(exe, runtime, || Some((meta.dev(), meta.ino())))?;
     // The kernel's own exec permission check, with the effective ids, groups and capabilities:
     // directory search, mode bits, ACLs and noexec mounts (AT_EACCESS, unlike access(2), which
     // takes the real ids). A directory passes X_OK but cannot be executed.
@@ -52,8 +53,9 @@ pub fn preflight(exe: &str, runtime: Option<FileId>) -> Result<()> {
 /// which could then reopen it through /proc and overwrite it (CVE-2019-5736). Comparing the
 /// file itself, rather than copying the binary to a sealed memfd as runc does, costs nothing
 /// at start-up.
-fn refuse_runtime_binary(exe: &str, runtime: Option<FileId>) -> Result<()> {
-    if runtime.is_some() && file_id(exe) == runtime {
+/// `id` gives the file's (device, inode), asked only if there is a runtime binary to compare.
+fn refuse_runtime_binary(exe: &str, runtime: Option<FileId>, id: impl FnOnce() -> Option<FileId>) -> Result<()> {
+    if runtime.is_some() && id() == runtime {
         bail!("exec {exe}: refusing to run the runtime's own binary inside the container");
     }
     Ok(())
@@ -67,7 +69,7 @@ fn cstrings(v: &[String]) -> Vec<CString> {
 
 /// execve, returning only on failure, with a message that says why in the image's terms.
 pub fn exec(exe: &str, args: &[String], env: &[String], runtime: Option<FileId>) -> String {
-    if let Err(e) = refuse_runtime_binary(exe, runtime) {
+    if let Err(e) = refuse_runtime_binary(exe, runtime, || file_id(exe)) {
         return e.to_string();
     }
     let Ok(path) = CString::new(exe) else {

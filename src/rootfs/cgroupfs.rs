@@ -6,11 +6,16 @@
 //! cgroup mount of its own, whose root the kernel makes the namespace's. The plan has a step per
 //! hierarchy (`InitStep::CgroupHierarchy`), so that explain and --trace show each.
 
-use super::mount_step::{remount_bind, MountStep};
+use super::mount_api::{setattr, setattr_at};
+use super::mount_step::MountStep;
 use super::resolve::{fd_path, open_in_root, Create};
+use super::symlink_in;
 use crate::cgroups::Hierarchy;
 use anyhow::{Context, Result};
+use nix::errno::Errno;
 use nix::mount::MsFlags;
+use nix::sys::stat::{mkdirat, Mode};
+use std::ffi::{CString, OsStr};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -18,7 +23,7 @@ use std::path::Path;
 /// plan's `CgroupHierarchy` steps have filled it and `CgroupReadonly` remounts it.
 pub fn mount(target: &OwnedFd, m: &MountStep) -> Result<()> {
     let flags = MsFlags::from_bits_retain(m.flags);
-    if is_cgroup2_only() {
+    if crate::cgroups::host().v2_only {
         return nix::mount::mount(
             Some("cgroup2"),
             fd_path(target).as_str(),
@@ -63,13 +68,9 @@ pub fn tmpfs(root: &OwnedFd, m: &MountStep) -> Result<OwnedFd> {
 /// Hierarchy `name` in `tmpfs`, the tmpfs of the `cgroup` mount on `m.destination`: a bind of the
 /// container's own cgroup directory, or, in a cgroup namespace, a cgroup mount of its own; and
 /// for a co-mounted one a symlink per controller. `hierarchies` is what the init read once.
-pub fn hierarchy(
-    root: &OwnedFd,
-    tmpfs: &OwnedFd,
-    m: &MountStep,
-    name: &str,
-    hierarchies: &[(String, Hierarchy, bool)],
-) -> Result<()> {
+/// The tmpfs is fresh and only the init has seen it: names in it are made and used directly,
+/// with no walk (two syscalls a bound hierarchy).
+pub fn hierarchy(tmpfs: &OwnedFd, m: &MountStep, name: &str, hierarchies: &[(String, Hierarchy, bool)]) -> Result<()> {
     // A hierarchy the init is in no cgroup of has nothing to show it.
     let Some((_, h, v2)) = hierarchies.iter().find(|(n, ..)| n == name) else {
         return Ok(());
@@ -79,8 +80,14 @@ pub fn hierarchy(
     if !m.cgroupns && !h.own.starts_with(h.root.trim_end_matches('/')) {
         return Ok(());
     }
-    let restricted = m.flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    let dest_fd = open_in_root(tmpfs, Path::new(name), Create::Dir, false)?;
+    let c_name = CString::new(name).context("hierarchy name holds a NUL byte")?;
+    match mkdirat(tmpfs, c_name.as_c_str(), Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e).context("mkdir"),
+    }
+    // Mounted on by path from the tmpfs's fd: the directory was just made there, in a
+    // filesystem only the init has seen, so the path holds no symlink (one mount(2) a hierarchy).
+    let target = format!("{}/{name}", fd_path(tmpfs));
     if m.cgroupns {
         let (fstype, data) = if *v2 {
             ("cgroup2", None)
@@ -89,9 +96,9 @@ pub fn hierarchy(
         };
         nix::mount::mount(
             Some("cgroup"),
-            fd_path(&dest_fd).as_str(),
+            target.as_str(),
             Some(fstype),
-            MsFlags::from_bits_retain(restricted),
+            MsFlags::from_bits_retain(m.flags | RESTRICTED),
             data.as_deref(),
         )
         .with_context(|| format!("mount {fstype} {}", data.as_deref().unwrap_or_default()))?;
@@ -99,26 +106,73 @@ pub fn hierarchy(
         let source = h.own_dir();
         nix::mount::mount(
             Some(&source),
-            fd_path(&dest_fd).as_str(),
+            target.as_str(),
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
         )
         .with_context(|| format!("bind {}", source.display()))?;
-        let mounted = open_in_root(tmpfs, Path::new(name), Create::No, false)?;
-        remount_bind(&mounted, restricted)?;
+        // A read-only mount's hierarchies are restricted with the tmpfs, in one call
+        // (`remount_readonly`).
+        if m.flags & libc::MS_RDONLY == 0 {
+            setattr_at(tmpfs, &c_name, &restrictions(m.flags), false)
+                .map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()))
+                .with_context(|| format!("restrict the bind of {}", source.display()))?;
+        }
     }
     if name.contains(',') {
         for controller in name.split(',') {
-            super::symlink(root, &m.destination.join(controller), Path::new(name))
+            symlink_in(tmpfs, OsStr::new(controller), Path::new(name))
                 .with_context(|| format!("symlink {controller} -> {name}"))?;
         }
     }
     Ok(())
 }
 
-/// `tmpfs`, of a read-only `cgroup` mount, once its hierarchies are in place.
+/// What every hierarchy's mount gets beyond the `cgroup` mount's own flags.
+const RESTRICTED: u64 = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+/// The `cgroup` mount's flags and [`RESTRICTED`] as mount_setattr attributes: what a bound
+/// hierarchy gets on top of what the host's mount has (an atime option of the mount's replaces
+/// the host's).
+fn restrictions(flags: u64) -> libc::mount_attr {
+    let flags = flags | RESTRICTED;
+    let mut attr = libc::mount_attr {
+        attr_set: 0,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    for (ms, set) in [
+        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+    ] {
+        if flags & ms != 0 {
+            attr.attr_set |= set;
+        }
+    }
+    for (ms, atime) in [
+        (libc::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
+        (libc::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
+    ] {
+        if flags & ms != 0 {
+            attr.attr_set |= atime;
+            attr.attr_clr = libc::MOUNT_ATTR__ATIME;
+        }
+    }
+    attr
+}
+
+/// `tmpfs`, of a read-only `cgroup` mount, once its hierarchies are in place: the hierarchies
+/// get the mount's restrictions (one mount_setattr for all), then the tmpfs is remounted with
+/// the mount's own flags.
 pub fn remount_readonly(tmpfs: &OwnedFd, m: &MountStep) -> Result<()> {
+    setattr(tmpfs, &restrictions(m.flags), true)
+        .map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()))
+        .context("make the hierarchies read-only")?;
     nix::mount::mount(
         None::<&str>,
         fd_path(tmpfs).as_str(),
@@ -129,23 +183,15 @@ pub fn remount_readonly(tmpfs: &OwnedFd, m: &MountStep) -> Result<()> {
     .context("remount read-only")
 }
 
-fn is_cgroup2_only() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-}
-
 /// The hierarchies mounted right under /sys/fs/cgroup that this process is in, each with its
-/// directory name there and whether it is cgroup2. Read now, not from the runtime's cached
-/// view: this process (the container's init) is in the container's cgroup, which is what gets
-/// bound.
+/// directory name there and whether it is cgroup2. The mounts are the runtime's (read before
+/// the clone, and the same ones the plan named); the cgroups are read now: this process (the
+/// container's init) is in the container's cgroup, which is what gets bound.
 pub fn hierarchies() -> Result<Vec<(String, Hierarchy, bool)>> {
-    let read = |path: &str| crate::procfs::read_small(Path::new(path)).with_context(|| format!("read {path}"));
-    let info = read("/proc/self/mountinfo")?;
-    let own = read("/proc/self/cgroup")?;
-    let host = crate::cgroups::parse_mounts(&info, &own);
-    let v1 = host.v1.into_iter().map(|h| (h, false));
-    Ok(v1
-        .chain(host.v2.map(|h| (h, true)))
+    let own = crate::procfs::read_small(Path::new("/proc/self/cgroup")).context("read /proc/self/cgroup")?;
+    Ok(crate::cgroups::host()
+        .with_own(&own)
+        .into_iter()
         .filter(|(h, _)| !h.own.is_empty())
         .filter_map(|(h, v2)| Some((name(&h.mount)?, h, v2)))
         .collect())

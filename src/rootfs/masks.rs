@@ -4,7 +4,7 @@
 //! path left for the container to swap, and no /proc/self/fd path to trust either.
 
 use super::mount_api::{attach, clone_fd, set_readonly};
-use super::resolve::open_existing_in_root;
+use super::resolve::{open_existing_in_root, open_plain_in_root};
 use anyhow::{bail, Result};
 use nix::sys::stat::{fstat, FileStat, SFlag};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -44,7 +44,12 @@ impl Masks {
 /// Bind a path onto itself, the mounts below it included, and make the top read-only before it
 /// is attached. A missing path is skipped, as in runc.
 pub fn readonly_path(root: &OwnedFd, path: &Path) -> Result<()> {
-    let Some((target, _)) = open_target(root, path)? else {
+    // Its type does not matter here: on a path with no symlink at all, no fstat.
+    let target = match open_plain_in_root(root, path) {
+        Some(found) => found,
+        None => open_target(root, path)?.map(|(fd, _)| fd),
+    };
+    let Some(target) = target else {
         return Ok(());
     };
     let bind = clone_fd(&target, true)?;
@@ -74,7 +79,14 @@ fn open_target(root: &OwnedFd, path: &Path) -> Result<Option<(OwnedFd, SFlag)>> 
 /// /proc/sys/kernel/core_pattern was a container escape (CVE-2025-31133). A symlink is refused,
 /// not followed, even to a null device: nothing in an image needs /dev/null to be one.
 fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let Some((fd, _)) = open_existing_in_root(root, Path::new("/dev/null"))? else {
+    let path = Path::new("/dev/null");
+    // With no symlink on the way, one openat2 and the one fstat below; else the walk by hand
+    // (its fstat gives only the mode, the device number needs this one).
+    let found = match open_plain_in_root(root, path) {
+        Some(found) => found,
+        None => open_existing_in_root(root, path)?.map(|(fd, _)| fd),
+    };
+    let Some(fd) = found else {
         bail!("/dev/null does not exist, so there is nothing to mask with");
     };
     let st = stat_of(&fd)?;

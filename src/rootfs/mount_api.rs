@@ -64,19 +64,35 @@ pub fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive: bool) -> Result<()
 }
 
 pub(crate) fn setattr(mount: &OwnedFd, attr: &libc::mount_attr, recursive: bool) -> nix::Result<()> {
+    setattr_at(mount, c"", attr, recursive)
+}
+
+/// `setattr` on the mount at `name` in the directory `dir`, a final symlink not followed (with
+/// an empty name, on `dir`'s own).
+pub(crate) fn setattr_at(
+    dir: &OwnedFd,
+    name: &std::ffi::CStr,
+    attr: &libc::mount_attr,
+    recursive: bool,
+) -> nix::Result<()> {
     use std::os::fd::AsRawFd;
-    let flags = libc::AT_EMPTY_PATH as libc::c_uint
+    let at = if name.is_empty() {
+        libc::AT_EMPTY_PATH
+    } else {
+        libc::AT_SYMLINK_NOFOLLOW
+    };
+    let flags = at as libc::c_uint
         | if recursive {
             libc::AT_RECURSIVE as libc::c_uint
         } else {
             0
         };
-    // SAFETY: mount_setattr reads `attr` (its size is passed) and an empty path.
+    // SAFETY: mount_setattr reads `attr` (its size is passed) and a NUL-terminated path.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            mount.as_raw_fd(),
-            c"".as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
             flags,
             attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),

@@ -76,6 +76,10 @@ pub(super) fn sys_mount(
 /// namespace the kernel refuses to drop nosuid, nodev or noexec from a locked mount, and adding
 /// them back is never less safe.
 pub fn remount_bind(mounted: &OwnedFd, flags: u64) -> Result<()> {
+    if let Some(attr) = as_setattr(flags) {
+        return crate::rootfs::mount_api::setattr(mounted, &attr, false)
+            .map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()));
+    }
     let st = nix::sys::statvfs::fstatvfs(mounted).map_err(|e| anyhow::anyhow!("statvfs: {e}"))?;
     use nix::sys::statvfs::FsFlags;
     let keep = [
@@ -91,4 +95,44 @@ pub fn remount_bind(mounted: &OwnedFd, flags: u64) -> Result<()> {
     .fold(0, |acc, (_, ms)| acc | ms);
     let flags = (flags | keep | libc::MS_BIND | libc::MS_REMOUNT) & !(libc::MS_REC);
     sys_mount(None, &fd_path(mounted), None, flags, None)
+}
+
+/// The bind remount with `flags` and the mount's own restrictions kept, as one mount_setattr
+/// on the mount (no statvfs): ro and nosymfollow set or cleared as `flags` say, nosuid, nodev
+/// and noexec added, noatime or strictatime replacing the mount's atime. None when `flags` has
+/// relatime or nodiratime, whose remount outcome depends on the mount's own atime flags.
+fn as_setattr(flags: u64) -> Option<libc::mount_attr> {
+    if flags & (libc::MS_RELATIME | libc::MS_NODIRATIME) != 0 {
+        return None;
+    }
+    let mut attr = libc::mount_attr {
+        attr_set: 0,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    for (ms, a, clear_if_unset) in [
+        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY, true),
+        (libc::MS_NOSYMFOLLOW, libc::MOUNT_ATTR_NOSYMFOLLOW, true),
+        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID, false),
+        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV, false),
+        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC, false),
+    ] {
+        if flags & ms != 0 {
+            attr.attr_set |= a;
+        } else if clear_if_unset {
+            attr.attr_clr |= a;
+        }
+    }
+    // MS_STRICTATIME wins over MS_NOATIME in mount(2).
+    for (ms, a) in [
+        (libc::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
+        (libc::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
+    ] {
+        if flags & ms != 0 {
+            attr.attr_set = attr.attr_set & !libc::MOUNT_ATTR__ATIME | a;
+            attr.attr_clr |= libc::MOUNT_ATTR__ATIME;
+        }
+    }
+    Some(attr)
 }

@@ -15,7 +15,7 @@ use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -69,7 +69,14 @@ impl From<String> for Failure {
 /// Open `path` beneath `root` (an fd of the rootfs directory). With `follow_final` false a
 /// symlink as last component is an error (a proc or sysfs mount point must not be one).
 pub fn open_in_root(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<OwnedFd> {
-    Ok(open_in_root_mode(root, path, create, follow_final)?.0)
+    Ok(open_in_root_made(root, path, create, follow_final)?.0)
+}
+
+/// `open_in_root`, and whether this call made what the fd holds.
+pub fn open_in_root_made(root: &OwnedFd, path: &Path, create: Create, follow_final: bool) -> Result<(OwnedFd, bool)> {
+    let last = if follow_final { Last::Follow } else { Last::Refuse };
+    let (fd, was) = walk(root, path, create, last, false).map_err(|e| resolve_error(path, e.text))?;
+    Ok((fd, was == Was::Made))
 }
 
 /// `open_in_root`, and the st_mode of what the fd holds if it was there before (None if this
@@ -81,19 +88,43 @@ pub fn open_in_root_mode(
     follow_final: bool,
 ) -> Result<(OwnedFd, Option<u32>)> {
     let last = if follow_final { Last::Follow } else { Last::Refuse };
-    walk(root, path, create, last).map_err(|e| resolve_error(path, e.text))
+    let (fd, was) = walk(root, path, create, last, true).map_err(|e| resolve_error(path, e.text))?;
+    Ok((fd, was.mode()))
 }
 
 /// Open what stands at `path` beneath `root`, a final symlink included (an O_PATH fd of the
 /// link itself), and the st_mode of what the fd holds: the caller decides on its type. None
 /// when a component is missing.
 pub fn open_existing_in_root(root: &OwnedFd, path: &Path) -> Result<Option<(OwnedFd, u32)>> {
-    match walk(root, path, Create::No, Last::Keep) {
+    match walk(root, path, Create::No, Last::Keep, true) {
         // Nothing is made with Create::No, so the mode is always there.
-        Ok((fd, mode)) => Ok(Some((fd, mode.unwrap_or_default()))),
+        Ok((fd, was)) => Ok(Some((fd, was.mode().unwrap_or_default()))),
         Err(e) if e.missing() => Ok(None),
         Err(e) => Err(resolve_error(path, e.text)),
     }
+}
+
+/// What the kernel's walk finds at `path` beneath `root` with no symlink anywhere on it, the
+/// last component included, and no fstat: Some(Some(fd)), Some(None) when a component is
+/// missing (on a path with no symlink, missing for any walk), None when the walk by hand must
+/// decide (a symlink on the way or last, `..` out of the root).
+pub fn open_plain_in_root(root: &OwnedFd, path: &Path) -> Option<Option<OwnedFd>> {
+    let relative: PathBuf = path.components().filter(|c| !matches!(c, Component::RootDir)).collect();
+    if relative.as_os_str().is_empty() {
+        return None;
+    }
+    match openat2(root, &relative, beneath(OFlag::O_PATH | OFlag::O_CLOEXEC)) {
+        Ok(fd) => Some(Some(fd)),
+        Err(Errno::ENOENT) => Some(None),
+        Err(_) => None,
+    }
+}
+
+/// An openat2 walk that stays beneath its directory and follows no symlink at all.
+fn beneath(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS)
 }
 
 fn resolve_error(path: &Path, why: String) -> anyhow::Error {
@@ -161,9 +192,34 @@ pub fn resolve_beneath(root: &Path, path: &Path) -> Option<PathBuf> {
     }
 }
 
-/// The fd of `path`, and its mode if it was there before (None if the walk made it).
-fn walk(root: &OwnedFd, path: &Path, create: Create, final_link: Last) -> Result<(OwnedFd, Option<u32>), Failure> {
-    if let Some(found) = walk_in_kernel(root, path, create, final_link)? {
+/// What stood where a walk ended, before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Was {
+    /// What the fd holds, with its mode if the walk read it (always with `want_mode`).
+    There(Option<u32>),
+    /// Nothing: the walk made it.
+    Made,
+}
+
+impl Was {
+    fn mode(self) -> Option<u32> {
+        match self {
+            Was::There(mode) => mode,
+            Was::Made => None,
+        }
+    }
+}
+
+/// The fd of `path`, and what was there before (its mode may be left unread without
+/// `want_mode`).
+fn walk(
+    root: &OwnedFd,
+    path: &Path,
+    create: Create,
+    final_link: Last,
+    want_mode: bool,
+) -> Result<(OwnedFd, Was), Failure> {
+    if let Some(found) = walk_in_kernel(root, path, create, final_link, want_mode)? {
         return Ok(found);
     }
     let rules = Rules {
@@ -172,11 +228,16 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, final_link: Last) -> Result
         clamp: false,
     };
     match walk_tree(&Fds { root, create }, path, rules)? {
-        Some(found) => Ok(found),
+        // The walk by hand reads the mode of everything it did not make.
+        Some((fd, Some(mode))) => Ok((fd, Was::There(Some(mode)))),
+        Some((fd, None)) => Ok((fd, Was::Made)),
         // `path` is the root itself.
         None => {
-            let mode = fstat(root).map_err(|e| e.desc().to_string())?.st_mode;
-            Ok((root.try_clone().map_err(|e| e.to_string())?, Some(mode)))
+            let mode = match want_mode {
+                true => Some(fstat(root).map_err(|e| e.desc().to_string())?.st_mode),
+                false => None,
+            };
+            Ok((root.try_clone().map_err(|e| e.to_string())?, Was::There(mode)))
         }
     }
 }
@@ -184,38 +245,69 @@ fn walk(root: &OwnedFd, path: &Path, create: Create, final_link: Last) -> Result
 /// The walk of a path with no symlink on it (nearly every path a start resolves: /proc/sys,
 /// /etc/hosts, /dev/pts) done by the kernel in one openat2, refusing any symlink and any step
 /// out of `root`: what the walk by hand does on such a path, in one syscall instead of three a
-/// component. None when the walk by hand must decide, and word the error: a symlink on the way
-/// (ELOOP), a missing component to make, `..` out of the root (EXDEV), a rename race (EAGAIN).
+/// component. A missing last component to make is made in its parent, itself opened by one
+/// openat2. None when the walk by hand must decide, and word the error: a symlink on the way
+/// (ELOOP), a missing directory to make, `..` out of the root (EXDEV), a rename race (EAGAIN).
 fn walk_in_kernel(
     root: &OwnedFd,
     path: &Path,
     create: Create,
     final_link: Last,
-) -> Result<Option<Found<OwnedFd>>, Failure> {
+    want_mode: bool,
+) -> Result<Option<(OwnedFd, Was)>, Failure> {
     let relative: PathBuf = path.components().filter(|c| !matches!(c, Component::RootDir)).collect();
-    // One name costs the walk by hand no more (an openat and an fstat), and it can make it.
-    if relative.components().nth(1).is_none() {
+    // Without O_NOFOLLOW a final symlink is ELOOP rather than an fd of the link: what opens is
+    // no symlink, and a caller that does not want the mode is spared the fstat.
+    let lean = !want_mode && final_link != Last::Keep;
+    // One name with its mode costs the walk by hand no more (an openat and an fstat).
+    let single = relative.components().nth(1).is_none();
+    if relative.as_os_str().is_empty() || (single && !lean) {
         return Ok(None);
     }
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    match openat2(root, &relative, how) {
-        Ok(fd) => {
-            let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
-            // A final symlink is the link itself here (O_NOFOLLOW): followed or refused by hand.
-            if mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() && final_link != Last::Keep {
-                return Ok(None);
-            }
-            Ok(Some((fd, Some(mode))))
-        }
+    let nofollow = if lean { OFlag::empty() } else { OFlag::O_NOFOLLOW };
+    match openat2(root, &relative, beneath(OFlag::O_PATH | nofollow | OFlag::O_CLOEXEC)) {
+        Ok(fd) if lean => Ok(Some((fd, Was::There(None)))),
+        Ok(fd) => found(fd, final_link, true),
         // With no symlink followed, a missing component is missing for the walk by hand too.
         Err(Errno::ENOENT) if create == Create::No && final_link == Last::Keep => Err(Failure::new(
             format!("{}: no such file or directory", path.display()),
             Errno::ENOENT,
         )),
+        Err(Errno::ENOENT) if create != Create::No => {
+            let (Some(parent), Some(name)) = (relative.parent(), relative.file_name()) else {
+                return Ok(None);
+            };
+            // The parent, with no symlink on the way nor as itself (ELOOP), and a directory.
+            let how = beneath(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC);
+            let opened;
+            let dir = if parent.as_os_str().is_empty() {
+                root.as_fd()
+            } else {
+                let Ok(dir) = openat2(root, parent, how) else {
+                    return Ok(None);
+                };
+                opened = dir;
+                opened.as_fd()
+            };
+            match (Fds { root, create }).make(dir, name, true)? {
+                // A directory this call made was opened as one (O_DIRECTORY): nothing to check.
+                (fd, false) if create == Create::Dir => Ok(Some((fd, Was::Made))),
+                (fd, existed) => found(fd, final_link, existed),
+            }
+        }
         Err(_) => Ok(None),
     }
+}
+
+/// What the kernel's walk opened, with its mode if it `existed` before: None for a final
+/// symlink to be followed or refused, which the walk by hand does.
+fn found(fd: OwnedFd, final_link: Last, existed: bool) -> Result<Option<(OwnedFd, Was)>, Failure> {
+    let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
+    // A final symlink is the link itself here (O_NOFOLLOW): followed or refused by hand.
+    if mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() && final_link != Last::Keep {
+        return Ok(None);
+    }
+    Ok(Some((fd, if existed { Was::There(Some(mode)) } else { Was::Made })))
 }
 
 /// What a walk goes through, one name at a time: the rootfs through fds ([`Fds`]), or host
@@ -308,34 +400,49 @@ struct Fds<'a> {
     create: Create,
 }
 
+const LOOKUP_FLAGS: OFlag = OFlag::O_PATH.union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
+
+impl Fds<'_> {
+    /// Make `name` in `dir` as `create` says (the last component as a file for Create::File),
+    /// or find it made meanwhile, and open it: the fd, and whether it was there before. A
+    /// directory made is opened with O_DIRECTORY: should anything else stand there by then, the
+    /// open fails.
+    fn make(&self, dir: BorrowedFd, name: &OsStr, last: bool) -> Result<(OwnedFd, bool), Failure> {
+        let file = last && self.create == Create::File;
+        let made = if file {
+            openat(
+                dir,
+                name,
+                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | LOOKUP_FLAGS.difference(OFlag::O_PATH),
+                Mode::from_bits_truncate(0o644),
+            )
+            .map(drop)
+        } else {
+            mkdirat(dir, name, Mode::from_bits_truncate(0o755))
+        };
+        let existed = match made {
+            Ok(()) => false,
+            Err(Errno::EEXIST) => true,
+            Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc()).into()),
+        };
+        let flags = if existed || file {
+            LOOKUP_FLAGS
+        } else {
+            LOOKUP_FLAGS | OFlag::O_DIRECTORY
+        };
+        let fd = openat(dir, name, flags, Mode::empty()).map_err(|e| e.desc().to_string())?;
+        Ok((fd, existed))
+    }
+}
+
 impl Tree for Fds<'_> {
     type Node = OwnedFd;
 
     fn lookup(&self, dir: Option<&OwnedFd>, name: &OsStr, last: bool) -> Result<(OwnedFd, u32, bool), Failure> {
-        let open_flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let dir = dir.unwrap_or(self.root).as_fd();
-        let mut existed = true;
-        let fd = match openat(dir, name, open_flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) if self.create != Create::No => {
-                let made = if last && self.create == Create::File {
-                    openat(
-                        dir,
-                        name,
-                        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | open_flags.difference(OFlag::O_PATH),
-                        Mode::from_bits_truncate(0o644),
-                    )
-                    .map(drop)
-                } else {
-                    mkdirat(dir, name, Mode::from_bits_truncate(0o755))
-                };
-                match made {
-                    Ok(()) => existed = false,
-                    Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(format!("create {}: {}", name.to_string_lossy(), e.desc()).into()),
-                }
-                openat(dir, name, open_flags, Mode::empty()).map_err(|e| e.desc().to_string())?
-            }
+        let (fd, existed) = match openat(dir, name, LOOKUP_FLAGS, Mode::empty()) {
+            Ok(fd) => (fd, true),
+            Err(Errno::ENOENT) if self.create != Create::No => self.make(dir, name, last)?,
             Err(e) => {
                 return Err(Failure::new(
                     format!("{}: {}", name.to_string_lossy(), e.desc().to_lowercase()),
@@ -343,6 +450,11 @@ impl Tree for Fds<'_> {
                 ))
             }
         };
+        // A directory `make` made was opened as one; its mode is not handed on (None).
+        let made_dir = !(existed || (last && self.create == Create::File));
+        if made_dir {
+            return Ok((fd, SFlag::S_IFDIR.bits(), existed));
+        }
         let mode = fstat(&fd).map_err(|e| e.desc().to_string())?.st_mode;
         Ok((fd, mode, existed))
     }
@@ -427,6 +539,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "resolve /proc in rootfs: is a symlink");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_final_symlink_below_a_directory_is_followed_or_refused() {
+        let (dir, fd) = root();
+        std::fs::create_dir_all(dir.join("etc/sub")).unwrap();
+        symlink("/etc/sub", dir.join("etc/link")).unwrap();
+        let got = open_in_root(&fd, Path::new("/etc/link"), Create::No, true).unwrap();
+        assert_eq!(real(&got), dir.join("etc/sub"));
+        let err = open_in_root(&fd, Path::new("/etc/link"), Create::Dir, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "resolve /etc/link in rootfs: is a symlink");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_last_component_is_made_in_its_parent() {
+        let (dir, fd) = root();
+        let (_, mode) = open_in_root_mode(&fd, Path::new("/etc/new"), Create::Dir, true).unwrap();
+        assert_eq!(mode, None, "made by the call");
+        assert!(dir.join("etc/new").is_dir());
+        let file = open_in_root(&fd, Path::new("/etc/new/file"), Create::File, true).unwrap();
+        assert!(dir.join("etc/new/file").is_file());
+        assert_eq!(
+            fstat(&file).unwrap().st_mode & SFlag::S_IFMT.bits(),
+            SFlag::S_IFREG.bits()
+        );
+        // Through a symlinked parent, the walk by hand makes it where the link leads.
+        symlink("/etc", dir.join("link")).unwrap();
+        open_in_root(&fd, Path::new("/link/other"), Create::Dir, true).unwrap();
+        assert!(dir.join("etc/other").is_dir());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
-use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{fchmodat, fstatat, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
 use serde::Serialize;
 use std::os::fd::OwnedFd;
@@ -100,13 +100,23 @@ pub fn make(root: &OwnedFd, node: &DeviceNode, in_userns: bool, dirs: &mut super
         }
         r => r.context("mknod")?,
     }
-    fchownat(
-        dir,
-        name.as_os_str(),
-        Some(Uid::from_raw(node.uid)),
-        Some(Gid::from_raw(node.gid)),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .context("chown")?;
-    fchmodat(dir, name.as_os_str(), mode, FchmodatFlags::FollowSymlink).context("chmod")
+    // The node usually has the owner and mode asked for already (made by root with the umask
+    // the init cleared): one fstatat instead of a chown and a chmod. A chown clears the set-id
+    // bits, so a node chowned is chmodded too.
+    let st = fstatat(dir, name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).context("stat")?;
+    let chown = (st.st_uid, st.st_gid) != (node.uid, node.gid);
+    if chown {
+        fchownat(
+            dir,
+            name.as_os_str(),
+            Some(Uid::from_raw(node.uid)),
+            Some(Gid::from_raw(node.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .context("chown")?;
+    }
+    if chown || st.st_mode & 0o7777 != mode.bits() {
+        fchmodat(dir, name.as_os_str(), mode, FchmodatFlags::FollowSymlink).context("chmod")?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 use super::{remount_bind, Attrs, MountStep};
 use crate::rootfs::mount_api::{attach, clone_tree, setattr};
 use crate::rootfs::mount_step::sys_mount;
-use crate::rootfs::resolve::{fd_path, open_in_root, open_in_root_mode, Create};
+use crate::rootfs::resolve::{fd_path, open_in_root, open_in_root_made, open_in_root_mode, Create};
 use anyhow::{bail, Context, Result};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -50,8 +50,19 @@ pub fn mount(root: &OwnedFd, m: &MountStep, source: Option<&OwnedFd>) -> Result<
     // A proc or sysfs mount point that is a symlink could redirect the mount onto the host's
     // view of something else (CVE-2019-19921): refuse it instead of following.
     let follow = !matches!(m.fstype.as_str(), "proc" | "sysfs");
-    let (target, found_mode) = open_in_root_mode(root, &m.destination, create, follow)?;
-    crate::procfs::check_mount_target(&target, &m.destination)?;
+    // The mode of what was there is for a tmpfs's data alone: other mounts spare its fstat.
+    let (target, found_mode, made) = if m.fstype == "tmpfs" {
+        let (target, mode) = open_in_root_mode(root, &m.destination, create, follow)?;
+        (target, mode, mode.is_none())
+    } else {
+        let (target, made) = open_in_root_made(root, &m.destination, create, follow)?;
+        (target, None, made)
+    };
+    // A mount point the walk made stands where mkdir works, which is never in /proc: only one
+    // that was there is checked.
+    if !made {
+        crate::procfs::check_mount_target(&target, &m.destination)?;
+    }
     let image_dir = if m.tmpcopyup { Some(reopen_dir(&target)?) } else { None };
     let data: std::borrow::Cow<str> = match (m.fstype.as_str(), found_mode) {
         ("tmpfs", Some(mode)) => tmpfs_data(&m.data, mode).into(),
