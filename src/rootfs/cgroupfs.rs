@@ -1,12 +1,12 @@
 //! The `cgroup` mount type: what the container sees at /sys/fs/cgroup. On a cgroup2-only host it
-//! is a cgroup2 mount; on a v1 or hybrid host (this one) it is a tmpfs holding each hierarchy
+//! is a cgroup2 mount (a bind of the host's without a cgroup namespace); on a v1 or hybrid host (this one) it is a tmpfs holding each hierarchy
 //! under the name the host gives it ("cpu,cpuacct", "memory", "systemd", "unified"), and for a
 //! co-mounted one a symlink per controller ("cpu" -> "cpu,cpuacct"), as runc builds it. Each
 //! hierarchy is a bind of the container's own cgroup directory, or, in a cgroup namespace, a
 //! cgroup mount of its own, whose root the kernel makes the namespace's. The plan has a step per
 //! hierarchy (`InitStep::CgroupHierarchy`), so that explain and --trace show each.
 
-use super::mount_api::{setattr, setattr_at};
+use super::mount_api::{attach, clone_tree, setattr, setattr_at};
 use super::mount_step::MountStep;
 use super::resolve::{fd_path, open_in_root, Create};
 use super::symlink_in;
@@ -19,11 +19,16 @@ use std::ffi::{CString, OsStr};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-/// The mount itself: cgroup2 on a cgroup2-only host; otherwise a tmpfs, writable until the
-/// plan's `CgroupHierarchy` steps have filled it and `CgroupReadonly` remounts it.
+/// The mount itself: on a cgroup2-only host, cgroup2 (in a cgroup namespace) or a bind of the
+/// host's cgroup2 mount (`bind_host_cgroup2`); otherwise a tmpfs, writable until the plan's
+/// `CgroupHierarchy` steps have filled it and `CgroupReadonly` remounts it.
 pub fn mount(target: &OwnedFd, m: &MountStep) -> Result<()> {
     let flags = MsFlags::from_bits_retain(m.flags);
-    if crate::cgroups::host().v2_only {
+    let host = crate::cgroups::host();
+    if let (true, false, Some(v2)) = (host.v2_only, m.cgroupns, &host.v2) {
+        return bind_host_cgroup2(target, &v2.mount, m.flags);
+    }
+    if host.v2_only {
         return nix::mount::mount(
             Some("cgroup2"),
             fd_path(target).as_str(),
@@ -41,6 +46,37 @@ pub fn mount(target: &OwnedFd, m: &MountStep) -> Result<()> {
         Some("mode=755"),
     )
     .context("mount tmpfs")
+}
+
+/// Without a cgroup namespace, the host's cgroup2 mount (at `host_mount`) bound on `target`,
+/// read-only, nosuid, nodev and noexec as `flags` say, and private, as runc does since
+/// opencontainers/runc#5258. A fresh cgroup2 mount from the host's cgroup namespace would apply
+/// its options to the host's cgroup2 root: an empty list drops the host's nsdelegate and
+/// memory_recursiveprot, and on Linux 6.18 (this project's host) it takes the global cgroup lock for writing,
+/// an RCU grace period (10 to 15 ms in `perf record -e sched:sched_switch -g`). The container
+/// sees the same tree either way.
+fn bind_host_cgroup2(target: &OwnedFd, host_mount: &Path, flags: u64) -> Result<()> {
+    let path = CString::new(host_mount.as_os_str().as_encoded_bytes())?;
+    let tree = clone_tree(libc::AT_FDCWD, &path, 0).with_context(|| format!("open_tree {}", host_mount.display()))?;
+    let mut attr_set = 0;
+    for (ms, a) in [
+        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags & ms != 0 {
+            attr_set |= a;
+        }
+    }
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    setattr(&tree, &attr, false).map_err(|e| anyhow::anyhow!("mount_setattr: {}", e.desc().to_lowercase()))?;
+    attach(&tree, target).with_context(|| format!("bind {}", host_mount.display()))
 }
 
 /// The names of the hierarchies a `cgroup` mount gets, None on a cgroup2-only host, as the
