@@ -115,6 +115,35 @@ fn kill_all_reaches_every_process_without_a_pid_namespace() {
     assert_nothing_left(&rt, &id, b.path());
 }
 
+/// Without a pid namespace the init's death leaves the rest alive; `delete` of the stopped
+/// container kills them, since its cgroup would not go otherwise.
+#[test]
+fn delete_kills_what_outlived_the_init_without_a_pid_namespace() {
+    let b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "30"]);
+    b.config_mut(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid")
+    });
+    let rt = Runtime::new();
+    let id = unique_id("outlived");
+    rt.run_bg_ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.run_bg_ok(&["exec", "--detach", &id, "/probe", "sleep", "30"]);
+    let pids: Vec<i64> = serde_json::from_slice(&rt.run_ok(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    rt.run_ok(&["kill", &id, "KILL"]);
+    wait_for_status(&rt, &id, "stopped");
+    assert!(
+        pids.iter().any(|p| !common_dead(*p)),
+        "the exec'd process died with the init: {pids:?}"
+    );
+    rt.run_ok(&["delete", &id]);
+    assert!(pids.iter().all(|p| common_dead(*p)), "{pids:?} still alive");
+    assert_nothing_left(&rt, &id, b.path());
+}
+
 fn common_dead(pid: i64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
 }

@@ -359,6 +359,13 @@ impl Cgroup {
         self.remove_dirs().and(stopped)
     }
 
+    /// Removes the cgroup at once if no process is left in it (the usual case once the
+    /// container stopped), with no wait and no kill; false if one is, when nothing was removed:
+    /// a process of the container is in its cgroup in every hierarchy, the first one tried too.
+    pub fn remove_if_empty(&self) -> bool {
+        self.saved.systemd_unit.is_none() && self.dirs().all(|d| remove_tree(d).is_ok())
+    }
+
     fn remove_dirs(&self) -> Result<()> {
         // One budget for all hierarchies: a live process would otherwise cost it in each.
         let deadline = Instant::now() + Duration::from_secs(1);
