@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::ErrorKind;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -431,14 +432,34 @@ pub fn wait_exit(process: Identity, signal: Option<i32>) -> Result<()> {
 
 /// The start time of a live (not zombie) process, from /proc/PID/stat.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = crate::procfs::read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
+    // One read into the stack: the line is well under 4 KiB (52 numbers and a comm of at most
+    // 64 bytes), and procfs hands all of it to the first read, so `list` pays one open, one
+    // read and one close a container, and no allocation.
+    let mut path = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut path[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("/proc/{pid}/stat")).ok()?;
+    let len = cursor.position() as usize;
+    let path = std::ffi::OsStr::from_bytes(&path[..len]);
+    let mut file = File::open(path).ok()?;
+    let mut buf = [0u8; 4096];
+    let len = loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            read => break read.ok()?,
+        }
+    };
+    parse_start_time(&buf[..len])
+}
+
+/// Field 22 of a /proc/PID/stat line, or None for a zombie (or dead) process.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
     // comm may hold spaces and parentheses: the fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+    if matches!(fields.next()?, b"Z" | b"X") {
         return None;
     }
-    fields.get(19)?.parse().ok()
+    std::str::from_utf8(fields.nth(18)?).ok()?.parse().ok()
 }
 
 /// runc's rule for ids, stricter on what could escape `--root` or confuse a terminal.
@@ -494,6 +515,17 @@ mod tests {
         for bad in ["", ".", "..", ".cache", "a/b", "../x", "a\nb", "a b", "é"] {
             assert!(check_id(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn start_time_is_field_22_whatever_the_comm() {
+        let tail = b" 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 20 21\n";
+        let line = |comm: &[u8], state: &[u8]| [b"7 (".as_slice(), comm, b") ", state, tail].concat();
+        assert_eq!(parse_start_time(&line(b"sh", b"S")), Some(4242));
+        // A process names itself: spaces, parentheses and bytes that are not UTF-8.
+        assert_eq!(parse_start_time(&line(b"a) S 1 (b \xff", b"R")), Some(4242));
+        assert_eq!(parse_start_time(&line(b"sh", b"Z")), None);
+        assert_eq!(parse_start_time(b"7 (sh) S 1"), None);
     }
 
     #[test]
