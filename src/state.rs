@@ -84,6 +84,28 @@ pub struct OciState<'a> {
     pub owner: &'a str,
 }
 
+/// The part of state.json that `list` shows. Read without the container's lock: state.json is
+/// written once, by rename, and never changed, so it reads whole or not at all; the fields it
+/// skips (the cgroup, the hooks) are most of its bytes and of its parse.
+#[derive(Deserialize)]
+struct Summary {
+    id: String,
+    pid: i32,
+    pid_start_time: u64,
+    bundle: PathBuf,
+    rootfs: PathBuf,
+    created: String,
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+    owner: String,
+}
+
+/// A container as `list` shows it.
+pub enum Listed<'a> {
+    Ok(OciState<'a>),
+    Corrupt(&'a Wreck),
+}
+
 /// A process known by pid and start time: the pair names one process for the life of the host,
 /// where the pid alone may have been reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,23 +271,75 @@ impl Store {
         }))
     }
 
-    /// Every container, corrupt ones included, oldest first, as `view` sees it under the
-    /// container's lock. Each lock goes before the next container is read: held to the end, a
-    /// thousand containers would hold a thousand fds.
-    pub fn list<T>(&self, view: impl Fn(&Loaded) -> T) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.root).with_context(|| format!("read {}", self.root.display()))? {
-            let name = entry?.file_name();
-            if let Some(c) = name.to_str().and_then(|id| self.load_any(id).ok()) {
-                let created = match &c {
-                    Loaded::Ok(c) => c.saved.created.clone(),
-                    Loaded::Corrupt(_) => String::new(),
-                };
-                out.push((created, view(&c)));
+    /// Every container, corrupt ones included, oldest first, as `view` sees it. A created or
+    /// stopped container is shown from its state.json alone, read through the root without
+    /// its lock: a reader of a whole state.json sees what one holding the lock would. The rest
+    /// (no state.json yet, or corrupt; or started, where only the cgroup tells running from
+    /// paused) is loaded as `load_any` does, under its lock, which goes before the next
+    /// container is read: held to the end, a thousand containers would hold a thousand fds.
+    pub fn list<T>(&self, view: impl Fn(Listed) -> T) -> Result<Vec<T>> {
+        let read = || format!("read {}", self.root.display());
+        let mut root = nix::dir::Dir::open(
+            &self.root,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(read)?;
+        let mut ids = Vec::new();
+        for entry in root.iter() {
+            let entry = entry.with_context(read)?;
+            if let Some(id) = entry.file_name().to_str().ok().filter(|id| check_id(id).is_ok()) {
+                ids.push(id.to_string());
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out.into_iter().map(|(_, v)| v).collect())
+        // Sorted as (created, index) pairs rather than moving the views about.
+        let mut order = Vec::with_capacity(ids.len());
+        let mut views = Vec::with_capacity(ids.len());
+        let mut add = |created: String, view: T| {
+            order.push((created, views.len()));
+            views.push(Some(view));
+        };
+        let (mut path, mut text) = (String::new(), Vec::new());
+        for id in ids {
+            path.clear();
+            path.push_str(&id);
+            path.push('/');
+            let dir_len = path.len();
+            path.push_str(STATE_FILE);
+            let summary = read_at(&root, &path, &mut text)
+                .ok()
+                .and_then(|len| serde_json::from_slice::<Summary>(&text[..len]).ok());
+            if let Some(s) = summary {
+                path.truncate(dir_len);
+                path.push_str(START_SOCKET);
+                if let Some(status) = settled_status(s.pid, s.pid_start_time, &root, &path) {
+                    let state = OciState {
+                        oci_version: oci_spec::runtime::VERSION,
+                        id: &s.id,
+                        pid: s.pid,
+                        status,
+                        bundle: &s.bundle,
+                        rootfs: &s.rootfs,
+                        created: &s.created,
+                        annotations: &s.annotations,
+                        owner: &s.owner,
+                    };
+                    let shown = view(Listed::Ok(state));
+                    add(s.created, shown);
+                    continue;
+                }
+            }
+            match self.load_any(&id) {
+                Ok(Loaded::Ok(c)) => {
+                    let shown = view(Listed::Ok(c.oci_state()));
+                    add(c.saved.created, shown)
+                }
+                Ok(Loaded::Corrupt(w)) => add(String::new(), view(Listed::Corrupt(&w))),
+                Err(_) => {}
+            }
+        }
+        order.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(order.into_iter().filter_map(|(_, i)| views[i].take()).collect())
     }
 }
 
@@ -276,23 +350,19 @@ pub fn save(dir: &Path, saved: &Saved) -> Result<()> {
 
 impl Container {
     pub fn status(&self) -> Status {
-        if start_time(self.saved.pid) != Some(self.saved.pid_start_time) {
-            Status::Stopped
-        } else if nix::sys::stat::fstatat(
+        let frozen = || {
+            self.cgroup()
+                .is_some_and(|c| c.state().ok() == Some(crate::cgroups::FreezerState::Frozen))
+        };
+        match settled_status(
+            self.saved.pid,
+            self.saved.pid_start_time,
             self.lock.as_fd(),
             START_SOCKET,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .is_ok()
-        {
-            Status::Created
-        } else if self
-            .cgroup()
-            .is_some_and(|c| c.state().ok() == Some(crate::cgroups::FreezerState::Frozen))
-        {
-            Status::Paused
-        } else {
-            Status::Running
+        ) {
+            Some(status) => status,
+            None if frozen() => Status::Paused,
+            None => Status::Running,
         }
     }
 
@@ -362,33 +432,56 @@ fn remove_dir(dir: &Path) -> Result<()> {
 /// An exclusive flock on a container's directory, held until dropped.
 pub type Lock = nix::fcntl::Flock<File>;
 
+/// The status of a container whose init is `pid` started at `start`, when it is settled
+/// without the cgroup: stopped (the process is gone, or the pid is another's now) or created
+/// (the start socket, at `socket` under `dir`, is still there). None: running or paused.
+fn settled_status(pid: i32, start: u64, dir: impl AsFd, socket: &str) -> Option<Status> {
+    if start_time(pid) != Some(start) {
+        Some(Status::Stopped)
+    } else if nix::sys::stat::fstatat(dir, socket, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+        Some(Status::Created)
+    } else {
+        None
+    }
+}
+
 /// Read the file `name` of the directory `dir` holds.
 fn read_in(dir: &Lock, name: &str) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let len = read_at(dir.as_fd(), name, &mut data)?;
+    data.truncate(len);
+    Ok(data)
+}
+
+/// Read the file at `path` under `dir` into the start of `buf`, which grows as needed and is
+/// not cleared (a list reuses one for every state.json), and return its length.
+fn read_at(dir: impl AsFd, path: &str, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let fd = nix::fcntl::openat(
-        dir.as_fd(),
-        name,
+        dir,
+        path,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
     // A state file is small and regular: a read short of the buffer is its end, with no stat
     // for a size hint and no read of nothing after it (a list reads one a container).
     let mut file = File::from(fd);
-    let mut data = vec![0u8; 4096];
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
     let mut len = 0;
     loop {
-        match std::io::Read::read(&mut file, &mut data[len..]) {
+        match std::io::Read::read(&mut file, &mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-        if len < data.len() {
+        if len < buf.len() {
             break;
         }
-        data.resize(data.len() * 2, 0);
+        buf.resize(buf.len() * 2, 0);
     }
-    data.truncate(len);
-    Ok(data)
+    Ok(len)
 }
 
 fn lock(dir: &Path) -> Result<Lock> {

@@ -1,5 +1,5 @@
 use crate::cli::{GlobalOpts, ListArgs, ListFormat};
-use crate::state::{Loaded, Store};
+use crate::state::{Listed, Store};
 use anyhow::Result;
 use std::io::Write;
 
@@ -9,8 +9,8 @@ pub fn list(global: &GlobalOpts, args: &ListArgs) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.quiet {
         let ids = store.list(|l| match l {
-            Loaded::Ok(c) => c.saved.id.clone(),
-            Loaded::Corrupt(w) => w.id.clone(),
+            Listed::Ok(s) => s.id.to_string(),
+            Listed::Corrupt(w) => w.id.clone(),
         })?;
         for id in ids {
             writeln!(out, "{id}")?;
@@ -21,8 +21,8 @@ pub fn list(global: &GlobalOpts, args: &ListArgs) -> Result<()> {
         // A corrupt container has no OCI state to give (its status is none of the spec's):
         // it is named on stderr, as runc does, and the JSON stays what parsers expect.
         let states = store.list(|l| match l {
-            Loaded::Ok(c) => Some(serde_json::to_string(&c.oci_state())),
-            Loaded::Corrupt(w) => {
+            Listed::Ok(s) => Some(serde_json::to_string(&s)),
+            Listed::Corrupt(w) => {
                 crate::logging::warn(&format!("{:#}", w.error()));
                 None
             }
@@ -32,18 +32,15 @@ pub fn list(global: &GlobalOpts, args: &ListArgs) -> Result<()> {
         return Ok(out.flush()?);
     }
     let rows: Vec<[String; 6]> = store.list(|l| match l {
-        Loaded::Ok(c) => {
-            let s = c.oci_state();
-            [
-                s.id.into(),
-                s.pid.to_string(),
-                s.status.to_string(),
-                s.bundle.display().to_string(),
-                s.created.into(),
-                s.owner.into(),
-            ]
-        }
-        Loaded::Corrupt(w) => [
+        Listed::Ok(s) => [
+            s.id.into(),
+            s.pid.to_string(),
+            s.status.to_string(),
+            s.bundle.display().to_string(),
+            s.created.into(),
+            s.owner.into(),
+        ],
+        Listed::Corrupt(w) => [
             w.id.clone(),
             w.made.as_ref().map_or(0, |m| m.init.pid).to_string(),
             "corrupt".into(),
