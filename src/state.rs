@@ -2,6 +2,8 @@
 //! files scrun generated for it. `mkdir` of that directory is the lock that makes exactly one of
 //! two concurrent `create`s of an id win; an flock on it serialises later operations.
 
+mod listeners;
+
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -300,6 +302,8 @@ impl Store {
             views.push(Some(view));
         };
         let (mut path, mut text) = (String::new(), Vec::new());
+        // Dumped once, when the first container with a start socket needs it.
+        let mut listeners = None;
         for id in ids {
             path.clear();
             path.push_str(&id);
@@ -312,7 +316,17 @@ impl Store {
             if let Some(s) = summary {
                 path.truncate(dir_len);
                 path.push_str(START_SOCKET);
-                if let Some(status) = settled_status(s.pid, s.pid_start_time, &root, &path) {
+                let socket =
+                    nix::sys::stat::fstatat(&root, path.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok();
+                let listening = socket.as_ref().is_some_and(|st| {
+                    let listeners = listeners.get_or_insert_with(listeners::Listeners::dump);
+                    listeners.as_ref().is_some_and(|l| l.bound_at(st))
+                });
+                let status = match listening {
+                    true => Some(Status::Created),
+                    false => settled_status(s.pid, s.pid_start_time, || socket.is_some()),
+                };
+                if let Some(status) = status {
                     let state = OciState {
                         oci_version: oci_spec::runtime::VERSION,
                         id: &s.id,
@@ -354,12 +368,15 @@ impl Container {
             self.cgroup()
                 .is_some_and(|c| c.state().ok() == Some(crate::cgroups::FreezerState::Frozen))
         };
-        match settled_status(
-            self.saved.pid,
-            self.saved.pid_start_time,
-            self.lock.as_fd(),
-            START_SOCKET,
-        ) {
+        let socket = || {
+            nix::sys::stat::fstatat(
+                self.lock.as_fd(),
+                START_SOCKET,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .is_ok()
+        };
+        match settled_status(self.saved.pid, self.saved.pid_start_time, socket) {
             Some(status) => status,
             None if frozen() => Status::Paused,
             None => Status::Running,
@@ -434,11 +451,11 @@ pub type Lock = nix::fcntl::Flock<File>;
 
 /// The status of a container whose init is `pid` started at `start`, when it is settled
 /// without the cgroup: stopped (the process is gone, or the pid is another's now) or created
-/// (the start socket, at `socket` under `dir`, is still there). None: running or paused.
-fn settled_status(pid: i32, start: u64, dir: impl AsFd, socket: &str) -> Option<Status> {
+/// (the start socket is still there, which `socket` says). None: running or paused.
+fn settled_status(pid: i32, start: u64, socket: impl FnOnce() -> bool) -> Option<Status> {
     if start_time(pid) != Some(start) {
         Some(Status::Stopped)
-    } else if nix::sys::stat::fstatat(dir, socket, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+    } else if socket() {
         Some(Status::Created)
     } else {
         None
