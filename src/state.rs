@@ -2,12 +2,18 @@
 //! files scrun generated for it. `mkdir` of that directory is the lock that makes exactly one of
 //! two concurrent `create`s of an id win; an flock on it serialises later operations.
 
+mod listeners;
+mod listing;
+
+pub use listing::Listed;
+
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::ErrorKind;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -249,25 +255,6 @@ impl Store {
             _lock: lock,
         }))
     }
-
-    /// Every container, corrupt ones included, oldest first, as `view` sees it under the
-    /// container's lock. Each lock goes before the next container is read: held to the end, a
-    /// thousand containers would hold a thousand fds.
-    pub fn list<T>(&self, view: impl Fn(&Loaded) -> T) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.root).with_context(|| format!("read {}", self.root.display()))? {
-            let name = entry?.file_name();
-            if let Some(c) = name.to_str().and_then(|id| self.load_any(id).ok()) {
-                let created = match &c {
-                    Loaded::Ok(c) => c.saved.created.clone(),
-                    Loaded::Corrupt(_) => String::new(),
-                };
-                out.push((created, view(&c)));
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out.into_iter().map(|(_, v)| v).collect())
-    }
 }
 
 /// Save the state of a container being created, atomically (temp file + rename).
@@ -277,23 +264,22 @@ pub fn save(dir: &Path, saved: &Saved) -> Result<()> {
 
 impl Container {
     pub fn status(&self) -> Status {
-        if start_time(self.saved.pid) != Some(self.saved.pid_start_time) {
-            Status::Stopped
-        } else if nix::sys::stat::fstatat(
-            self.lock.as_fd(),
-            START_SOCKET,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .is_ok()
-        {
-            Status::Created
-        } else if self
-            .cgroup()
-            .is_some_and(|c| c.state().ok() == Some(crate::cgroups::FreezerState::Frozen))
-        {
-            Status::Paused
-        } else {
-            Status::Running
+        let frozen = || {
+            self.cgroup()
+                .is_some_and(|c| c.state().ok() == Some(crate::cgroups::FreezerState::Frozen))
+        };
+        let socket = || {
+            nix::sys::stat::fstatat(
+                self.lock.as_fd(),
+                START_SOCKET,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .is_ok()
+        };
+        match settled_status(self.saved.pid, self.saved.pid_start_time, socket) {
+            Some(status) => status,
+            None if frozen() => Status::Paused,
+            None => Status::Running,
         }
     }
 
@@ -363,33 +349,56 @@ fn remove_dir(dir: &Path) -> Result<()> {
 /// An exclusive flock on a container's directory, held until dropped.
 pub type Lock = nix::fcntl::Flock<File>;
 
+/// The status of a container whose init is `pid` started at `start`, when it is settled
+/// without the cgroup: stopped (the process is gone, or the pid is another's now) or created
+/// (the start socket is still there, which `socket` says). None: running or paused.
+fn settled_status(pid: i32, start: u64, socket: impl FnOnce() -> bool) -> Option<Status> {
+    if start_time(pid) != Some(start) {
+        Some(Status::Stopped)
+    } else if socket() {
+        Some(Status::Created)
+    } else {
+        None
+    }
+}
+
 /// Read the file `name` of the directory `dir` holds.
 fn read_in(dir: &Lock, name: &str) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let len = read_at(dir.as_fd(), name, &mut data)?;
+    data.truncate(len);
+    Ok(data)
+}
+
+/// Read the file at `path` under `dir` into the start of `buf`, which grows as needed and is
+/// not cleared (a list reuses one for every state.json), and return its length.
+fn read_at(dir: impl AsFd, path: &str, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let fd = nix::fcntl::openat(
-        dir.as_fd(),
-        name,
+        dir,
+        path,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
     // A state file is small and regular: a read short of the buffer is its end, with no stat
     // for a size hint and no read of nothing after it (a list reads one a container).
     let mut file = File::from(fd);
-    let mut data = vec![0u8; 4096];
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
     let mut len = 0;
     loop {
-        match std::io::Read::read(&mut file, &mut data[len..]) {
+        match std::io::Read::read(&mut file, &mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-        if len < data.len() {
+        if len < buf.len() {
             break;
         }
-        data.resize(data.len() * 2, 0);
+        buf.resize(buf.len() * 2, 0);
     }
-    data.truncate(len);
-    Ok(data)
+    Ok(len)
 }
 
 fn lock(dir: &Path) -> Result<Lock> {
@@ -433,14 +442,34 @@ pub fn wait_exit(process: Identity, signal: Option<i32>) -> Result<()> {
 
 /// The start time of a live (not zombie) process, from /proc/PID/stat.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = crate::procfs::read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
+    // One read into the stack: the line is well under 4 KiB (52 numbers and a comm of at most
+    // 64 bytes), and procfs hands all of it to the first read, so `list` pays one open, one
+    // read and one close a container, and no allocation.
+    let mut path = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut path[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("/proc/{pid}/stat")).ok()?;
+    let len = cursor.position() as usize;
+    let path = std::ffi::OsStr::from_bytes(&path[..len]);
+    let mut file = File::open(path).ok()?;
+    let mut buf = [0u8; 4096];
+    let len = loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            read => break read.ok()?,
+        }
+    };
+    parse_start_time(&buf[..len])
+}
+
+/// Field 22 of a /proc/PID/stat line, or None for a zombie (or dead) process.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
     // comm may hold spaces and parentheses: the fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+    if matches!(fields.next()?, b"Z" | b"X") {
         return None;
     }
-    fields.get(19)?.parse().ok()
+    std::str::from_utf8(fields.nth(18)?).ok()?.parse().ok()
 }
 
 /// runc's rule for ids, stricter on what could escape `--root` or confuse a terminal.
@@ -496,6 +525,17 @@ mod tests {
         for bad in ["", ".", "..", ".cache", "a/b", "../x", "a\nb", "a b", "é"] {
             assert!(check_id(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn start_time_is_field_22_whatever_the_comm() {
+        let tail = b" 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 20 21\n";
+        let line = |comm: &[u8], state: &[u8]| [b"7 (".as_slice(), comm, b") ", state, tail].concat();
+        assert_eq!(parse_start_time(&line(b"sh", b"S")), Some(4242));
+        // A process names itself: spaces, parentheses and bytes that are not UTF-8.
+        assert_eq!(parse_start_time(&line(b"a) S 1 (b \xff", b"R")), Some(4242));
+        assert_eq!(parse_start_time(&line(b"sh", b"Z")), None);
+        assert_eq!(parse_start_time(b"7 (sh) S 1"), None);
     }
 
     #[test]

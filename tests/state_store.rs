@@ -298,3 +298,58 @@ fn fifty_creates_and_deletes_at_once() {
         assert_nothing_left(&rt, id, bundle.path());
     }
 }
+
+/// `list` reads a created container without its lock and takes a listener on its start socket
+/// for its init: the socket a dead init leaves behind must not pass for it. A created container
+/// whose init was killed shows as stopped, and so does one whose recorded pid now names another
+/// process (a reused pid), in the table, in the JSON and beside a live one.
+#[test]
+fn list_shows_a_dead_or_reused_init_stopped() {
+    let rt = Runtime::new();
+    let bundle = sleeping_bundle();
+    let b = bundle.path().to_str().unwrap();
+    let ids = ["list-alive", "list-dead", "list-reused"].map(common::unique_id);
+    let [_, dead, reused] = &ids;
+    for id in &ids {
+        rt.run_bg_ok(&["create", "--bundle", b, id]);
+    }
+    let listed = || {
+        let table = String::from_utf8(rt.run_ok(&["list"]).stdout).unwrap();
+        let json: Value = serde_json::from_slice(&rt.run_ok(&["list", "--format", "json"]).stdout).unwrap();
+        ids.clone().map(|id| {
+            let row = table
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .find(|r| r[0] == id);
+            let entry = json.as_array().unwrap().iter().find(|c| c["id"] == id.as_str());
+            (
+                row.map(|r| r[2].to_string()),
+                entry.map(|c| c["status"].as_str().unwrap().to_string()),
+            )
+        })
+    };
+    let both = |s: &str| (Some(s.to_string()), Some(s.to_string()));
+    assert_eq!(listed(), [both("created"), both("created"), both("created")]);
+
+    for id in [dead, reused] {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rt.pid(id) as i32), nix::sys::signal::SIGKILL).unwrap();
+        common::wait_for_status(&rt, id, "stopped");
+    }
+    // The reused pid: one of ours, alive, started at another time than the dead init.
+    let mut other = std::process::Command::new("sleep").arg("600").spawn().unwrap();
+    let state_file = rt.root.join(reused).join("state.json");
+    let saved = fs::read(&state_file).unwrap();
+    let mut state: Value = serde_json::from_slice(&saved).unwrap();
+    state["pid"] = Value::from(other.id());
+    fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let after = listed();
+    fs::write(&state_file, saved).unwrap();
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert_eq!(after, [both("created"), both("stopped"), both("stopped")]);
+
+    for id in &ids {
+        rt.run_ok(&["delete", "--force", id]);
+        assert_nothing_left(&rt, id, bundle.path());
+    }
+}
