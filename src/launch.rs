@@ -351,21 +351,6 @@ impl Request<'_> {
         // /proc/PID/stat gives the start time shifted by its boottime offset, and every later
         // reader compares it from the host's.
         own.restore()?;
-        // Recorded before anything else is made, so that `delete --force` finds it all whenever
-        // this process dies; the init dies with it until detached, but not its cgroup.
-        let init = match record {
-            Some((_, dir)) => {
-                let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
-                let cgroup = planned.as_ref().map(Cgroup::saved);
-                state::Made {
-                    init: Some(init),
-                    cgroup,
-                }
-                .save(dir)?;
-                Some(init)
-            }
-            None => None,
-        };
         drop((theirs, listener, proc));
 
         hook_state.pid = pid.as_raw();
@@ -412,6 +397,22 @@ impl Request<'_> {
         drop(handles);
         // If the init already failed, the send fails but its error message is still queued.
         let _ = ours.send(&Msg::Go { pid: pid.as_raw() });
+        // Recorded before the cgroup is made (or when the init was born in it, since then), so
+        // that `delete --force` finds it all whenever this process dies; the init dies with it
+        // until detached, but not its cgroup. After Go: the init need not wait for it.
+        let init = match record {
+            Some((_, dir)) => {
+                let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
+                let cgroup = planned.as_ref().map(Cgroup::saved);
+                state::Made {
+                    init: Some(init),
+                    cgroup,
+                }
+                .save(dir)?;
+                Some(init)
+            }
+            None => None,
+        };
         // After Go, while the init works: its cgroup, which it waits for only before running
         // anything of the image.
         let mut entry = crate::cgroups::Entry::default();
