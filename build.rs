@@ -8,4 +8,20 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,--build-id=sha1");
     println!("cargo:rustc-link-arg=-Wl,-z,pack-relative-relocs");
     println!("cargo:rerun-if-changed=build.rs");
+    symbol_order();
+}
+
+/// Lay out first, together, the functions a start runs (hack/symbol-order.txt, written by
+/// hack/symbol-order.py from a traced run): the kernel maps a fault's whole 64 KiB window of
+/// the binary (fault-around), so the code a start runs, scattered over 3.2 MB of .text, had
+/// nearly all of .text mapped in each runtime process. rustc (1.90 on) links this target with
+/// its own lld, which reads the list; a name the list has and the binary no longer has (the
+/// list is stale) only costs that function's place, never the build.
+fn symbol_order() {
+    let order = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/symbol-order.txt");
+    println!("cargo:rerun-if-changed={}", order.display());
+    if order.is_file() {
+        println!("cargo:rustc-link-arg=-Wl,--symbol-ordering-file={}", order.display());
+        println!("cargo:rustc-link-arg=-Wl,--no-warn-symbol-ordering");
+    }
 }

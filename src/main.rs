@@ -4,6 +4,7 @@ use scrun::{commands, logging};
 
 fn main() {
     logging::mark_start();
+    no_error_backtraces();
     let args = match scrun::argv::normalize(&Cli::command(), std::env::args_os().collect()) {
         Ok(args) => args,
         Err(e) => {
@@ -87,5 +88,25 @@ fn main() {
             logging::error(&format!("{e:#}"));
             std::process::exit(1);
         }
+    }
+}
+
+/// Turns off the backtrace anyhow captures with each error when the caller's environment has
+/// RUST_BACKTRACE=1 (as many engines' and developers' do): scrun prints an error as one line a
+/// layer (`{e:#}`), never its backtrace, and a `run` makes an error on its success path (the
+/// init closing the channel by its exec), whose capture unwound the stack through .eh_frame:
+/// 0.39 MB more peak RSS (4.41 -> 4.02 MB with RUST_BACKTRACE=1). std reads
+/// RUST_LIB_BACKTRACE (before RUST_BACKTRACE) once, at the first capture, and keeps the answer;
+/// the variable is then put back as it was, so hooks and the sealed re-exec see the caller's
+/// environment. Panic messages read RUST_BACKTRACE on their own and keep their backtraces.
+fn no_error_backtraces() {
+    const LIB: &str = "RUST_LIB_BACKTRACE";
+    let before = std::env::var_os(LIB);
+    // Single-threaded here, before anything reads the environment concurrently.
+    std::env::set_var(LIB, "0");
+    let _ = std::backtrace::Backtrace::capture();
+    match before {
+        Some(v) => std::env::set_var(LIB, v),
+        None => std::env::remove_var(LIB),
     }
 }
