@@ -84,6 +84,13 @@ cleanup() {
             [[ $'\n'$v2dirs_before$'\n' == *$'\n'$(basename "$d")$'\n'* ]] \
                 || find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
         done
+        # A controller the root did not have on can be on below it only by these runs: off
+        # again in cgroups that were there before (a "scrun" parent, say), then in the root.
+        while read -r d; do
+            for c in $(cat "$d/cgroup.subtree_control" 2>/dev/null); do
+                [[ " $v2root_before " == *" $c "* ]] || echo "-$c" >"$d/cgroup.subtree_control" || true
+            done
+        done < <(find /sys/fs/cgroup/unified -mindepth 1 -depth -type d 2>/dev/null)
         for c in $(cat "$v2root"); do
             [[ " $v2root_before " == *" $c "* ]] || echo "-$c" >"$v2root" || true
         done
