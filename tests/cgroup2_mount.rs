@@ -40,12 +40,22 @@ fn set_root_options(options: &str) {
     assert!(out.status.success(), "{}", describe(&out));
 }
 
-/// Puts the host's cgroup2 root flags back as they were, a failed test too.
-struct Restore(String);
+/// Puts the host's cgroup2 root back as it was, a failed test too: its flags, and the
+/// controllers scrun turned on in it (on a cgroup2 host it turns on every one along the path).
+struct Restore {
+    options: String,
+    controllers: String,
+}
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        set_root_options(&self.0);
+        set_root_options(&self.options);
+        let control = Path::new(UNIFIED).join("cgroup.subtree_control");
+        for c in std::fs::read_to_string(&control).unwrap_or_default().split_whitespace() {
+            if !self.controllers.split_whitespace().any(|k| k == c) {
+                let _ = std::fs::write(&control, format!("-{c}"));
+            }
+        }
     }
 }
 
@@ -54,7 +64,10 @@ fn without_cgroupns_the_hosts_cgroup2_is_bound_and_its_options_kept() {
     if !Path::new(UNIFIED).join("cgroup.procs").exists() {
         return eprintln!("skipped: needs a hybrid host with cgroup2 at {UNIFIED}");
     }
-    let _restore = Restore(root_options());
+    let _restore = Restore {
+        options: root_options(),
+        controllers: std::fs::read_to_string(Path::new(UNIFIED).join("cgroup.subtree_control")).unwrap(),
+    };
     set_root_options("rw,nsdelegate");
     assert!(root_options().contains("nsdelegate"), "{}", root_options());
 
