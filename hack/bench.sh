@@ -10,8 +10,7 @@
 # Rotations (runtimes measured interleaved, round-robin): scrun, crun and floor-oci (the headline
 # ratios: a heavy runtime between their samples evicts what they need), and each --compare binary;
 # then runc and scrun-sealed; then, first of all, scrun-v2: scrun on a simulated cgroup2-only host (a
-# mount namespace with cgroup2 at /sys/fs/cgroup), where it places the init with
-# clone3(CLONE_INTO_CGROUP).
+# mount namespace with cgroup2 at /sys/fs/cgroup), with no v1 hierarchy to enter.
 # scrun is the release binary installed read-only as hack/install.sh does, but into this run's
 # temp dir (no re-exec); scrun-sealed the same binary run from target/ (a writable mount: it
 # re-executes from a read-only view of itself); --compare binaries (e.g. a build of an older
@@ -161,7 +160,7 @@ echo "bench.sh: scrun on a simulated cgroup2-only host"
 unshare --mount --propagation private sh -c \
     'umount -R -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"' \
     "${bench[@]}" --rotation "scrun-v2=$tmp/install/bin/scrun" --json "$tmp/v2.json" \
-    --note "scrun-v2: scrun on a simulated cgroup2-only host (cgroup2 mounted at /sys/fs/cgroup in a mount namespace): the init is born in its cgroup (clone3 CLONE_INTO_CGROUP); in the other columns scrun writes cgroup.procs after the clone" \
+    --note "scrun-v2: scrun on a simulated cgroup2-only host (cgroup2 mounted at /sys/fs/cgroup in a mount namespace), with no v1 hierarchy to enter" \
     || echo "bench.sh: warning: the cgroup2-only rotation failed (see above)" >&2
 
 # crun 1.8 refuses a hybrid cgroup host while a controller (here hugetlb) sits on cgroup2. Rather

@@ -52,9 +52,9 @@ pub fn mount(target: &OwnedFd, m: &MountStep) -> Result<()> {
 /// read-only, nosuid, nodev and noexec as `flags` say, and private, as runc does since
 /// opencontainers/runc#5258. A fresh cgroup2 mount from the host's cgroup namespace would apply
 /// its options to the host's cgroup2 root: an empty list drops the host's nsdelegate and
-/// memory_recursiveprot, and on Linux 6.18 (this project's host) it takes the global cgroup lock for writing,
-/// an RCU grace period (10 to 15 ms in `perf record -e sched:sched_switch -g`). The container
-/// sees the same tree either way.
+/// memory_recursiveprot, and on Linux 6.18 (this project's host) it takes the global cgroup
+/// lock for writing, an RCU grace period (10 to 15 ms in `perf record -e sched:sched_switch
+/// -g`). The container sees the same tree either way.
 fn bind_host_cgroup2(target: &OwnedFd, host_mount: &Path, flags: u64) -> Result<()> {
     let path = CString::new(host_mount.as_os_str().as_encoded_bytes())?;
     let tree = clone_tree(libc::AT_FDCWD, &path, 0).with_context(|| format!("open_tree {}", host_mount.display()))?;
