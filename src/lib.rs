@@ -19,6 +19,7 @@ pub mod memory;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod netdev;
+pub mod netlink;
 pub mod plan;
 pub mod process;
 pub mod procfs;
