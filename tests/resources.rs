@@ -84,24 +84,7 @@ fn pause_resume_and_ps() {
 
 #[test]
 fn kill_all_reaches_every_process_without_a_pid_namespace() {
-    let b = Bundle::new();
-    b.set_args(&["/probe", "sleep", "30"]);
-    b.config_mut(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["type"] != "pid")
-    });
-    let rt = Runtime::new();
-    let id = unique_id("killall");
-    rt.run_bg_ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
-    rt.run_bg_ok(&["exec", "--detach", &id, "/probe", "sleep", "30"]);
-    let pids: Vec<i64> = serde_json::from_slice(&rt.run_ok(&["ps", "--format", "json", &id]).stdout).unwrap();
-    assert_eq!(
-        pids.len(),
-        2,
-        "the exec'd process joined the container's cgroup: {pids:?}"
-    );
+    let (rt, b, id, pids) = init_and_exec_without_a_pid_namespace("killall");
     rt.run_ok(&["kill", "--all", &id, "KILL"]);
     wait_for_status(&rt, &id, "stopped");
     for _ in 0..200 {
@@ -119,20 +102,7 @@ fn kill_all_reaches_every_process_without_a_pid_namespace() {
 /// container kills them, since its cgroup would not go otherwise.
 #[test]
 fn delete_kills_what_outlived_the_init_without_a_pid_namespace() {
-    let b = Bundle::new();
-    b.set_args(&["/probe", "sleep", "30"]);
-    b.config_mut(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["type"] != "pid")
-    });
-    let rt = Runtime::new();
-    let id = unique_id("outlived");
-    rt.run_bg_ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
-    rt.run_bg_ok(&["exec", "--detach", &id, "/probe", "sleep", "30"]);
-    let pids: Vec<i64> = serde_json::from_slice(&rt.run_ok(&["ps", "--format", "json", &id]).stdout).unwrap();
-    assert_eq!(pids.len(), 2, "{pids:?}");
+    let (rt, b, id, pids) = init_and_exec_without_a_pid_namespace("outlived");
     rt.run_ok(&["kill", &id, "KILL"]);
     wait_for_status(&rt, &id, "stopped");
     assert!(
@@ -142,6 +112,30 @@ fn delete_kills_what_outlived_the_init_without_a_pid_namespace() {
     rt.run_ok(&["delete", &id]);
     assert!(pids.iter().all(|p| common_dead(*p)), "{pids:?} still alive");
     assert_nothing_left(&rt, &id, b.path());
+}
+
+/// A container without a pid namespace, running a sleeping init and a sleeping exec'd process:
+/// the runtime, the bundle, the id and the two host pids.
+fn init_and_exec_without_a_pid_namespace(name: &str) -> (Runtime, Bundle, String, Vec<i64>) {
+    let b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "30"]);
+    b.config_mut(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid")
+    });
+    let rt = Runtime::new();
+    let id = unique_id(name);
+    rt.run_bg_ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.run_bg_ok(&["exec", "--detach", &id, "/probe", "sleep", "30"]);
+    let pids: Vec<i64> = serde_json::from_slice(&rt.run_ok(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert_eq!(
+        pids.len(),
+        2,
+        "the exec'd process joined the container's cgroup: {pids:?}"
+    );
+    (rt, b, id, pids)
 }
 
 fn common_dead(pid: i64) -> bool {
