@@ -10,7 +10,7 @@ use crate::spec::Bundle;
 use crate::state::{self, Saved, Store};
 use crate::sync::{self, Msg};
 use crate::{namespaces, tty};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -397,69 +397,74 @@ impl Request<'_> {
         drop(handles);
         // If the init already failed, the send fails but its error message is still queued.
         let _ = ours.send(&Msg::Go { pid: pid.as_raw() });
-        // Recorded before the cgroup is made (or when the init was born in it, since then), so
-        // that `delete --force` finds it all whenever this process dies; the init dies with it
-        // until detached, but not its cgroup. After Go: the init need not wait for it.
-        let init = match record {
-            Some((_, dir)) => {
-                let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
-                let cgroup = planned.as_ref().map(Cgroup::saved);
-                state::Made {
-                    init: Some(init),
-                    cgroup,
+        // From Go on the init works by itself: should a step here fail, the init's own error,
+        // if it has one, says why.
+        let mut placed = || -> Result<Option<state::Identity>> {
+            // Recorded before the cgroup is made (or when the init was born in it, since then), so
+            // that `delete --force` finds it all whenever this process dies; the init dies with it
+            // until detached, but not its cgroup. After Go: the init need not wait for it.
+            let init = match record {
+                Some((_, dir)) => {
+                    let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
+                    let cgroup = planned.as_ref().map(Cgroup::saved);
+                    state::Made {
+                        init: Some(init),
+                        cgroup,
+                    }
+                    .save(dir)?;
+                    Some(init)
                 }
-                .save(dir)?;
-                Some(init)
-            }
-            None => None,
-        };
-        // After Go, while the init works: its cgroup, which it waits for only before running
-        // anything of the image.
-        let mut entry = crate::cgroups::Entry::default();
-        for (_, step, s) in plan.each(PlaceStep::of) {
-            let _span = tracing::debug_span!("step", message = %s.describe()).entered();
-            match s {
-                PlaceStep::Cgroup {
-                    path,
-                    resources,
-                    systemd,
-                } => {
-                    // systemd's errors name --systemd-cgroup, or linux.cgroupsPath when it is at fault.
-                    let cgroup = if *systemd {
-                        made.cgroup.insert(crate::cgroups::systemd::create(
-                            path.as_deref(),
-                            id,
-                            pid.as_raw(),
-                            resources,
-                        )?)
-                    } else {
-                        // Kept before it is made, so that failing half-way removes what was.
-                        let cgroup = made
-                            .cgroup
-                            .insert(Cgroup::plan(path.as_deref(), id).context("linux.cgroupsPath")?);
-                        match birthplace {
-                            Some(_) => cgroup.make_v1(),
-                            None => cgroup.make(),
+                None => None,
+            };
+            // After Go, while the init works: its cgroup, which it waits for only before running
+            // anything of the image.
+            let mut entry = crate::cgroups::Entry::default();
+            for (_, step, s) in plan.each(PlaceStep::of) {
+                let _span = tracing::debug_span!("step", message = %s.describe()).entered();
+                match s {
+                    PlaceStep::Cgroup {
+                        path,
+                        resources,
+                        systemd,
+                    } => {
+                        // systemd's errors name --systemd-cgroup, or linux.cgroupsPath when it is at fault.
+                        let cgroup = if *systemd {
+                            made.cgroup.insert(crate::cgroups::systemd::create(
+                                path.as_deref(),
+                                id,
+                                pid.as_raw(),
+                                resources,
+                            )?)
+                        } else {
+                            // Kept before it is made, so that failing half-way removes what was.
+                            let cgroup = made
+                                .cgroup
+                                .insert(Cgroup::plan(path.as_deref(), id).context("linux.cgroupsPath")?);
+                            match birthplace {
+                                Some(_) => cgroup.make_v1(),
+                                None => cgroup.make(),
+                            }
+                            .context("linux.cgroupsPath")?;
+                            cgroup
+                        };
+                        cgroup.apply(resources).context("linux.resources")?;
+                        if !*systemd {
+                            entry = cgroup.entry(pid.as_raw(), birthplace.is_some())?;
                         }
-                        .context("linux.cgroupsPath")?;
-                        cgroup
-                    };
-                    cgroup.apply(resources).context("linux.resources")?;
-                    if !*systemd {
-                        entry = cgroup.entry(pid.as_raw(), birthplace.is_some())?;
+                    }
+                    PlaceStep::EnterCgroup { cgroup } => {
+                        entry = Cgroup::open(cgroup)?.entry(pid.as_raw(), birthplace.is_some())?
+                    }
+                    PlaceStep::CpuAffinity { cpus, .. } => {
+                        set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
                     }
                 }
-                PlaceStep::EnterCgroup { cgroup } => {
-                    entry = Cgroup::open(cgroup)?.entry(pid.as_raw(), birthplace.is_some())?
-                }
-                PlaceStep::CpuAffinity { cpus, .. } => {
-                    set_affinity(pid.as_raw(), cpus).with_context(|| step.origin.clone())?
-                }
             }
-        }
-        let files: Vec<_> = entry.files.iter().map(|f| f.as_raw_fd()).collect();
-        let _ = ours.send_fds(&Msg::Placed { dirs: entry.dirs }, &files);
-        drop(entry.files);
+            let files: Vec<_> = entry.files.iter().map(|f| f.as_raw_fd()).collect();
+            let _ = ours.send_fds(&Msg::Placed { dirs: entry.dirs }, &files);
+            Ok(init)
+        };
+        let init = placed().map_err(|e| ours.queued_error().map_or(e, |why| anyhow!(why)))?;
         if let Some((_, dir)) = record {
             record_plan(dir, plan)?;
         }

@@ -120,6 +120,22 @@ impl Channel {
 
     /// The next message and every fd that came with it (at most MAX_FDS).
     pub fn recv_fds(&self) -> Result<(Msg, Vec<OwnedFd>)> {
+        self.receive(MsgFlags::empty())
+    }
+
+    /// Why the peer failed, if it has said so already; what it sent before is dropped. When a
+    /// step of ours fails after the init went on by itself, the init may have failed first (and
+    /// be why ours did, or gone before its identity was read): its error is the one to give.
+    pub fn queued_error(&self) -> Option<String> {
+        while let Ok((msg, _)) = self.receive(MsgFlags::MSG_DONTWAIT) {
+            if let Msg::Error(text) = msg {
+                return Some(text);
+            }
+        }
+        None
+    }
+
+    fn receive(&self, flags: MsgFlags) -> Result<(Msg, Vec<OwnedFd>)> {
         let mut buf = vec![0u8; MAX_MSG];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
         let mut iov = [IoSliceMut::new(&mut buf)];
@@ -129,7 +145,7 @@ impl Channel {
                 self.0.as_raw_fd(),
                 &mut iov,
                 Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
+                MsgFlags::MSG_CMSG_CLOEXEC | flags,
             ) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 // The peer closed with our last message unread; the error is reported once,
@@ -194,6 +210,21 @@ mod tests {
         assert_eq!(b.recv().unwrap().0, Msg::Placed { dirs: Vec::new() });
         drop(a);
         assert!(b.recv().is_err());
+    }
+
+    #[test]
+    fn a_queued_error_is_found_without_waiting() {
+        let (a, b) = pair().unwrap();
+        assert_eq!(b.queued_error(), None);
+        a.send(&Msg::Pty).unwrap();
+        a.send(&Msg::Error("resolve /proc in rootfs: is a symlink".into()))
+            .unwrap();
+        drop(a);
+        assert_eq!(
+            b.queued_error().as_deref(),
+            Some("resolve /proc in rootfs: is a symlink")
+        );
+        assert_eq!(b.queued_error(), None);
     }
 
     #[test]
