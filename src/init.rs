@@ -409,18 +409,18 @@ impl Init<'_> {
     fn wait_for_start(&mut self) -> Result<()> {
         self.wait_placed()?;
         self.channel.send(&Msg::Ready)?;
-        let detached = match self.channel.recv()?.0 {
-            Msg::Detach { keep_pdeathsig } => {
+        let (detached, start) = match self.channel.recv()?.0 {
+            Msg::Detach { keep_pdeathsig, start } => {
                 if !keep_pdeathsig {
                     nix::sys::prctl::set_pdeathsig(None).context("clear parent death signal")?;
                 }
-                !keep_pdeathsig
+                (!keep_pdeathsig, start)
             }
             other => bail!("unexpected message {other:?} from the runtime"),
         };
-        // `exec`: the runtime waits for the channel to close, which our execve does (it is
-        // close-on-exec), or for the reason it failed.
-        let Some(listener) = &self.start_listener else {
+        // `exec`, or a `run` that starts at once: the runtime waits for the channel to close,
+        // which our execve does (it is close-on-exec), or for the reason it failed.
+        let Some(listener) = self.start_listener.as_ref().filter(|_| !start) else {
             return Ok(());
         };
         // Before the runtime is let go: a created container is lean by the time create returns.

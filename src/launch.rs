@@ -66,10 +66,14 @@ pub struct Launched {
     pub pid: Pid,
     /// The pty master, when the container has a terminal and no console socket took it.
     pub pty: Option<OwnedFd>,
+    /// Why the exec of a started `run` failed. The container is left as `start` leaves it
+    /// then: stopped, for its deletion to run the poststop hooks.
+    pub exec_failed: Option<String>,
 }
 
-/// Create the container `id` from `bundle`. With `foreground` the init stays tied to this
-/// process (it dies with it) and the pty master is returned instead of requiring a socket.
+/// Create the container `id` from `bundle`. With `foreground` (`run`) the init stays tied to
+/// this process (it dies with it), the pty master is returned instead of requiring a socket,
+/// and the container is started: its process has been exec'd when this returns.
 /// `systemd_cgroup` is the global --systemd-cgroup.
 pub fn create(
     store: &Store,
@@ -498,16 +502,26 @@ impl Request<'_> {
             tty::send_to_socket(socket, master.as_fd())?;
             pty = None;
         }
+        // A foreground create is `run`'s, which would start the container at once: it is
+        // started here, without `start`'s load of the state and connection to the init.
         ours.send(&Msg::Detach {
             keep_pdeathsig: foreground,
+            start: foreground,
         })?;
-        // The init closes the channel once detached (create) or by its execve (exec); a
+        // The init closes the channel once detached (create) or by its execve (exec, run); a
         // message instead says why the exec failed.
-        match ours.recv() {
-            Err(_) => Ok(Launched { pid, pty }),
+        let started = foreground && record.is_some();
+        let exec_failed = match ours.recv() {
+            Err(_) => None,
+            Ok((Msg::Error(e), _)) if started => Some(e),
             Ok((Msg::Error(e), _)) => bail!(e),
             Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),
+        };
+        // Running now: the start socket's absence says so (`state`).
+        if let (Some((_, dir)), true, None) = (record, started, &exec_failed) {
+            std::fs::remove_file(dir.join(state::START_SOCKET)).context("remove the start socket")?;
         }
+        Ok(Launched { pid, pty, exec_failed })
     }
 }
 

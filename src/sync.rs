@@ -30,7 +30,9 @@ pub enum Msg {
     Ready,
     /// Runtime → init: the state is saved; the runtime may now exit. Unless told to keep it,
     /// the init drops its parent-death signal, which would otherwise kill it with `create`.
-    Detach { keep_pdeathsig: bool },
+    /// With `start` (a foreground `run`, which would start it at once) the init goes on to its
+    /// exec without waiting on its start socket, and says on this channel if the exec fails.
+    Detach { keep_pdeathsig: bool, start: bool },
     /// Init → runtime: the setup failed; the text says which step and why.
     Error(String),
 }
@@ -56,7 +58,7 @@ impl Msg {
             Msg::Placed { dirs } => [&b"C"[..], dirs.join("\0").as_bytes()].concat(),
             Msg::Ready => vec![b'R'],
             Msg::SeccompListener => vec![b'S'],
-            Msg::Detach { keep_pdeathsig } => vec![b'D', *keep_pdeathsig as u8],
+            Msg::Detach { keep_pdeathsig, start } => vec![b'D', *keep_pdeathsig as u8, *start as u8],
             Msg::Error(text) => {
                 let mut v = vec![b'E'];
                 v.extend(text.as_bytes().iter().take(MAX_MSG - 1));
@@ -82,8 +84,9 @@ impl Msg {
             },
             [b'R'] => Msg::Ready,
             [b'S'] => Msg::SeccompListener,
-            [b'D', k] => Msg::Detach {
+            [b'D', k, s] => Msg::Detach {
                 keep_pdeathsig: *k != 0,
+                start: *s != 0,
             },
             [b'E', text @ ..] => Msg::Error(String::from_utf8_lossy(text).into_owned()),
             _ => bail!("malformed message from the peer"),
@@ -189,7 +192,10 @@ mod tests {
         for msg in [
             Msg::Go { pid: 4242 },
             Msg::Ready,
-            Msg::Detach { keep_pdeathsig: true },
+            Msg::Detach {
+                keep_pdeathsig: true,
+                start: false,
+            },
             Msg::Error("mount proc on /proc: nope".into()),
         ] {
             a.send(&msg).unwrap();

@@ -92,6 +92,42 @@ fn a_hook_that_outlives_its_timeout_is_killed_and_fails() {
     );
 }
 
+/// `run` starts the container within its create (no `start` round trip): a failure after that
+/// point, here a startContainer hook's, still fails `run` with the init's error, skips poststart,
+/// and deletes the container with its poststop hooks, as `start` then `delete` would.
+#[test]
+fn a_failing_start_container_hook_fails_run_and_runs_poststop() {
+    let out_dir = std::env::temp_dir().join(unique_id("hooks-out"));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let b = Bundle::new();
+    b.set_args(&["/probe", "hello"]);
+    b.config_mut(|c| {
+        c["hooks"] = json!({
+            "startContainer": [{"path": "/no-such-hook"}],
+            "poststart": [saving_hook(&out_dir, "poststart")],
+            "poststop": [saving_hook(&out_dir, "poststop")],
+        })
+    });
+    let rt = Runtime::new();
+    let id = unique_id("starthook");
+    let out = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(err.contains("hooks.startContainer[0]"), "{}", describe(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("hello"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !out_dir.join("poststart").exists(),
+        "poststart ran for a process that never started"
+    );
+    assert_eq!(saved(&out_dir, "poststop")["status"], "stopped");
+    assert_nothing_left(&rt, &id, b.path());
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
 #[test]
 fn a_failing_poststart_hook_only_warns() {
     let b = Bundle::new();

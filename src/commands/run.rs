@@ -37,8 +37,15 @@ pub fn run(global: &GlobalOpts, args: &RunArgs) -> Result<i32> {
         return super::start::start(global, &id).map(|()| 0);
     }
     let sigfd = block_signals()?;
+    // Started by the foreground create itself: what `start` would add is the poststart hooks.
     let launched = launch::create(&store, &id, &bundle, &(&args.opts).into(), true, global.systemd_cgroup)?;
-    let code = super::start::start(global, &id).and_then(|()| relay(&launched, &sigfd));
+    let code = match &launched.exec_failed {
+        Some(why) => Err(anyhow::anyhow!("{why}")),
+        None => store
+            .load(&id)
+            .map(|c| super::start::run_hooks(&c, "poststart", &c.saved.poststart, "running"))
+            .and_then(|()| relay(&launched, &sigfd)),
+    };
     if !args.keep {
         if let Ok(container) = store.load(&id) {
             super::delete::remove(container, true)?;
