@@ -15,20 +15,22 @@ const IN_ORDER: [&str; 2] = ["exec", "ps"];
 
 /// `args` (argv[0] first) as `[global flags] COMMAND [flags] -- [arguments]`, each flag once,
 /// spelled `--long[=value]`; an error for what runc refuses as a usage error.
-pub fn normalize(cli: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+pub fn normalize(cli: &mut Command, args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let mut args = args.into_iter();
     let mut out: Vec<OsString> = args.next().into_iter().collect();
-    let (flags, rest) = parse(cli, args.collect())?;
+    let (flags, rest) = parse(&*cli, args.collect())?;
     out.extend(flags);
     let Some((name, rest)) = rest.split_first() else {
         return Ok(out);
     };
     out.push(name.clone());
-    let Some(command) = name.to_str().and_then(|n| cli.find_subcommand(n)) else {
+    let Some(command) = name.to_str().and_then(|n| cli.find_subcommand_mut(n)) else {
         // Not a command: clap says so.
         out.extend_from_slice(rest);
         return Ok(out);
     };
+    // Its arguments are there once it is built (`cli::Lazy`); the others stay unbuilt.
+    command.build();
     let rest = match IN_ORDER.contains(&command.get_name()) {
         true => rest.to_vec(),
         false => reorder(command, rest),
@@ -173,7 +175,7 @@ mod tests {
             .chain(line.split(' '))
             .map(OsString::from)
             .collect();
-        let out = normalize(&crate::cli::Cli::command(), args)?;
+        let out = normalize(&mut crate::cli::Cli::command(), args)?;
         Ok(out[1..]
             .iter()
             .map(|a| a.to_string_lossy())

@@ -2,8 +2,48 @@
 //! conmon) call scrun with runc's global flags before the subcommand and runc's flags after it.
 //! argv.rs first rewrites what runc's parser accepts into the form clap reads.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// A subcommand's arguments, which clap builds only for the subcommand invoked
+/// (`clap::Command::defer`): building every subcommand's took about 1.5 M instructions at each
+/// call, three quarters of a `scrun state`.
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args_for_update)
+    }
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,45 +97,45 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Write a default config.json into the bundle
-    Spec(SpecArgs),
+    Spec(Lazy<SpecArgs>),
     /// Create a container: set it up and leave its process waiting for `start`
-    Create(CreateArgs),
+    Create(Lazy<CreateArgs>),
     /// Let a created container's process run its program
-    Start(IdArg),
+    Start(Lazy<IdArg>),
     /// Create and start a container, in the foreground unless --detach
-    Run(RunArgs),
+    Run(Lazy<RunArgs>),
     /// Print a container's state as JSON
-    State(IdArg),
+    State(Lazy<IdArg>),
     /// Send a signal to a container's process
-    Kill(KillArgs),
+    Kill(Lazy<KillArgs>),
     /// Remove a container and everything scrun made for it
-    Delete(DeleteArgs),
+    Delete(Lazy<DeleteArgs>),
     /// List containers
     #[command(alias = "ls")]
-    List(ListArgs),
+    List(Lazy<ListArgs>),
     /// Show, without creating anything, every step create would take for a bundle
-    Explain(ExplainArgs),
+    Explain(Lazy<ExplainArgs>),
     /// Run a new process in a running container
-    Exec(ExecArgs),
+    Exec(Lazy<ExecArgs>),
     /// Run a static host tool (default: busybox) in every namespace of a running container,
     /// from a sealed in-memory copy: a shell for an image that has none
-    Debug(DebugArgs),
+    Debug(Lazy<DebugArgs>),
     /// Freeze every process of a running container
-    Pause(IdArg),
+    Pause(Lazy<IdArg>),
     /// Thaw a paused container
-    Resume(IdArg),
+    Resume(Lazy<IdArg>),
     /// List the host pids of a container's processes
-    Ps(PsArgs),
+    Ps(Lazy<PsArgs>),
     /// Show what a created or running container really has, read from the host: namespaces,
     /// identity, capabilities, limits, fds, mounts, and the files the instance adds to the image
-    Inspect(InspectArgs),
+    Inspect(Lazy<InspectArgs>),
     /// Print what this build supports, as runtime-spec's features JSON
     Features,
     /// Change a running container's resource limits
-    Update(UpdateArgs),
+    Update(Lazy<UpdateArgs>),
     /// Print the container's OOM kills as they happen and its cgroup statistics every
     /// --interval (or once, with --stats), as runc's JSON lines
-    Events(EventsArgs),
+    Events(Lazy<EventsArgs>),
 }
 
 #[derive(Args, Debug)]

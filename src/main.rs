@@ -1,18 +1,21 @@
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use scrun::cli::{Cli, Command};
 use scrun::{commands, logging};
 
 fn main() {
     logging::mark_start();
     no_error_backtraces();
-    let args = match scrun::argv::normalize(&Cli::command(), std::env::args_os().collect()) {
+    // One Command for both: building it is most of what a short command costs.
+    let mut command = Cli::command();
+    let args = match scrun::argv::normalize(&mut command, std::env::args_os().collect()) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("scrun: {e} (see scrun --help)");
             std::process::exit(2);
         }
     };
-    let mut cli = Cli::parse_from(args);
+    let mut cli = Cli::from_arg_matches_mut(&mut command.get_matches_from(args))
+        .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     if cli.global.version {
         println!(
             "scrun version {}\nspec: {}",
