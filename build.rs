@@ -9,6 +9,18 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-z,pack-relative-relocs");
     println!("cargo:rerun-if-changed=build.rs");
     symbol_order();
+    link_map();
+}
+
+/// The linker's map of the binary, for hack/symbol-order.sh, when SCRUN_LINK_MAP names a file:
+/// the release binary has no symbol table, and one built with symbols (another profile) would
+/// not do, since cargo's crate hash, part of every Rust symbol's name, covers the profile.
+fn link_map() {
+    println!("cargo:rerun-if-env-changed=SCRUN_LINK_MAP");
+    if let Some(map) = std::env::var_os("SCRUN_LINK_MAP") {
+        println!("cargo:rustc-link-arg=-Wl,-Map={}", std::path::Path::new(&map).display());
+        println!("cargo:rustc-link-arg=-Wl,--no-demangle");
+    }
 }
 
 /// Lay out first, together, the functions a start runs (hack/symbol-order.txt, written by
