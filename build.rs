@@ -24,7 +24,7 @@ fn link_map() {
 }
 
 /// Lay out first, together, the functions a start runs (hack/symbol-order.txt, written by
-/// hack/symbol-order.py from a traced run): the kernel maps a fault's whole 64 KiB window of
+/// hack/symbol-order.sh from one probed pass): the kernel maps a fault's whole 64 KiB window of
 /// the binary (fault-around), so the code a start runs, scattered over 3.2 MB of .text, had
 /// nearly all of .text mapped in each runtime process. rustc (1.90 on) links this target with
 /// its own lld, which reads the list; a name the list has and the binary no longer has (the
