@@ -1,8 +1,9 @@
 //! What a created container's init gives back before it blocks on `start`: it is a fork of the
 //! whole runtime, and waits there for as long as the container stays created (a pod's may wait
-//! for good). It keeps what it still needs to run after `start`: its data, relocated read-only
-//! data and stack; the pages of the runtime's code and constants it has touched so far, and the
-//! heap it has freed, go. Code and constants come back from the page cache as `start` runs them.
+//! for good). It keeps what it still needs to run after `start`: its data, the GOT entries glibc
+//! filled in at start-up, and stack; the pages of the runtime's code and constants it has
+//! touched so far, and the heap it has freed, go. Code and constants come back from the page
+//! cache as `start` runs them.
 
 /// Gives the kernel back the init's freed heap and the pages of its own code and read-only data.
 /// A couple of syscalls and, after `start`, a few minor faults: only for an init that waits for
@@ -13,8 +14,8 @@ pub fn release_before_start() {
     unsafe { libc::malloc_trim(0) };
     extern "C" {
         // The linker's bounds of the first two segments: ELF headers and .rodata, then .text.
-        // Both are mapped from the file read-only and never written (relocations go to the RELRO
-        // and data segments, which lie after etext).
+        // Both are mapped from the file read-only and never written (what start-up writes, the
+        // GOT's IFUNC entries, lies in the RELRO segment after etext).
         static __executable_start: u8;
         static etext: u8;
     }

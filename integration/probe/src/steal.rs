@@ -68,8 +68,12 @@ fn target(pid: i32, mode: &str, own: Option<(u64, u64)>) -> Option<(OwnedFd, Str
     let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
     maps.lines()
         .filter(|l| l.split_whitespace().nth(5).is_some_and(|p| p.starts_with('/')))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(|range| format!("/proc/{pid}/map_files/{range}"))
+        .filter_map(|l| l.split_whitespace().next()?.split_once('-'))
+        // maps pads addresses to 8 digits (a non-PIE's 00200000), map_files' names do not.
+        .filter_map(|(start, end)| {
+            let hex = |a: &str| u64::from_str_radix(a, 16).ok();
+            Some(format!("/proc/{pid}/map_files/{:x}-{:x}", hex(start)?, hex(end)?))
+        })
         .find_map(|link| {
             let fd = open_path(&link).ok()?;
             let id = file_id(&fd);
