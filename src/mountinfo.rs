@@ -1,41 +1,49 @@
 //! /proc/PID/mountinfo: `id parent major:minor root mount-point options [tags…] - fstype source
 //! super-options`, paths with the kernel's \ooo escapes. Parsed here for everyone who reads it.
 
-pub struct Entry {
+use std::borrow::Cow;
+
+/// One line, borrowed from the text: the start path parses the host's mountinfo (cgroups),
+/// where a String per field was 9 allocations a line.
+pub struct Entry<'a> {
     pub id: u32,
     pub parent: u32,
-    pub device: String,
-    pub root: String,
-    pub mount_point: String,
-    pub options: String,
-    pub fstype: String,
-    pub source: String,
-    pub super_options: String,
+    pub device: &'a str,
+    pub root: Cow<'a, str>,
+    pub mount_point: Cow<'a, str>,
+    pub options: &'a str,
+    pub fstype: &'a str,
+    pub source: Cow<'a, str>,
+    pub super_options: &'a str,
 }
 
-pub fn parse(text: &str) -> Vec<Entry> {
+pub fn parse(text: &str) -> Vec<Entry<'_>> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
+            let mut l = left.split(' ');
+            let mut r = right.split(' ');
             Some(Entry {
-                id: l.first()?.parse().ok()?,
-                parent: l.get(1)?.parse().ok()?,
-                device: l.get(2)?.to_string(),
-                root: unescape(l.get(3)?),
-                mount_point: unescape(l.get(4)?),
-                options: l.get(5)?.to_string(),
-                fstype: r.first()?.to_string(),
-                source: unescape(r.get(1).unwrap_or(&"")),
-                super_options: r.get(2).unwrap_or(&"").to_string(),
+                id: l.next()?.parse().ok()?,
+                parent: l.next()?.parse().ok()?,
+                device: l.next()?,
+                root: unescape(l.next()?),
+                mount_point: unescape(l.next()?),
+                options: l.next()?,
+                fstype: r.next()?,
+                source: unescape(r.next().unwrap_or("")),
+                super_options: r.next().unwrap_or(""),
             })
         })
         .collect()
 }
 
-/// The kernel's octal escapes of space, tab, newline and backslash.
-pub fn unescape(s: &str) -> String {
+/// The kernel's octal escapes of space, tab, newline and backslash; the field itself when it
+/// has none.
+pub fn unescape(s: &str) -> Cow<'_, str> {
+    if !s.contains('\\') {
+        return Cow::Borrowed(s);
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -48,7 +56,7 @@ pub fn unescape(s: &str) -> String {
             i += 1;
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
@@ -57,13 +65,13 @@ mod tests {
     fn parses_and_unescapes() {
         let e =
             &super::parse("36 35 98:0 /mnt1 /mnt\\040a rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n")[0];
-        assert_eq!((e.id, e.parent, e.device.as_str()), (36, 35, "98:0"));
+        assert_eq!((e.id, e.parent, e.device), (36, 35, "98:0"));
         assert_eq!(
-            (e.root.as_str(), e.mount_point.as_str(), e.fstype.as_str()),
+            (&*e.root, &*e.mount_point, e.fstype),
             ("/mnt1", "/mnt a", "ext3")
         );
         assert_eq!(
-            (e.source.as_str(), e.super_options.as_str()),
+            (&*e.source, e.super_options),
             ("/dev/root", "rw,errors=continue")
         );
     }

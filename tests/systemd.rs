@@ -39,7 +39,7 @@ impl PrivateSystemd {
         let hierarchies: Vec<_> = scrun::mountinfo::parse(&info)
             .into_iter()
             .filter(|m| {
-                matches!(m.fstype.as_str(), "cgroup" | "cgroup2") && m.mount_point.starts_with("/sys/fs/cgroup/")
+                matches!(m.fstype, "cgroup" | "cgroup2") && m.mount_point.starts_with("/sys/fs/cgroup/")
             })
             .collect();
         assert!(!hierarchies.is_empty(), "no cgroup hierarchy below /sys/fs/cgroup");
@@ -47,10 +47,10 @@ impl PrivateSystemd {
         let mut join = String::new();
         let mut mount = String::new();
         for h in &hierarchies {
-            let top = Path::new(&h.mount_point).join(&name);
+            let top = Path::new(&*h.mount_point).join(&name);
             fs::create_dir(&top).unwrap_or_else(|e| panic!("mkdir {}: {e}", top.display()));
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                if let Ok(value) = fs::read_to_string(Path::new(&h.mount_point).join(file)) {
+                if let Ok(value) = fs::read_to_string(Path::new(&*h.mount_point).join(file)) {
                     fs::write(top.join(file), value.trim()).unwrap();
                 }
             }

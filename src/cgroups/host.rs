@@ -123,8 +123,8 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: impl FnOnce() -> Stri
     // (superblock, under /sys/fs/cgroup, is cgroup2, hierarchy)
     let mut found: Vec<(&str, bool, bool, Hierarchy)> = Vec::new();
     for e in &entries {
-        let (dev, mount, opts) = (e.device.as_str(), e.mount_point.as_str(), e.super_options.as_str());
-        let v2 = match e.fstype.as_str() {
+        let (dev, mount, opts) = (e.device, &*e.mount_point, e.super_options);
+        let v2 = match e.fstype {
             "cgroup2" => true,
             "cgroup" => false,
             _ => continue,
@@ -147,7 +147,7 @@ fn parse(mountinfo: &str, proc_cgroup: &str, proc_cgroups: impl FnOnce() -> Stri
         };
         let h = Hierarchy {
             mount: PathBuf::from(mount),
-            root: e.root.clone(),
+            root: e.root.to_string(),
             own: own_cgroup(proc_cgroup, &controllers, v2),
             controllers,
         };

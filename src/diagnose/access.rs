@@ -153,12 +153,8 @@ fn kind(meta: &Metadata) -> &'static str {
 /// longest matching entry wins, as later mounts cover earlier ones.
 pub(super) fn noexec_mount(mountinfo: &str, path: &Path) -> Option<String> {
     let mut best: Option<(String, bool)> = None;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else {
-            continue;
-        };
-        let point = unescape_mountinfo(point);
+    for entry in crate::mountinfo::parse(mountinfo) {
+        let (point, options) = (entry.mount_point.into_owned(), entry.options);
         let longer = best.as_ref().is_none_or(|(b, _)| point.len() >= b.len());
         if longer && path.starts_with(&point) {
             let noexec = options.split(',').any(|o| o == "noexec");
@@ -166,26 +162,4 @@ pub(super) fn noexec_mount(mountinfo: &str, path: &Path) -> Option<String> {
         }
     }
     best.filter(|(_, noexec)| *noexec).map(|(point, _)| point)
-}
-
-/// mountinfo writes space, tab, newline and backslash as \ooo octal.
-fn unescape_mountinfo(field: &str) -> String {
-    let mut out = String::new();
-    let mut rest = field;
-    while let Some(pos) = rest.find('\\') {
-        out.push_str(&rest[..pos]);
-        let code = rest.get(pos + 1..pos + 4);
-        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[pos + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[pos + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }

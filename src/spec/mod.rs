@@ -75,7 +75,7 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     }
     let known = serde_json::to_value(&spec)?;
     let mut unknown = Vec::new();
-    unknown_fields(&raw, &known, String::new(), &mut unknown);
+    unknown_fields(&raw, &known, &mut String::new(), &mut unknown);
     for field in unknown {
         crate::logging::notice(&format!("config.json: unknown field {field} ignored"));
     }
@@ -116,27 +116,28 @@ pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     parse_part(raw, "process")
 }
 
-/// Fields present in the input but absent after a round trip through the typed config.
-fn unknown_fields(raw: &serde_json::Value, known: &serde_json::Value, at: String, out: &mut Vec<String>) {
+/// Fields present in the input but absent after a round trip through the typed config. `at`,
+/// the path so far, is one buffer for the whole walk (see coverage::walk).
+fn unknown_fields(raw: &serde_json::Value, known: &serde_json::Value, at: &mut String, out: &mut Vec<String>) {
     use serde_json::Value;
+    let len = at.len();
     match (raw, known) {
         (Value::Object(r), Value::Object(k)) => {
             for (key, value) in r {
-                let path = if at.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{at}.{key}")
-                };
+                coverage::push_key(at, key);
                 match k.get(key) {
-                    Some(known_value) => unknown_fields(value, known_value, path, out),
-                    None if !value.is_null() => out.push(path),
+                    Some(known_value) => unknown_fields(value, known_value, at, out),
+                    None if !value.is_null() => out.push(at.clone()),
                     None => {}
                 }
+                at.truncate(len);
             }
         }
         (Value::Array(r), Value::Array(k)) if r.len() == k.len() => {
             for (i, (rv, kv)) in r.iter().zip(k).enumerate() {
-                unknown_fields(rv, kv, format!("{at}[{i}]"), out);
+                coverage::push_index(at, i);
+                unknown_fields(rv, kv, at, out);
+                at.truncate(len);
             }
         }
         _ => {}

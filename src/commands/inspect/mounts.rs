@@ -36,19 +36,19 @@ pub(super) fn parse_mountinfo(text: &str, before_pivot: Option<&Path>) -> Vec<Mo
         .into_iter()
         .filter_map(|e| {
             let mount_point = match before_pivot {
-                None => e.mount_point,
-                Some(rootfs) => format!("/{}", Path::new(&e.mount_point).strip_prefix(rootfs).ok()?.to_str()?),
+                None => e.mount_point.into_owned(),
+                Some(rootfs) => format!("/{}", Path::new(&*e.mount_point).strip_prefix(rootfs).ok()?.to_str()?),
             };
             Some(Mount {
                 id: e.id,
                 parent: e.parent,
-                root: e.root,
+                root: e.root.into_owned(),
                 origin: if mount_point == "/" { "image" } else { "added" },
                 mount_point,
-                options: e.options,
-                fstype: e.fstype,
-                source: e.source,
-                super_options: e.super_options,
+                options: e.options.to_string(),
+                fstype: e.fstype.to_string(),
+                source: e.source.into_owned(),
+                super_options: e.super_options.to_string(),
                 why: None,
                 asked_by: None,
             })
