@@ -384,15 +384,16 @@ fn check_path(path: &str) -> Result<()> {
 }
 
 /// mkdir -p from the hierarchy's mount point. A new v1 cpuset cgroup starts with no cpus and
-/// mems, and a task cannot join it; fill every level along the path from its parent, as runc does.
-/// Elsewhere the leaf alone is tried first: its parents usually exist (one mkdir, not one a level).
+/// mems, and a task cannot join it; fill every level along the path from its parent, as runc
+/// does, and have each level made here give its children a copy (cgroup.clone_children).
+/// The leaf alone is tried first: its parents usually exist (one mkdir, not one a level), and,
+/// made by an earlier create, pass on their cpus and mems (one read, where copying them took
+/// ten syscalls on every create).
 fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
-    if !cpuset {
-        match std::fs::create_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
-            Err(_) => {}
-        }
+    match std::fs::create_dir(dir) {
+        Ok(()) if !cpuset || !read(dir, "cpuset.cpus")?.is_empty() => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists && !cpuset => return Ok(()),
+        _ => {}
     }
     let rest = dir.strip_prefix(mount).unwrap_or(dir);
     let mut current = mount.to_path_buf();
@@ -417,6 +418,9 @@ fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
                         .map_or_else(|| read(&parent, file), |a| Ok(a[i].clone()))?;
                     write(&current, file, &here[i])?;
                 }
+            }
+            if made && current != dir {
+                write(&current, "cgroup.clone_children", "1")?;
             }
             above = Some(here);
         }
