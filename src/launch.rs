@@ -404,22 +404,26 @@ impl Request<'_> {
         // From Go on the init works by itself: should a step here fail, the init's own error,
         // if it has one, says why.
         let mut placed = || -> Result<Option<state::Identity>> {
-            // Recorded before the cgroup is made (or when the init was born in it, since then), so
-            // that `delete --force` finds it all whenever this process dies; the init dies with it
-            // until detached, but not its cgroup. After Go: the init need not wait for it.
-            let init = match record {
-                Some((_, dir)) => {
-                    let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
-                    let cgroup = planned.as_ref().map(Cgroup::saved);
-                    state::Made {
-                        init: Some(init),
-                        cgroup,
-                    }
-                    .save(dir)?;
-                    Some(init)
+            // The init and its cgroup, recorded so that `delete --force` finds them whenever this
+            // process dies: the init dies with it until detached, but not its cgroup. The cgroup
+            // is recorded before it is made: here, or before the clone when the init was born in
+            // it, and then the init's identity can wait until it has its cgroup (it waits for
+            // that, not for this record).
+            let record_init = || -> Result<Option<state::Identity>> {
+                let Some((_, dir)) = record else { return Ok(None) };
+                let init = state::Identity::of(pid.as_raw()).context("the container's init vanished")?;
+                let cgroup = planned.as_ref().map(Cgroup::saved);
+                state::Made {
+                    init: Some(init),
+                    cgroup,
                 }
-                None => None,
+                .save(dir)?;
+                Ok(Some(init))
             };
+            let mut init = None;
+            if birthplace.is_none() {
+                init = record_init()?;
+            }
             // After Go, while the init works: its cgroup, which it waits for only before running
             // anything of the image.
             let mut entry = crate::cgroups::Entry::default();
@@ -466,6 +470,9 @@ impl Request<'_> {
             }
             let files: Vec<_> = entry.files.iter().map(|f| f.as_raw_fd()).collect();
             let _ = ours.send_fds(&Msg::Placed { dirs: entry.dirs }, &files);
+            if birthplace.is_some() {
+                init = record_init()?;
+            }
             Ok(init)
         };
         let init = placed().map_err(|e| ours.queued_error().map_or(e, |why| anyhow!(why)))?;
