@@ -323,6 +323,7 @@ impl Request<'_> {
         if birthplace.is_some() {
             made.cgroup = planned.as_ref().map(|c| Cgroup::open(&c.saved())).transpose()?;
         }
+        crate::memory::release_before_fork();
         let pid = match (&inside, &birthplace) {
             (Some(userns), _) => namespaces::clone_inside(userns, inside_pid.as_ref(), plan.clone_flags()),
             (None, Some(dir)) => crate::cgroups::clone_into(plan.clone_flags(), dir),
