@@ -219,7 +219,7 @@ impl Plan {
                 b.add(
                     format!("mounts[{i}]"),
                     InitStep::Mount {
-                        mount: step,
+                        mount: Box::new(step),
                         source,
                         generated: false,
                     },
@@ -249,7 +249,7 @@ impl Plan {
                 b.add(
                     SPEC_ETC.into(),
                     InitStep::Mount {
-                        mount,
+                        mount: Box::new(mount),
                         source,
                         generated: true,
                     },

@@ -203,7 +203,10 @@ impl<S: Kind> Builder<S> {
         self.add_process("process.args".into(), exec_step(process));
     }
 
-    pub(super) fn finish(self, process: &Process) -> Plan {
+    pub(super) fn finish(mut self, process: &Process) -> Plan {
+        // The vector's spare room (48 of 128 steps for a plain config) would be heap the
+        // runtime and its init carry through the fork: shrinking in place gives it back.
+        self.steps.shrink_to_fit();
         let console_size = process
             .console_size()
             .as_ref()

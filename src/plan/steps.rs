@@ -191,10 +191,11 @@ pub enum InitStep {
         path: PathBuf,
     },
     /// A mount; a bind whose source the runtime opened (open_tree) attaches the tree in
-    /// `source` instead of looking the path up.
+    /// `source` instead of looking the path up. Boxed, as in the cgroup steps: a MountStep is
+    /// the largest payload of any step, and every step of the plan took its size.
     Mount {
         #[serde(flatten)]
-        mount: MountStep,
+        mount: Box<MountStep>,
         #[serde(skip)]
         source: Option<Slot>,
         /// The bind of a file the runtime wrote in its state directory (`RuntimeStep::WriteFile`).
