@@ -66,13 +66,7 @@ mod tests {
         let e =
             &super::parse("36 35 98:0 /mnt1 /mnt\\040a rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n")[0];
         assert_eq!((e.id, e.parent, e.device), (36, 35, "98:0"));
-        assert_eq!(
-            (&*e.root, &*e.mount_point, e.fstype),
-            ("/mnt1", "/mnt a", "ext3")
-        );
-        assert_eq!(
-            (&*e.source, e.super_options),
-            ("/dev/root", "rw,errors=continue")
-        );
+        assert_eq!((&*e.root, &*e.mount_point, e.fstype), ("/mnt1", "/mnt a", "ext3"));
+        assert_eq!((&*e.source, e.super_options), ("/dev/root", "rw,errors=continue"));
     }
 }

@@ -38,9 +38,7 @@ impl PrivateSystemd {
         let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
         let hierarchies: Vec<_> = scrun::mountinfo::parse(&info)
             .into_iter()
-            .filter(|m| {
-                matches!(m.fstype, "cgroup" | "cgroup2") && m.mount_point.starts_with("/sys/fs/cgroup/")
-            })
+            .filter(|m| matches!(m.fstype, "cgroup" | "cgroup2") && m.mount_point.starts_with("/sys/fs/cgroup/"))
             .collect();
         assert!(!hierarchies.is_empty(), "no cgroup hierarchy below /sys/fs/cgroup");
         let mut tops = Vec::new();
