@@ -44,10 +44,11 @@ pub fn release_before_fork() {
     unsafe { libc::malloc_trim(0) };
 }
 
-/// The stack the init grew while it worked (about 100 kB), below what it still uses: the pages
-/// under this function's frame, less two pages of margin (for the frames of the calls below it
-/// and the red zone), down to the stack mapping's start. That start is found with mincore, which fails with ENOMEM on a range that is
-/// not all mapped: the stack mapping is contiguous and the guard gap below it is not, so a
+/// The stack this process grew while it worked (about 100 kB in the init, 88 kB in the runtime
+/// by its fork), below what it still uses: the pages under this function's frame, less two
+/// pages of margin (for the frames of the calls below it and the red zone), down to the stack
+/// mapping's start. That start is found with mincore, which fails with ENOMEM on a range that
+/// is not all mapped: the stack mapping is contiguous and the guard gap below it is not, so a
 /// binary search over the range's length finds it in about a dozen calls.
 fn release_stack() {
     const PAGE: usize = 4096;

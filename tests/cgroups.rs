@@ -435,6 +435,38 @@ fn new_cpuset_cgroups_get_the_parents_cpus_and_mems() {
 }
 
 #[test]
+fn parents_made_for_a_cpuset_cgroup_pass_their_cpus_and_mems_on() {
+    // A difference from runc, which copies them into every new cgroup: the parents scrun makes
+    // have cgroup.clone_children, so the next container's cgroup is filled by the kernel; the
+    // container's own cgroup has the flag off, as under runc.
+    need_root!();
+    let g = Guard::new("clone-children");
+    let first = g.create("a/b");
+    let Some(Dir::V1(_)) = first.locate("cpuset") else {
+        return eprintln!("skipped: no v1 cpuset hierarchy");
+    };
+    let leaf = first.locate("cpuset").unwrap().path().to_path_buf();
+    let parent = leaf.parent().unwrap().to_path_buf();
+    assert_eq!(rd(&parent, "cgroup.clone_children"), "1");
+    assert_eq!(rd(parent.parent().unwrap(), "cgroup.clone_children"), "1");
+    assert_eq!(
+        rd(&leaf, "cgroup.clone_children"),
+        "0",
+        "a container's own cgroup is left as it was"
+    );
+    let second = g.create("a/c");
+    let sibling = second.locate("cpuset").unwrap().path().to_path_buf();
+    let root = host().v1_for("cpuset").unwrap().mount.clone();
+    assert_eq!(rd(&sibling, "cpuset.cpus"), rd(&root, "cpuset.cpus"));
+    assert_eq!(rd(&sibling, "cpuset.mems"), rd(&root, "cpuset.mems"));
+    assert_eq!(
+        rd(&sibling, "cgroup.clone_children"),
+        "0",
+        "the kernel's copy of the flag is turned off"
+    );
+}
+
+#[test]
 fn docker_zero_shares_and_weight_are_not_written() {
     need_root!();
     let g = Guard::new("zeros");

@@ -387,11 +387,13 @@ fn check_path(path: &str) -> Result<()> {
 /// mems, and a task cannot join it; fill every level along the path from its parent, as runc
 /// does, and have each level made here give its children a copy (cgroup.clone_children).
 /// The leaf alone is tried first: its parents usually exist (one mkdir, not one a level), and,
-/// made by an earlier create, pass on their cpus and mems (one read, where copying them took
-/// ten syscalls on every create).
+/// made by an earlier create, pass on their cpus and mems (a read and a write, where copying
+/// them took ten syscalls on every create). The kernel copies the flag to the new cgroup too:
+/// the container's own cgroup has it turned off again, as runc leaves it.
 fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
     match std::fs::create_dir(dir) {
-        Ok(()) if !cpuset || !read(dir, "cpuset.cpus")?.is_empty() => return Ok(()),
+        Ok(()) if !cpuset => return Ok(()),
+        Ok(()) if !read(dir, "cpuset.cpus")?.is_empty() => return write(dir, "cgroup.clone_children", "0"),
         Err(e) if e.kind() == ErrorKind::AlreadyExists && !cpuset => return Ok(()),
         _ => {}
     }
@@ -419,8 +421,9 @@ fn mkdir_p(mount: &Path, dir: &Path, cpuset: bool) -> Result<()> {
                     write(&current, file, &here[i])?;
                 }
             }
-            if made && current != dir {
-                write(&current, "cgroup.clone_children", "1")?;
+            if made {
+                let passed_on = if current == dir { "0" } else { "1" };
+                write(&current, "cgroup.clone_children", passed_on)?;
             }
             above = Some(here);
         }
