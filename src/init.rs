@@ -37,6 +37,8 @@ pub struct Init<'a> {
     pub seccomp: Option<process::seccomp::Filter>,
     /// Whether the runtime said the init is in its cgroup.
     pub placed: bool,
+    /// Whether the runtime said the cgroup's limits are set.
+    pub limited: bool,
     /// `start`'s connection, once it came.
     pub started: Option<OwnedFd>,
     /// The container's state, for hooks; the pid comes with Go.
@@ -125,13 +127,14 @@ impl Init<'_> {
                 }
                 Own::Process(s) => self.process_step(s, &mut progress),
                 Own::Init(s) => {
-                    let in_cgroup_needed = match s {
-                        InitStep::CreateNamespace { kind, .. } => kind == "cgroup",
-                        InitStep::Mount { mount, .. } => mount.fstype == "cgroup",
-                        _ => false,
-                    };
-                    if in_cgroup_needed {
-                        self.wait_placed()?;
+                    match s {
+                        InitStep::CreateNamespace { kind, .. } if kind == "cgroup" => self.wait_placed()?,
+                        InitStep::Mount { mount, .. } if mount.fstype == "cgroup" => self.wait_placed()?,
+                        // mknod is what the devices cgroup governs; a hook may read the limits.
+                        InitStep::MakeDevice(_) | InitStep::BindDevice(_) | InitStep::Hook { .. } => {
+                            self.wait_limited()?
+                        }
+                        _ => {}
                     }
                     self.step(s, &mut progress)
                 }
@@ -369,6 +372,21 @@ impl Init<'_> {
         Ok(())
     }
 
+    /// Wait until the runtime has set the cgroup's limits (`Msg::Limited`, which follows
+    /// `Placed`), once.
+    fn wait_limited(&mut self) -> Result<()> {
+        self.wait_placed()?;
+        if !self.limited {
+            let _span = tracing::debug_span!("step", message = "wait for the cgroup's limits").entered();
+            match self.channel.recv()?.0 {
+                Msg::Limited => {}
+                other => bail!("unexpected message {other:?} from the runtime"),
+            }
+            self.limited = true;
+        }
+        Ok(())
+    }
+
     /// Resolve the program in the container's PATH and check it can run there.
     fn find_program(&mut self) -> Result<()> {
         let (args, env) = self.plan.program().context("the plan has no exec step")?;
@@ -407,7 +425,7 @@ impl Init<'_> {
     /// Failures after `start` connected are written to that connection, so `start` reports
     /// them.
     fn wait_for_start(&mut self) -> Result<()> {
-        self.wait_placed()?;
+        self.wait_limited()?;
         self.channel.send(&Msg::Ready)?;
         let (detached, start) = match self.channel.recv()?.0 {
             Msg::Detach { keep_pdeathsig, start } => {

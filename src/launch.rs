@@ -344,6 +344,7 @@ impl Request<'_> {
                 exe: None,
                 seccomp,
                 placed: false,
+                limited: false,
                 started: None,
                 hook_state,
                 mini_init: opts.mini_init,
@@ -428,6 +429,7 @@ impl Request<'_> {
             // After Go, while the init works: its cgroup, which it waits for only before running
             // anything of the image.
             let mut entry = crate::cgroups::Entry::default();
+            let mut limits = None;
             for (_, step, s) in plan.each(PlaceStep::of) {
                 let _span = tracing::debug_span!("step", message = %s.describe()).entered();
                 match s {
@@ -454,12 +456,10 @@ impl Request<'_> {
                                 None => cgroup.make(),
                             }
                             .context("linux.cgroupsPath")?;
+                            entry = cgroup.entry(pid.as_raw(), birthplace.is_some())?;
                             cgroup
                         };
-                        cgroup.apply(resources).context("linux.resources")?;
-                        if !*systemd {
-                            entry = cgroup.entry(pid.as_raw(), birthplace.is_some())?;
-                        }
+                        limits = Some((&*cgroup, resources));
                     }
                     PlaceStep::EnterCgroup { cgroup } => {
                         entry = Cgroup::open(cgroup)?.entry(pid.as_raw(), birthplace.is_some())?
@@ -471,6 +471,14 @@ impl Request<'_> {
             }
             let files: Vec<_> = entry.files.iter().map(|f| f.as_raw_fd()).collect();
             let _ = ours.send_fds(&Msg::Placed { dirs: entry.dirs }, &files);
+            // The limits once the init is in, as runc sets them after it has joined: the init
+            // goes on meanwhile, and waits for them (`Msg::Limited`) only before what they
+            // govern.
+            if let Some((cgroup, resources)) = limits {
+                let _span = tracing::debug_span!("step", message = "apply linux.resources to the cgroup").entered();
+                cgroup.apply(resources).context("linux.resources")?;
+            }
+            let _ = ours.send(&Msg::Limited);
             if birthplace.is_some() {
                 init = record_init()?;
             }

@@ -15,12 +15,16 @@ pub enum Msg {
     /// with the setup. Carries the init's pid as the host sees it, for the state its hooks
     /// read (the rest of the state, unbounded, the init has had since the fork).
     Go { pid: i32 },
-    /// Runtime → init: the cgroup is made and limited, and the init is in it but for the v1
-    /// hierarchies named here, whose `tasks` files come with it (the fds, in this order) for
-    /// the init to enter by itself (`cgroups::Entry`). The runtime does that while the init
-    /// sets up, so the init waits for this only before what depends on it: a cgroup namespace
-    /// or mount, and the user's program.
+    /// Runtime → init: the cgroup is made, and the init is in it but for the v1 hierarchies
+    /// named here, whose `tasks` files come with it (the fds, in this order) for the init to
+    /// enter by itself (`cgroups::Entry`). The runtime does that while the init sets up, so
+    /// the init waits for this only before what depends on it: a cgroup namespace or mount,
+    /// and the user's program.
     Placed { dirs: Vec<String> },
+    /// Runtime → init, right after `Placed`: the cgroup's limits (linux.resources) are set.
+    /// The init waits for this before what they govern: device nodes (the devices cgroup),
+    /// the hooks it runs, and the user's program.
+    Limited,
     /// Init → runtime: this is the pty master (sent with the fd).
     Pty,
     /// Init → runtime: the listener of its seccomp filter's SCMP_ACT_NOTIFY rules (sent with
@@ -57,6 +61,7 @@ impl Msg {
             Msg::Pty => vec![b'P'],
             Msg::Placed { dirs } => [&b"C"[..], dirs.join("\0").as_bytes()].concat(),
             Msg::Ready => vec![b'R'],
+            Msg::Limited => vec![b'L'],
             Msg::SeccompListener => vec![b'S'],
             Msg::Detach { keep_pdeathsig, start } => vec![b'D', *keep_pdeathsig as u8, *start as u8],
             Msg::Error(text) => {
@@ -83,6 +88,7 @@ impl Msg {
                 },
             },
             [b'R'] => Msg::Ready,
+            [b'L'] => Msg::Limited,
             [b'S'] => Msg::SeccompListener,
             [b'D', k, s] => Msg::Detach {
                 keep_pdeathsig: *k != 0,
@@ -192,6 +198,7 @@ mod tests {
         for msg in [
             Msg::Go { pid: 4242 },
             Msg::Ready,
+            Msg::Limited,
             Msg::Detach {
                 keep_pdeathsig: true,
                 start: false,

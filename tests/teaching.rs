@@ -658,7 +658,12 @@ fn explain_lists_every_step_the_init_traces() {
         );
         for other in &others {
             assert!(
-                ["wait to be in the cgroup", "wait for start"].contains(&other.as_str()),
+                [
+                    "wait to be in the cgroup",
+                    "wait for the cgroup's limits",
+                    "wait for start"
+                ]
+                .contains(&other.as_str()),
                 "{case}: the init traced {other:?}, which is no step of the plan"
             );
         }
