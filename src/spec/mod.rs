@@ -7,7 +7,6 @@ mod validate;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 pub use validate::validate;
@@ -54,17 +53,19 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     names::check(&mut raw)?;
     // The plain parse first: tracking the path of every field costs ~0.1 ms, worth it only to
     // name the one at fault.
-    let spec: Spec = Spec::deserialize(&raw)
-        .or_else(|_| serde_path_to_error::deserialize(&raw))
-        .map_err(|e| {
-            // A Value has no positions: the text, where it fails at the same field (it may fail
-            // first on what `names` rewrote), says where.
-            let with_position =
-                serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
-                    .err()
-                    .filter(|t| t.path().to_string() == e.path().to_string());
-            anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e), ""))
-        })?;
+    let (spec, unknown) = typed::<Spec>(&raw, "").or_else(|_| {
+        serde_path_to_error::deserialize(&raw)
+            .map(|spec| (spec, Vec::new()))
+            .map_err(|e| {
+                // A Value has no positions: the text, where it fails at the same field (it may fail
+                // first on what `names` rewrote), says where.
+                let with_position =
+                    serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
+                        .err()
+                        .filter(|t| t.path().to_string() == e.path().to_string());
+                anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e), ""))
+            })
+    })?;
     match spec.version().split('.').next() {
         Some("1") => {}
         _ if spec.version().is_empty() => bail!("ociVersion is missing"),
@@ -73,23 +74,70 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
             spec.version()
         ),
     }
-    let known = serde_json::to_value(&spec)?;
-    let mut unknown = Vec::new();
-    unknown_fields(&raw, &known, &mut String::new(), &mut unknown);
-    for field in unknown {
+    for field in &unknown {
         crate::logging::notice(&format!("config.json: unknown field {field} ignored"));
     }
-    coverage::refuse_unapplied(&raw, &known, "")?;
+    coverage::refuse_unapplied(&raw, &unknown, "")?;
     Ok(spec)
 }
 
 /// A part of a config given on its own (exec's --process, update's --resources) read as
 /// config.json is: errors name the field by its path in a config (`at`, e.g. "process"), and
 /// fields scrun does not apply are refused.
-pub fn parse_part<T: serde::de::DeserializeOwned + serde::Serialize>(raw: serde_json::Value, at: &str) -> Result<T> {
-    let typed: T = serde_path_to_error::deserialize(&raw).map_err(|e| anyhow::anyhow!("{}", field_error(&e, at)))?;
-    coverage::refuse_unapplied(&raw, &serde_json::to_value(&typed)?, at)?;
-    Ok(typed)
+pub fn parse_part<T: serde::de::DeserializeOwned>(raw: serde_json::Value, at: &str) -> Result<T> {
+    let (value, unknown) = typed::<T>(&raw, at).or_else(|_| {
+        serde_path_to_error::deserialize(&raw)
+            .map(|value| (value, Vec::new()))
+            .map_err(|e| anyhow::anyhow!("{}", field_error(&e, at)))
+    })?;
+    coverage::refuse_unapplied(&raw, &unknown, at)?;
+    Ok(value)
+}
+
+/// `raw` (which sits at `at` in a config) in typed form, and the paths of the fields it sets
+/// that the type does not know (null ones aside), found by the same pass: serde_ignored hands
+/// over what the typed deserializer skips, where writing the typed value back out to compare
+/// cost a second tree.
+fn typed<T: serde::de::DeserializeOwned>(raw: &serde_json::Value, at: &str) -> serde_json::Result<(T, Vec<String>)> {
+    let mut unknown = Vec::new();
+    let value = serde_ignored::deserialize(raw, |field| {
+        if lookup(raw, &field).is_some_and(|v| !v.is_null()) {
+            let mut path = at.to_string();
+            push_path(&mut path, &field);
+            unknown.push(path);
+        }
+    })?;
+    Ok((value, unknown))
+}
+
+/// The value at `path` in `raw`.
+fn lookup<'v>(raw: &'v serde_json::Value, path: &serde_ignored::Path) -> Option<&'v serde_json::Value> {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => Some(raw),
+        Path::Seq { parent, index } => lookup(raw, parent)?.get(index),
+        Path::Map { parent, key } => lookup(raw, parent)?.get(key),
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => lookup(raw, parent),
+    }
+}
+
+/// Appends `path` to a JSON path in scrun's spelling (`mounts[1].options`).
+fn push_path(out: &mut String, path: &serde_ignored::Path) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            push_path(out, parent);
+            coverage::push_index(out, *index);
+        }
+        Path::Map { parent, key } => {
+            push_path(out, parent);
+            coverage::push_key(out, key);
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            push_path(out, parent)
+        }
+    }
 }
 
 /// A type error with the JSON path of the field at fault first: `process.user: missing
@@ -114,32 +162,4 @@ pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     let mut raw: serde_json::Value = serde_json::from_slice(text)?;
     names::check_process(&mut raw, "")?;
     parse_part(raw, "process")
-}
-
-/// Fields present in the input but absent after a round trip through the typed config. `at`,
-/// the path so far, is one buffer for the whole walk (see coverage::walk).
-fn unknown_fields(raw: &serde_json::Value, known: &serde_json::Value, at: &mut String, out: &mut Vec<String>) {
-    use serde_json::Value;
-    let len = at.len();
-    match (raw, known) {
-        (Value::Object(r), Value::Object(k)) => {
-            for (key, value) in r {
-                coverage::push_key(at, key);
-                match k.get(key) {
-                    Some(known_value) => unknown_fields(value, known_value, at, out),
-                    None if !value.is_null() => out.push(at.clone()),
-                    None => {}
-                }
-                at.truncate(len);
-            }
-        }
-        (Value::Array(r), Value::Array(k)) if r.len() == k.len() => {
-            for (i, (rv, kv)) in r.iter().zip(k).enumerate() {
-                coverage::push_index(at, i);
-                unknown_fields(rv, kv, at, out);
-                at.truncate(len);
-            }
-        }
-        _ => {}
-    }
 }
