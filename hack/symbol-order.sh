@@ -20,11 +20,12 @@ tracing=/sys/kernel/tracing
 [[ -w $tracing/uprobe_events ]] || { echo "symbol-order.sh: needs root and $tracing" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/scrun-order.XXXXXX)
 bin=$PWD/target/x86_64-unknown-linux-gnu/release/scrun
-# The trace buffer is grown for the run and given back its size at the end.
-buffer_kb=$(cat "$tracing/buffer_size_kb")
+# The trace buffer is grown for the run and given back its size at the end. Before its first
+# use the kernel reads it as "7 (expanded: 1408)": the size it will have is the second number.
+buffer_kb=$(sed -E 's/.*expanded: ([0-9]+)\).*/\1/' "$tracing/buffer_size_kb")
 cleanup() {
     echo 0 >"$tracing/events/scrunorder/enable" 2>/dev/null || true
-    echo "${buffer_kb%% *}" >"$tracing/buffer_size_kb" || true
+    echo "$buffer_kb" >"$tracing/buffer_size_kb" || true
     grep -v '^p:scrunorder/' "$tracing/uprobe_events" >"$tmp/others" || true
     : >"$tracing/uprobe_events"
     while read -r probe; do echo "$probe" >>"$tracing/uprobe_events"; done <"$tmp/others"
