@@ -53,19 +53,7 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     names::check(&mut raw)?;
     // The plain parse first: tracking the path of every field costs ~0.1 ms, worth it only to
     // name the one at fault.
-    let (spec, unknown) = typed::<Spec>(&raw, "").or_else(|_| {
-        serde_path_to_error::deserialize(&raw)
-            .map(|spec| (spec, Vec::new()))
-            .map_err(|e| {
-                // A Value has no positions: the text, where it fails at the same field (it may fail
-                // first on what `names` rewrote), says where.
-                let with_position =
-                    serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
-                        .err()
-                        .filter(|t| t.path().to_string() == e.path().to_string());
-                anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e), ""))
-            })
-    })?;
+    let (spec, unknown) = typed::<Spec>(&raw, "").or_else(|_| tracked(&raw, text))?;
     match spec.version().split('.').next() {
         Some("1") => {}
         _ if spec.version().is_empty() => bail!("ociVersion is missing"),
@@ -79,6 +67,25 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     }
     coverage::refuse_unapplied(&raw, &unknown, "")?;
     Ok(spec)
+}
+
+/// The typed pass failed: `raw` read again tracking the path of every field, to name the one at
+/// fault. Out of line: inlined, these two more Spec deserializers made every parse's stack frame
+/// 28 KB, and a frame's pages are all touched on entry (stack probes), a page fault each.
+#[cold]
+#[inline(never)]
+fn tracked(raw: &serde_json::Value, text: &[u8]) -> Result<(Spec, Vec<String>)> {
+    serde_path_to_error::deserialize(raw)
+        .map(|spec| (spec, Vec::new()))
+        .map_err(|e| {
+            // A Value has no positions: the text, where it fails at the same field (it may fail
+            // first on what `names` rewrote), says where.
+            let with_position =
+                serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
+                    .err()
+                    .filter(|t| t.path().to_string() == e.path().to_string());
+            anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e), ""))
+        })
 }
 
 /// A part of a config given on its own (exec's --process, update's --resources) read as
