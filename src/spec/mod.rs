@@ -53,7 +53,9 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
     names::check(&mut raw)?;
     // The plain parse first: tracking the path of every field costs ~0.1 ms, worth it only to
     // name the one at fault.
-    let (spec, unknown) = typed::<Spec>(&raw, "").or_else(|_| tracked(&raw, text))?;
+    let (spec, unknown) = typed::<Spec>(&raw, "")
+        .or_else(|_| tracked(&raw))
+        .map_err(|e| positioned(&e, text))?;
     match spec.version().split('.').next() {
         Some("1") => {}
         _ if spec.version().is_empty() => bail!("ociVersion is missing"),
@@ -70,33 +72,35 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
 }
 
 /// The typed pass failed: `raw` read again tracking the path of every field, to name the one at
-/// fault. Out of line: inlined, these two more Spec deserializers made every parse's stack frame
-/// 28 KB, and a frame's pages are all touched on entry (stack probes), a page fault each.
+/// fault. Out of line: inlined, the Spec deserializers of this error path made every parse's
+/// stack frame 28 KB, and a frame's pages are all touched on entry (stack probes), a page
+/// fault each.
 #[cold]
 #[inline(never)]
-fn tracked(raw: &serde_json::Value, text: &[u8]) -> Result<(Spec, Vec<String>)> {
-    serde_path_to_error::deserialize(raw)
-        .map(|spec| (spec, Vec::new()))
-        .map_err(|e| {
-            // A Value has no positions: the text, where it fails at the same field (it may fail
-            // first on what `names` rewrote), says where.
-            let with_position =
-                serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
-                    .err()
-                    .filter(|t| t.path().to_string() == e.path().to_string());
-            anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(&e), ""))
-        })
+fn tracked<T: serde::de::DeserializeOwned>(
+    raw: &serde_json::Value,
+) -> Result<(T, Vec<String>), serde_path_to_error::Error<serde_json::Error>> {
+    serde_path_to_error::deserialize(raw).map(|value| (value, Vec::new()))
+}
+
+/// config.json's type error `e`, with the position in the text when it fails there at the same
+/// field (a Value has none; the text may fail first on what `names` rewrote).
+#[cold]
+#[inline(never)]
+fn positioned(e: &serde_path_to_error::Error<serde_json::Error>, text: &[u8]) -> anyhow::Error {
+    let with_position = serde_path_to_error::deserialize::<_, Spec>(&mut serde_json::Deserializer::from_slice(text))
+        .err()
+        .filter(|t| t.path().to_string() == e.path().to_string());
+    anyhow::anyhow!("{}", field_error(with_position.as_ref().unwrap_or(e), ""))
 }
 
 /// A part of a config given on its own (exec's --process, update's --resources) read as
 /// config.json is: errors name the field by its path in a config (`at`, e.g. "process"), and
 /// fields scrun does not apply are refused.
 pub fn parse_part<T: serde::de::DeserializeOwned>(raw: serde_json::Value, at: &str) -> Result<T> {
-    let (value, unknown) = typed::<T>(&raw, at).or_else(|_| {
-        serde_path_to_error::deserialize(&raw)
-            .map(|value| (value, Vec::new()))
-            .map_err(|e| anyhow::anyhow!("{}", field_error(&e, at)))
-    })?;
+    let (value, unknown) = typed::<T>(&raw, at)
+        .or_else(|_| tracked(&raw))
+        .map_err(|e| anyhow::anyhow!("{}", field_error(&e, at)))?;
     coverage::refuse_unapplied(&raw, &unknown, at)?;
     Ok(value)
 }
