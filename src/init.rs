@@ -329,6 +329,8 @@ impl Init<'_> {
             }
             ProcessStep::Seccomp { .. } => {
                 let filter = self.seccomp.as_ref().context("seccomp filter not compiled")?;
+                // Its exec's one syscall besides execve, while the profile cannot deny it yet.
+                crate::startup::restore_sigpipe();
                 // The runtime hands the listener on to the agent (linux.seccomp.listenerPath).
                 if let Some(listener) = process::seccomp::install(filter)? {
                     self.channel.send_fd(&Msg::SeccompListener, listener.as_fd())?;

@@ -28,6 +28,7 @@ pub mod rootless;
 pub mod scratch;
 pub mod sealed_exe;
 pub mod spec;
+pub mod startup;
 pub mod state;
 pub mod sync;
 pub mod tty;

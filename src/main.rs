@@ -1,8 +1,19 @@
+// scrun::startup does in place of Rust's runtime start-up what scrun needs of it.
+#![no_main]
+
 use clap::{CommandFactory, FromArgMatches};
 use scrun::cli::{Cli, Command};
 use scrun::{commands, logging};
 
-fn main() {
+/// The C entry point; std reads the arguments on its own (glibc hands them to .init_array).
+#[no_mangle]
+extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    scrun::startup::prepare();
+    run()
+}
+
+/// Exits by `std::process::exit`, which flushes stdout: returning from a C main would not.
+fn run() -> ! {
     logging::mark_start();
     no_error_backtraces();
     // One Command for both: building it is most of what a short command costs.
@@ -22,7 +33,7 @@ fn main() {
             env!("CARGO_PKG_VERSION"),
             oci_spec::runtime::VERSION
         );
-        return;
+        std::process::exit(0);
     }
     let trace = match &cli.command {
         Some(Command::Create(a)) => a.opts.trace,

@@ -152,6 +152,7 @@ pub fn execveat(fd: std::os::fd::RawFd, args: &[CString], env: &[CString]) -> st
         v.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
     };
     let (argv, envp) = (ptrs(args), ptrs(env));
+    crate::startup::restore_sigpipe();
     // SAFETY: execveat with null-terminated argv/envp arrays whose strings outlive the call.
     unsafe {
         libc::syscall(

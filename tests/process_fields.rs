@@ -326,3 +326,30 @@ fn features_advertise_what_is_honoured() {
         })
     );
 }
+
+/// std's start-up ignores SIGPIPE in scrun, and an ignored signal stays ignored across execve:
+/// the process must get the signals as scrun's caller left them (here none ignored, none
+/// blocked), as runc's does. With a seccomp filter SIGPIPE is given back before it, without
+/// one at the exec.
+#[test]
+fn the_process_starts_with_no_signal_ignored_or_blocked() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seccomp-docker-default.json"
+    );
+    let profile: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    for (what, seccomp) in [("without seccomp", Value::Null), ("with seccomp", profile)] {
+        let b = Bundle::new();
+        b.config_mut(|c| c["linux"]["seccomp"] = seccomp);
+        let rt = Runtime::new();
+        let id = unique_id("signals");
+        let (_, report) = run_probe(&b, &rt, &id);
+        assert_nothing_left(&rt, &id, b.path());
+        let signals = &report["signals"];
+        assert_eq!(
+            signals["ign_at_exec"], "0000000000000000",
+            "{what}: ignored at exec: {signals}"
+        );
+        assert_eq!(signals["blk"], "0000000000000000", "{what}: blocked: {signals}");
+    }
+}

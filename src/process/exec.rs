@@ -75,6 +75,7 @@ pub fn exec(exe: &str, args: &[String], env: &[String], runtime: Option<FileId>)
     let Ok(path) = CString::new(exe) else {
         return format!("exec {exe:?}: the path holds a NUL byte");
     };
+    crate::startup::restore_sigpipe();
     let errno = match nix::unistd::execve(&path, &cstrings(args), &cstrings(env)) {
         Err(e) => e as i32,
         Ok(never) => match never {},

@@ -25,6 +25,26 @@ const USAGE: &str = "usage: probe [report | hello | exit N | sleep SECS | ignore
 wait-signal | cat | write PATH [TEXT] | env PATH | mkdir PATH | alloc MIB | read PATH | open PATH r|w|rw | ls PATH | stat PATH | \
 readlink PATH | mount-tmpfs PATH | kill-self SIG | clocks | steal-exe exe|map SECS | hook-dump PATH | orphan]";
 
+/// The signals ignored when the probe was exec'd, as SigIgn's bits: read before Rust's
+/// start-up ignores SIGPIPE (from then on SigIgn always shows it), by a constructor.
+static IGNORED_AT_EXEC: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[used]
+#[link_section = ".init_array"]
+static READ_IGNORED_AT_EXEC: extern "C" fn() = read_ignored_at_exec;
+
+extern "C" fn read_ignored_at_exec() {
+    let mut mask = 0u64;
+    for sig in 1..=64 {
+        let mut old: libc::sigaction = unsafe { zeroed() };
+        // glibc refuses its own two (32, 33): not ignored, as far as a program can tell.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0 && old.sa_sigaction == libc::SIG_IGN {
+            mask |= 1 << (sig - 1);
+        }
+    }
+    IGNORED_AT_EXEC.store(mask, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| usage());
@@ -322,6 +342,7 @@ fn report(args: &[String]) -> Value {
         "signals": {
             "blk": field("SigBlk"),
             "ign": field("SigIgn"),
+            "ign_at_exec": format!("{:016x}", IGNORED_AT_EXEC.load(std::sync::atomic::Ordering::Relaxed)),
             "cgt": field("SigCgt"),
         },
         "hostname": hostname,
