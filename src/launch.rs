@@ -164,8 +164,9 @@ struct Request<'a> {
     opts: &'a LaunchOpts,
     pid_file: Option<&'a Path>,
     foreground: bool,
-    /// For `create`: the bundle, and the state directory where the container is recorded
-    /// and its start socket listens. None for `exec`.
+    /// For `create` and `run`: the bundle, and the state directory where the container is
+    /// recorded and, for `create`, its start socket listens. None for `exec`. A `run` has no
+    /// socket: `state` says running from its state.json on, its exec a few µs later.
     record: Option<(&'a Bundle, &'a Path)>,
     /// Where compiled seccomp filters are kept for the next container (in --root).
     cache_dir: &'a Path,
@@ -289,7 +290,11 @@ impl Request<'_> {
             (Some(_), Some((path, false))) => Some(Cgroup::plan(path, id).context("linux.cgroupsPath")?),
             _ => None,
         };
-        let listener = record.map(|(_, dir)| start_listener(dir)).transpose()?;
+        // `run` starts the init itself (`Msg::Detach`): nothing would ever connect.
+        let listener = record
+            .filter(|_| !foreground)
+            .map(|(_, dir)| start_listener(dir))
+            .transpose()?;
         let mut hook_state = record
             .map(|(bundle, _)| {
                 let annotations = bundle.spec.annotations().clone().unwrap_or_default();
@@ -533,10 +538,6 @@ impl Request<'_> {
             Ok((Msg::Error(e), _)) => bail!(e),
             Ok((other, _)) => bail!("unexpected message {other:?} from the container's init"),
         };
-        // Running now: the start socket's absence says so (`state`).
-        if let (Some((_, dir)), true, None) = (record, started, &exec_failed) {
-            std::fs::remove_file(dir.join(state::START_SOCKET)).context("remove the start socket")?;
-        }
         Ok(Launched { pid, pty, exec_failed })
     }
 }
