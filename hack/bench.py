@@ -60,7 +60,7 @@ class Runtime:
     def __init__(self, name, binary, tmp, opts):
         self.name = name
         self.binary = binary
-        self.root = os.path.join(tmp, f"{name}-root")
+        self.root = os.path.join(opts.state, f"{name}-root")
         os.makedirs(self.root, exist_ok=True)
         self.opts = opts
         self.errfile = os.path.join(tmp, f"{name}.stderr")
@@ -518,6 +518,7 @@ def main():
     ap.add_argument("--rotation", action="append", default=[],
                     help="NAME=PATH[,NAME=PATH...]: runtimes measured interleaved (repeatable)")
     ap.add_argument("--tmp", required=True)
+    ap.add_argument("--state", required=True, help="where each runtime's state root is made (--root)")
     ap.add_argument("--prefix", required=True, help="prefix of every container id and cgroup")
     ap.add_argument("--cmdline", default=" ".join(sys.argv))
     ap.add_argument("--note", action="append", default=[])

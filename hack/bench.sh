@@ -95,7 +95,7 @@ cleanup() {
         done
     fi
     local m left=
-    for m in "$tmp/install/lib/scrun" "$tmp/compare"; do
+    for m in "$tmp/install/lib/scrun" "$tmp/compare" "$tmp/state"; do
         if mountpoint -q "$m" && ! umount "$m"; then
             echo "bench.sh: could not unmount $m; left $tmp in place" >&2
             left=1
@@ -151,8 +151,14 @@ with open(sys.argv[2], "w") as f:
     json.dump(config, f, indent=2)
 PY
 
+# The state roots (--root) on a tmpfs of their own, as /run is, where runc, crun, scrun and the
+# engines keep them: a state file costs what it does there, not an inode on /tmp's disk.
+mkdir "$tmp/state"
+mount -t tmpfs -o mode=700 scrun-bench-state "$tmp/state"
+notes+=("every runtime's state root (--root) is on a tmpfs, as /run is")
+
 bench=(python3 hack/bench.py -n "$n" --x100 "$x100" --small "$small" --containers "$containers"
-    --bundle "$bundle" --true-bundle "$true_bundle" --tmp "$tmp" --prefix "$prefix")
+    --bundle "$bundle" --true-bundle "$true_bundle" --tmp "$tmp" --state "$tmp/state" --prefix "$prefix")
 
 # scrun as on a cgroup2-only host: a private mount namespace with cgroup2 at /sys/fs/cgroup, as
 # tests/resources.rs simulates one. bench.py cleans up there what it made there.
