@@ -112,41 +112,36 @@ pub fn parse_part<T: serde::de::DeserializeOwned>(raw: serde_json::Value, at: &s
 fn typed<T: serde::de::DeserializeOwned>(raw: &serde_json::Value, at: &str) -> serde_json::Result<(T, Vec<String>)> {
     let mut unknown = Vec::new();
     let value = serde_ignored::deserialize(raw, |field| {
-        if lookup(raw, &field).is_some_and(|v| !v.is_null()) {
-            let mut path = at.to_string();
-            push_path(&mut path, &field);
+        let mut path = at.to_string();
+        if locate(raw, &field, &mut path).is_some_and(|v| !v.is_null()) {
             unknown.push(path);
         }
     })?;
     Ok((value, unknown))
 }
 
-/// The value at `path` in `raw`.
-fn lookup<'v>(raw: &'v serde_json::Value, path: &serde_ignored::Path) -> Option<&'v serde_json::Value> {
+/// The value at `path` in `raw`, with `path` appended to `out` in scrun's spelling
+/// (`mounts[1].options`): one walk of serde_ignored's path for both.
+fn locate<'v>(
+    raw: &'v serde_json::Value,
+    path: &serde_ignored::Path,
+    out: &mut String,
+) -> Option<&'v serde_json::Value> {
     use serde_ignored::Path;
     match path {
         Path::Root => Some(raw),
-        Path::Seq { parent, index } => lookup(raw, parent)?.get(index),
-        Path::Map { parent, key } => lookup(raw, parent)?.get(key),
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => lookup(raw, parent),
-    }
-}
-
-/// Appends `path` to a JSON path in scrun's spelling (`mounts[1].options`).
-fn push_path(out: &mut String, path: &serde_ignored::Path) {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => {}
         Path::Seq { parent, index } => {
-            push_path(out, parent);
+            let parent = locate(raw, parent, out);
             coverage::push_index(out, *index);
+            parent?.get(index)
         }
         Path::Map { parent, key } => {
-            push_path(out, parent);
+            let parent = locate(raw, parent, out);
             coverage::push_key(out, key);
+            parent?.get(key)
         }
         Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            push_path(out, parent)
+            locate(raw, parent, out)
         }
     }
 }
@@ -173,4 +168,26 @@ pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     let mut raw: serde_json::Value = serde_json::from_slice(text)?;
     names::check_process(&mut raw, "")?;
     parse_part(raw, "process")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// Unknown fields at any depth are named by their path in the config (after `at`), and
+    /// a null one is not a field set.
+    #[test]
+    fn unknown_fields_are_named_by_their_path() {
+        let raw = json!({
+            "args": ["/x"], "cwd": "/", "userr": 1, "nulled": null,
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1, "soft": 1, "softer": 2}],
+            "user": {"uid": 0, "gid": 0, "name": "x"},
+        });
+        let (_, mut unknown) = super::typed::<oci_spec::runtime::Process>(&raw, "process").unwrap();
+        unknown.sort();
+        assert_eq!(
+            unknown,
+            ["process.rlimits[0].softer", "process.user.name", "process.userr"]
+        );
+    }
 }
